@@ -1,0 +1,300 @@
+// Command starttls-probe shows what a mail server really does with TLS: it
+// probes SMTP ports (STARTTLS on 25, 587 and 2525, implicit TLS on 465),
+// shows the certificate chain each one presents and judges it against the
+// name and thumbprint the admin expects.
+//
+// main stays thin: flags in, one call to probe, report and render, exit code
+// out.
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/urfave/cli/v2"
+
+	"github.com/starttls-probe/starttls-probe/probe"
+	"github.com/starttls-probe/starttls-probe/probe/probetest"
+	"github.com/starttls-probe/starttls-probe/report"
+)
+
+// exitUsage is the exit status for bad usage: nothing could be judged.
+const exitUsage = 3
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// usageError is a mistake in the command line: reported in one line with a
+// hint, exit status 3, nothing probed.
+type usageError struct{ msg, hint string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(hint, format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...), hint: hint}
+}
+
+// run runs the command line args and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	code := exitUsage
+	app := newApp(stdout, stderr, getenv, &code)
+	if err := app.RunContext(ctx, args); err != nil {
+		fmt.Fprintf(stderr, "starttls-probe: error: %v\n", oneLine(err.Error()))
+		hint := "run 'starttls-probe --help' for usage"
+		var ue *usageError
+		if errors.As(err, &ue) && ue.hint != "" {
+			hint = ue.hint
+		}
+		fmt.Fprintf(stderr, "hint: %s\n", hint)
+		return exitUsage
+	}
+	return code
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// outputFlags are shared by the probe and the demo.
+func outputFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output format: text or json"},
+		&cli.BoolFlag{Name: "no-color", Usage: "no colour (also when NO_COLOR is set; colour is only ever used on a terminal)"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "add the SMTP transcript with timings"},
+		&cli.DurationFlag{Name: "timeout", Value: probe.DefaultTimeout, Usage: "time allowed for each endpoint, from DNS to QUIT"},
+	}
+}
+
+func newApp(stdout, stderr io.Writer, getenv func(string) string, code *int) *cli.App {
+	onUsageError := func(_ *cli.Context, err error, _ bool) error { return err }
+	flags := append([]cli.Flag{
+		&cli.StringSliceFlag{Name: "port", Aliases: []string{"p"}, Usage: "port to probe, repeatable: a number or smtp, submission, submissions (default: 25, 587, 2525; 465 is implicit TLS)"},
+		&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Usage: "FQDN the certificate must cover (default: the target, when it is a name)"},
+		&cli.StringFlag{Name: "thumbprint", Usage: "expected leaf thumbprint, SHA-1 (as Get-ExchangeCertificate shows it) or SHA-256"},
+		&cli.StringFlag{Name: "sni", Usage: "server name to send in the TLS handshake (default: the expected name)"},
+		&cli.BoolFlag{Name: "no-sni", Usage: "send no server name in the TLS handshake"},
+		&cli.StringFlag{Name: "ehlo", Usage: "name to say in EHLO (default: this machine's host name)"},
+		&cli.BoolFlag{Name: "implicit-tls", Usage: "start TLS at connect on every port, as on 465"},
+		&cli.StringFlag{Name: "ca-file", Usage: "PEM file of extra trusted roots (your private CA), added to the system's"},
+		&cli.IntFlag{Name: "warn-days", Value: report.DefaultWarnDays, Usage: "warn when the leaf expires in fewer days"},
+		&cli.IntFlag{Name: "crit-days", Value: report.DefaultCritDays, Usage: "critical when the leaf expires in fewer days"},
+		&cli.BoolFlag{Name: "version", Usage: "print the version and exit"},
+	}, outputFlags()...)
+
+	return &cli.App{
+		Name:      "starttls-probe",
+		Usage:     "see which certificate each SMTP port of a mail host presents, and whether it is right",
+		UsageText: "starttls-probe [flags] TARGET...\nstarttls-probe demo [flags]",
+		Description: `TARGET is a host name, host:port, an IPv4 address or [IPv6]:port.
+Without a port, ports 25, 587 and 2525 are probed at the same time.
+
+Examples:
+  starttls-probe mail.contoso.com                  ports 25, 587 and 2525
+  starttls-probe -p 587 mail.contoso.com           which certificate does 587 present?
+  starttls-probe -n mail.contoso.com 192.0.2.10    a node behind a load balancer
+  starttls-probe --thumbprint 3F2A...9C mail.contoso.com:25
+  starttls-probe -o json mail.contoso.com | jq .status
+  starttls-probe demo                              try it on a built-in server
+
+Exit status: 0 all ok, 1 worst is a warning, 2 worst is critical,
+3 nothing could be judged (bad usage, no target resolvable).`,
+		Flags:           flags,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideHelpCommand: true,
+		OnUsageError:    onUsageError,
+		ExitErrHandler:  func(*cli.Context, error) {},
+		Action: func(c *cli.Context) error {
+			if c.Bool("version") {
+				fmt.Fprintln(stdout, "starttls-probe", version())
+				*code = 0
+				return nil
+			}
+			return probeTargets(c, stdout, stderr, getenv, code)
+		},
+		Commands: []*cli.Command{{
+			Name:         "demo",
+			Usage:        "probe a built-in Exchange-like server on loopback and print the ordinary report",
+			Flags:        outputFlags(),
+			OnUsageError: onUsageError,
+			Action: func(c *cli.Context) error {
+				return runDemo(c, stdout, stderr, getenv, code)
+			},
+		}},
+	}
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// output is how the report is rendered.
+type output struct {
+	format  string
+	color   bool
+	verbose bool
+}
+
+func outputOptions(c *cli.Context, stdout io.Writer, getenv func(string) string) (output, error) {
+	out := output{format: c.String("output"), verbose: c.Bool("verbose")}
+	switch out.format {
+	case "text":
+		f, isFile := stdout.(*os.File)
+		out.color = !c.Bool("no-color") && getenv("NO_COLOR") == "" && isFile && isatty.IsTerminal(f.Fd())
+	case "json":
+	default:
+		return out, usagef("use --output text or --output json", "unknown output format %q", out.format)
+	}
+	if c.Duration("timeout") <= 0 {
+		return out, usagef("for example --timeout 10s", "--timeout must be positive, got %s", c.Duration("timeout"))
+	}
+	return out, nil
+}
+
+func probeTargets(c *cli.Context, stdout, stderr io.Writer, getenv func(string) string, code *int) error {
+	out, err := outputOptions(c, stdout, getenv)
+	if err != nil {
+		return err
+	}
+	targets := c.Args().Slice()
+	if len(targets) == 0 {
+		return usagef("try 'starttls-probe mail.example.com', or 'starttls-probe demo' to see it work", "no target given")
+	}
+	for _, t := range targets {
+		if strings.HasPrefix(t, "-") {
+			return usagef("put every flag before the first target", "flag %s after a target", t)
+		}
+	}
+	var ports []int
+	for _, p := range c.StringSlice("port") {
+		port, err := probe.ParsePort(p)
+		if err != nil {
+			return usagef("for example -p 25 -p 587, or -p submission", "--port: %v", err)
+		}
+		ports = append(ports, port)
+	}
+	expect, err := expectations(c)
+	if err != nil {
+		return err
+	}
+	if c.Bool("no-sni") && c.String("sni") != "" {
+		return usagef("give one of them", "--sni and --no-sni conflict")
+	}
+	endpoints, err := probe.Endpoints(targets, ports, c.Bool("implicit-tls"))
+	if err != nil {
+		return usagef("targets look like mail.contoso.com, mail.contoso.com:587, 192.0.2.1 or [2001:db8::1]:25", "%v", err)
+	}
+	sni := c.String("sni")
+	if sni == "" {
+		sni = expect.Name
+	}
+	opts := probe.Options{
+		EHLOName: c.String("ehlo"),
+		SNI:      sni,
+		NoSNI:    c.Bool("no-sni"),
+		Timeout:  c.Duration("timeout"),
+	}
+	*code = render(c.Context, endpoints, opts, expect, out, stdout, stderr)
+	return nil
+}
+
+func expectations(c *cli.Context) (report.Expect, error) {
+	expect := report.Expect{
+		Name:     c.String("name"),
+		WarnDays: c.Int("warn-days"),
+		CritDays: c.Int("crit-days"),
+	}
+	if expect.Name != "" {
+		if host, port, err := probe.ParseTarget(expect.Name); err != nil || port != 0 {
+			return expect, usagef("give the FQDN the certificate must cover, e.g. -n mail.contoso.com", "--name %q is not a host name", expect.Name)
+		} else {
+			expect.Name = host
+		}
+	}
+	if expect.WarnDays < 0 || expect.CritDays < 0 || expect.CritDays > expect.WarnDays {
+		return expect, usagef("for example --warn-days 30 --crit-days 7", "--crit-days (%d) must be between 0 and --warn-days (%d)", expect.CritDays, expect.WarnDays)
+	}
+	if tp := c.String("thumbprint"); tp != "" {
+		t, err := report.ParseThumbprint(tp)
+		if err != nil {
+			return expect, usagef("copy it from Get-ExchangeCertificate or from this tool's SHA-1 line", "--thumbprint: %v", err)
+		}
+		expect.Thumbprint = t
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if path := c.String("ca-file"); path != "" {
+		pem, err := os.ReadFile(path)
+		if err != nil {
+			return expect, usagef("give a readable PEM file of CA certificates", "--ca-file: %v", err)
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return expect, usagef("the file must hold PEM \"BEGIN CERTIFICATE\" blocks", "--ca-file %s: no certificate found in it", path)
+		}
+	}
+	expect.Roots = roots
+	return expect, nil
+}
+
+// render probes, judges and writes the report; it returns the exit status.
+func render(ctx context.Context, endpoints []probe.Endpoint, opts probe.Options, expect report.Expect, out output, stdout, stderr io.Writer) int {
+	results := probe.Run(ctx, endpoints, opts)
+	summary := report.Judge(results, expect, time.Now())
+	summary.Version = version()
+	summary.Verbose = out.verbose
+	var err error
+	switch out.format {
+	case "json":
+		err = report.JSON(stdout, summary)
+	default:
+		err = report.Text(stdout, summary, out.color)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
+		return exitUsage
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "starttls-probe: interrupted; the report shows what finished")
+	}
+	return summary.ExitCode()
+}
+
+func runDemo(c *cli.Context, stdout, stderr io.Writer, getenv func(string) string, code *int) error {
+	out, err := outputOptions(c, stdout, getenv)
+	if err != nil {
+		return err
+	}
+	demo, err := probetest.StartDemo()
+	if err != nil {
+		return fmt.Errorf("starting the demo server: %w", err)
+	}
+	defer demo.Close()
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	roots.AddCert(demo.Root)
+	if out.format == "text" {
+		fmt.Fprintf(stderr, "demo: an Exchange-like server for %s on loopback: its 25, 587 and 2525 listeners run on free ports\n\n", probetest.DemoName)
+	}
+	expect := report.Expect{Name: probetest.DemoName, Roots: roots, WarnDays: report.DefaultWarnDays, CritDays: report.DefaultCritDays}
+	*code = render(c.Context, demo.Endpoints, probe.Options{EHLOName: probe.DefaultEHLOName(), Timeout: c.Duration("timeout")}, expect, out, stdout, stderr)
+	return nil
+}

@@ -1,0 +1,370 @@
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Options set how endpoints are probed.
+type Options struct {
+	// EHLOName is the name said in EHLO, before and after TLS.
+	EHLOName string
+	// SNI is the server name sent in the TLS handshake. When empty the
+	// endpoint's host is sent if it is a name; NoSNI sends none.
+	SNI   string
+	NoSNI bool
+	// Timeout bounds each endpoint from DNS to QUIT; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// Resolver resolves host names; nil means net.DefaultResolver.
+	Resolver *net.Resolver
+	// Concurrency bounds how many endpoints are probed at once; 0 means
+	// DefaultConcurrency.
+	Concurrency int
+}
+
+const (
+	DefaultTimeout     = 10 * time.Second
+	DefaultConcurrency = 64
+	// quitGrace is how long we wait for the reply to QUIT: the result is
+	// complete by then, so a server that does not answer must not hold us.
+	quitGrace = 500 * time.Millisecond
+)
+
+// DefaultEHLOName is this machine's host name, as RFC 5321 asks EHLO to
+// carry; "localhost" when it cannot be had.
+func DefaultEHLOName() string {
+	if h, err := os.Hostname(); err == nil && checkHostname(h) == nil {
+		return h
+	}
+	return "localhost"
+}
+
+// Run probes all endpoints at once (at most Options.Concurrency at a time)
+// and returns their results in the order of endpoints. It returns when every
+// endpoint has finished or ctx is done; each endpoint has its own timeout.
+func Run(ctx context.Context, endpoints []Endpoint, opts Options) []Result {
+	results := make([]Result, len(endpoints))
+	limit := opts.Concurrency
+	if limit <= 0 {
+		limit = DefaultConcurrency
+	}
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i, ep := range endpoints {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-ctx.Done():
+			}
+			results[i] = Probe(ctx, ep, opts)
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// Probe probes one endpoint. It never returns an error: a failure is recorded
+// in Result.Error with the phase it happened in.
+func Probe(ctx context.Context, ep Endpoint, opts Options) Result {
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	s := &session{
+		ctx:  ctx,
+		opts: opts,
+		res: Result{
+			Endpoint: ep,
+			Mode:     ModeSTARTTLS,
+			Started:  time.Now(),
+		},
+	}
+	if ep.Implicit {
+		s.res.Mode = ModeImplicit
+	}
+	s.transcript = newTranscript(s.res.Started)
+	s.run()
+	s.res.Timings.Total = time.Since(s.res.Started)
+	s.res.Transcript = s.transcript.finish()
+	return s.res
+}
+
+// session is the state of one probe.
+type session struct {
+	ctx        context.Context
+	opts       Options
+	res        Result
+	transcript *transcript
+
+	raw     *recordingConn // the TCP conn, recorded until TLS starts
+	conn    net.Conn       // what commands are written to: raw or TLS
+	replies *replyReader
+}
+
+func (s *session) run() {
+	addr, ok := s.resolve()
+	if !ok {
+		return
+	}
+	s.res.Address = addr
+	if !s.connect(addr) {
+		return
+	}
+	defer s.raw.Close()
+	// go-smtp-style per-command deadlines would outlive ours; instead one
+	// deadline for the whole endpoint, and closing the conn when ctx ends
+	// (Ctrl-C) unblocks any read at once.
+	if dl, ok := s.ctx.Deadline(); ok {
+		s.raw.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(s.ctx, func() { s.raw.Close() })
+	defer stop()
+
+	if s.res.Mode == ModeImplicit {
+		if !s.handshake() || !s.greeting() {
+			return
+		}
+		s.res.EHLO, _ = s.ehlo(PhaseEHLO, &s.res.Timings.EHLO)
+		if s.res.EHLO != nil {
+			s.quit()
+		}
+		return
+	}
+
+	if !s.greeting() {
+		return
+	}
+	var ok2 bool
+	if s.res.EHLO, ok2 = s.ehlo(PhaseEHLO, &s.res.Timings.EHLO); !ok2 {
+		return
+	}
+	s.res.STARTTLSOffered = s.res.EHLO.HasKeyword("STARTTLS")
+	if !s.res.STARTTLSOffered {
+		s.quit()
+		return
+	}
+	if !s.starttls() || !s.handshake() {
+		return
+	}
+	if s.res.EHLOAfterTLS, ok2 = s.ehlo(PhasePostTLS, &s.res.Timings.PostTLS); ok2 {
+		s.quit()
+	}
+}
+
+func (s *session) fail(phase Phase, err error, reply *Reply) {
+	if ctxErr := s.ctx.Err(); ctxErr != nil {
+		err = s.ctxError(phase, ctxErr)
+	} else if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = s.ctxError(phase, context.DeadlineExceeded)
+	}
+	s.res.Error = &Error{Phase: phase, Err: err, Reply: reply}
+}
+
+// ctxError says plainly that time ran out or the user interrupted, instead of
+// "use of closed network connection".
+func (s *session) ctxError(phase Phase, ctxErr error) error {
+	if errors.Is(ctxErr, context.DeadlineExceeded) {
+		timeout := s.opts.Timeout
+		if timeout <= 0 {
+			timeout = DefaultTimeout
+		}
+		return fmt.Errorf("no answer within the %s timeout (%w)", timeout, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("interrupted (%w)", ctxErr)
+}
+
+func (s *session) resolve() (string, bool) {
+	ep := s.res.Endpoint
+	if ep.Address != "" {
+		return ep.Address, true
+	}
+	if a, err := netip.ParseAddr(ep.Host); err == nil {
+		return a.String(), true
+	}
+	resolver := s.opts.Resolver
+	if resolver == nil {
+		resolver = net.DefaultResolver
+	}
+	start := time.Now()
+	addrs, err := resolver.LookupNetIP(s.ctx, "ip", ep.Host)
+	s.res.Timings.DNS = time.Since(start)
+	if err != nil {
+		s.fail(PhaseDNS, err, nil)
+		return "", false
+	}
+	if len(addrs) == 0 {
+		s.fail(PhaseDNS, fmt.Errorf("no address for %s", ep.Host), nil)
+		return "", false
+	}
+	return addrs[0].Unmap().String(), true
+}
+
+func (s *session) connect(addr string) bool {
+	start := time.Now()
+	var d net.Dialer
+	c, err := d.DialContext(s.ctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(s.res.Endpoint.Port)))
+	s.res.Timings.Connect = time.Since(start)
+	if err != nil {
+		s.fail(PhaseConnect, err, nil)
+		return false
+	}
+	s.raw = &recordingConn{Conn: c, t: s.transcript}
+	s.conn = s.raw
+	s.replies = newReplyReader(s.raw)
+	return true
+}
+
+func (s *session) greeting() bool {
+	start := time.Now()
+	reply, err := s.replies.read()
+	s.res.Timings.Banner = time.Since(start)
+	if err != nil {
+		s.fail(PhaseBanner, err, nil)
+		return false
+	}
+	s.res.Banner = reply
+	if reply.Code != 220 {
+		s.fail(PhaseBanner, reply.AsError(), reply)
+		return false
+	}
+	return true
+}
+
+// command writes one command line and reads the whole reply.
+func (s *session) command(line string) (*Reply, error) {
+	if _, err := s.conn.Write([]byte(line + "\r\n")); err != nil {
+		return nil, err
+	}
+	return s.replies.read()
+}
+
+func (s *session) ehlo(phase Phase, took *time.Duration) (*Reply, bool) {
+	name := s.opts.EHLOName
+	if name == "" {
+		name = DefaultEHLOName()
+	}
+	start := time.Now()
+	reply, err := s.command("EHLO " + name)
+	*took = time.Since(start)
+	if err != nil {
+		s.fail(phase, err, nil)
+		return nil, false
+	}
+	if reply.Code != 250 {
+		s.fail(phase, reply.AsError(), reply)
+		return reply, false
+	}
+	return reply, true
+}
+
+func (s *session) starttls() bool {
+	start := time.Now()
+	reply, err := s.command("STARTTLS")
+	s.res.Timings.STARTTLS = time.Since(start)
+	if err != nil {
+		s.fail(PhaseSTARTTLS, err, nil)
+		return false
+	}
+	s.res.STARTTLSReply = reply
+	if reply.Code != 220 {
+		s.fail(PhaseSTARTTLS, reply.AsError(), reply)
+		return false
+	}
+	// Anything after "220" and before our ClientHello is plaintext the
+	// server (or a man in the middle) injected: reading it as TLS would be
+	// wrong and accepting it as SMTP would be dangerous (CVE-2011-0411).
+	if n := s.replies.buffered(); n > 0 {
+		s.fail(PhaseSTARTTLS, fmt.Errorf("server sent %d bytes of plaintext after its 220 reply, before the TLS handshake", n), reply)
+		return false
+	}
+	return true
+}
+
+// serverName is the SNI to send: none with NoSNI or for IP literals.
+func (s *session) serverName() string {
+	if s.opts.NoSNI {
+		return ""
+	}
+	if s.opts.SNI != "" {
+		return s.opts.SNI
+	}
+	if s.res.Endpoint.HostIsIP() {
+		return ""
+	}
+	return s.res.Endpoint.Host
+}
+
+func (s *session) handshake() bool {
+	sni := s.serverName()
+	cfg := &tls.Config{
+		ServerName: sni,
+		// Skip verification: the point is to show what is presented, even
+		// when it would not verify. report verifies the captured chain.
+		InsecureSkipVerify: true,
+		// Offer what old mail servers still speak, so a TLS 1.0 server is
+		// reported as such instead of failing the handshake.
+		MinVersion:   tls.VersionTLS10,
+		CipherSuites: allCipherSuites(),
+		// VerifyConnection runs even with InsecureSkipVerify, before the
+		// handshake finishes: the chain is kept if anything fails after.
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			s.res.Chain = cs.PeerCertificates
+			s.res.TLS = &TLSState{Version: cs.Version, CipherSuite: cs.CipherSuite, ServerName: sni}
+			return nil
+		},
+	}
+	s.raw.paused = true
+	tlsConn := tls.Client(s.raw.Conn, cfg)
+	start := time.Now()
+	err := tlsConn.HandshakeContext(s.ctx)
+	s.res.Timings.Handshake = time.Since(start)
+	if err != nil {
+		s.fail(PhaseHandshake, err, nil)
+		return false
+	}
+	cs := tlsConn.ConnectionState()
+	s.res.TLS = &TLSState{Version: cs.Version, CipherSuite: cs.CipherSuite, ServerName: sni, HandshakeComplete: true}
+	s.res.Chain = cs.PeerCertificates
+	s.transcript.setTLS()
+	s.conn = &recordingConn{Conn: tlsConn, t: s.transcript}
+	s.replies = newReplyReader(s.conn)
+	return true
+}
+
+// quit ends the session politely. Its outcome is not part of the result:
+// everything was observed by then.
+func (s *session) quit() {
+	dl := time.Now().Add(quitGrace)
+	if ctxDL, ok := s.ctx.Deadline(); ok && ctxDL.Before(dl) {
+		dl = ctxDL
+	}
+	s.conn.SetDeadline(dl)
+	s.command("QUIT")
+}
+
+// allCipherSuites lists every suite crypto/tls implements, insecure ones
+// included: a probe must reach servers that only speak old suites.
+func allCipherSuites() []uint16 {
+	var ids []uint16
+	for _, cs := range tls.CipherSuites() {
+		ids = append(ids, cs.ID)
+	}
+	for _, cs := range tls.InsecureCipherSuites() {
+		ids = append(ids, cs.ID)
+	}
+	return ids
+}

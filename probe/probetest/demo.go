@@ -1,0 +1,94 @@
+package probetest
+
+import (
+	"crypto/x509"
+	"errors"
+	"time"
+
+	"github.com/starttls-probe/starttls-probe/probe"
+)
+
+// DemoName is the name the demo's mail host is expected to present.
+const DemoName = "mail.contoso.test"
+
+// Demo is a loopback mail host that looks like a typical Exchange server:
+// a CA-issued certificate on its "25" listener, a certificate for another
+// name on its "587" listener and Exchange's default self-signed certificate
+// on its "2525" listener. Each listener runs on a free port.
+type Demo struct {
+	Endpoints []probe.Endpoint
+	// Root is the demo's private root CA, to trust as --ca-file would.
+	Root    *x509.Certificate
+	servers []*Server
+}
+
+// Close stops the demo's servers.
+func (d *Demo) Close() {
+	for _, s := range d.servers {
+		s.Close()
+	}
+}
+
+// StartDemo starts the demo's three listeners.
+func StartDemo() (*Demo, error) {
+	root, err := NewRootCA("Contoso Test Root CA")
+	if err != nil {
+		return nil, err
+	}
+	issuing, err := root.NewIntermediate("Contoso Issuing CA 1")
+	if err != nil {
+		return nil, err
+	}
+	good, err := issuing.Issue(Spec{
+		CommonName: DemoName,
+		DNSNames:   []string{DemoName, "autodiscover.contoso.test"},
+		NotAfter:   time.Now().Add(200 * 24 * time.Hour),
+		RSABits:    2048,
+	})
+	if err != nil {
+		return nil, err
+	}
+	other, err := issuing.Issue(Spec{
+		CommonName: "legacy.contoso.test",
+		DNSNames:   []string{"legacy.contoso.test"},
+		NotAfter:   time.Now().Add(21 * 24 * time.Hour),
+		RSABits:    2048,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Exchange's default certificate: CN is the server's NetBIOS name, the
+	// SANs that name and its FQDN, five years.
+	defaultCert, err := SelfSigned(Spec{
+		CommonName: "EXCH01",
+		DNSNames:   []string{"EXCH01", "EXCH01.contoso.test"},
+		NotBefore:  time.Now().Add(-400 * 24 * time.Hour),
+		NotAfter:   time.Now().Add((5*365 - 400) * 24 * time.Hour),
+		RSABits:    2048,
+	})
+	if err != nil {
+		return nil, err
+	}
+	banner := "220 EXCH01.contoso.test Microsoft ESMTP MAIL Service ready at " +
+		time.Now().Format("Mon, 2 Jan 2006 15:04:05 -0700")
+	d := &Demo{Root: root.Cert}
+	for _, l := range []struct {
+		role  int
+		chain *Chain
+	}{{25, good}, {587, other}, {2525, defaultCert}} {
+		s, err := Start(Config{Chain: l.chain, Domain: "EXCH01.contoso.test", Banner: banner})
+		if err != nil {
+			d.Close()
+			return nil, errors.Join(errors.New("demo"), err)
+		}
+		d.servers = append(d.servers, s)
+		d.Endpoints = append(d.Endpoints, probe.Endpoint{
+			Target:      DemoName,
+			Host:        DemoName,
+			Address:     s.IP(),
+			Port:        s.Port(),
+			ServicePort: l.role,
+		})
+	}
+	return d, nil
+}

@@ -1,0 +1,312 @@
+package report
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/starttls-probe/starttls-probe/probe"
+)
+
+// Check IDs, stable: scripts match on them.
+const (
+	CheckConnect    = "connect"
+	CheckSTARTTLS   = "starttls"
+	CheckHandshake  = "handshake"
+	CheckName       = "name"
+	CheckThumbprint = "thumbprint"
+	CheckTrust      = "trust"
+	CheckExpiry     = "expiry"
+	CheckProtocol   = "protocol"
+)
+
+// clientsValidate reports whether clients on this endpoint's port validate
+// the certificate: submission (587) and submissions (465) clients do, while
+// server-to-server TLS on 25 (and Exchange's 2525) is opportunistic.
+func clientsValidate(ep probe.Endpoint) bool {
+	role := ep.Role()
+	return role == 587 || role == 465
+}
+
+func judgeEndpoint(ep *Endpoint, expect Expect, now time.Time) []Check {
+	r := &ep.Result
+	leaf := r.Leaf()
+	return []Check{
+		checkConnect(r),
+		checkSTARTTLS(r),
+		checkHandshake(r),
+		checkName(r, leaf, ep.ExpectedName),
+		checkThumbprint(leaf, expect.Thumbprint),
+		checkTrust(r, expect.Roots, now),
+		checkExpiry(leaf, expect, now),
+		checkProtocol(r),
+	}
+}
+
+func errorMessage(e *probe.Error) string {
+	if e.Reply != nil {
+		return fmt.Sprintf("%s: server replied %d %s", e.Phase, e.Reply.Code, e.Reply.Text())
+	}
+	return fmt.Sprintf("%s: %v", e.Phase, e.Err)
+}
+
+func checkConnect(r *probe.Result) Check {
+	c := Check{ID: CheckConnect}
+	if e := r.Error; e != nil {
+		switch e.Phase {
+		case probe.PhaseDNS:
+			c.Status, c.Message = Unknown, "cannot resolve "+r.Endpoint.Host+": "+errorMessage(e)
+			return c
+		case probe.PhaseConnect, probe.PhaseBanner, probe.PhaseEHLO:
+			c.Status, c.Message = Critical, errorMessage(e)
+			return c
+		case probe.PhaseHandshake:
+			if r.Mode == probe.ModeImplicit {
+				c.Status, c.Message = OK, "connected to "+r.Address
+				return c
+			}
+		}
+	}
+	c.Status, c.Message = OK, fmt.Sprintf("connected to %s, greeted with %d", r.Address, r.Banner.Code)
+	return c
+}
+
+func checkSTARTTLS(r *probe.Result) Check {
+	c := Check{ID: CheckSTARTTLS}
+	switch {
+	case r.Mode == probe.ModeImplicit:
+		c.Status, c.Message = Skipped, "implicit TLS: TLS starts at connect"
+	case r.EHLO == nil || r.EHLO.Code != 250:
+		c.Status, c.Message = Skipped, "no EHLO reply to read"
+	case !r.STARTTLSOffered:
+		c.Status, c.Message = Critical, "STARTTLS not offered in the EHLO reply: senders that require TLS fail with \"451 5.7.3 STARTTLS is required to send mail\""
+	case r.STARTTLSReply == nil:
+		c.Status, c.Message = Critical, "offered, but "+errorMessage(r.Error)
+	case r.STARTTLSReply.Code != 220:
+		c.Status, c.Message = Critical, fmt.Sprintf("offered, but refused: %d %s", r.STARTTLSReply.Code, r.STARTTLSReply.Text())
+	case r.Error != nil && r.Error.Phase == probe.PhaseSTARTTLS:
+		c.Status, c.Message = Critical, errorMessage(r.Error)
+	default:
+		c.Status, c.Message = OK, "offered and accepted"
+	}
+	return c
+}
+
+func checkHandshake(r *probe.Result) Check {
+	c := Check{ID: CheckHandshake}
+	switch {
+	case r.Error != nil && r.Error.Phase == probe.PhaseHandshake:
+		c.Status, c.Message = Critical, "TLS handshake failed: "+describeTLSError(r.Error.Err)
+	case r.TLS == nil || !r.TLS.HandshakeComplete:
+		c.Status, c.Message = Skipped, "no TLS handshake was attempted"
+	default:
+		c.Status, c.Message = OK, fmt.Sprintf("%s, %s", TLSVersionName(r.TLS.Version), tls.CipherSuiteName(r.TLS.CipherSuite))
+	}
+	return c
+}
+
+// describeTLSError names the alert when the server sent one.
+func describeTLSError(err error) string {
+	var alert tls.AlertError
+	if errors.As(err, &alert) {
+		return fmt.Sprintf("server sent TLS alert %q (%d)", alert.Error(), uint8(alert))
+	}
+	var rhe tls.RecordHeaderError
+	if errors.As(err, &rhe) {
+		return "the server did not answer with TLS (first bytes " + fmt.Sprintf("%q", rhe.RecordHeader[:]) + ")"
+	}
+	return err.Error()
+}
+
+// severityForClients is Critical where clients validate certificates and
+// Warning where TLS is opportunistic.
+func severityForClients(ep probe.Endpoint) Status {
+	if clientsValidate(ep) {
+		return Critical
+	}
+	return Warning
+}
+
+func opportunisticNote(ep probe.Endpoint) string {
+	switch role := ep.Role(); {
+	case clientsValidate(ep):
+		return fmt.Sprintf(" (port %d: mail clients validate certificates and will refuse or warn)", role)
+	case role == 2525:
+		return " (a warning on port 2525: Exchange's back-end transport, reached only by Exchange's own front end, which accepts it)"
+	default:
+		return fmt.Sprintf(" (a warning on port %d: TLS between servers is opportunistic and most senders deliver anyway; senders that validate, such as MTA-STS or DANE senders and TLS-enforcing connectors, will refuse)", role)
+	}
+}
+
+func checkName(r *probe.Result, leaf *x509.Certificate, name string) Check {
+	c := Check{ID: CheckName}
+	switch {
+	case leaf == nil:
+		c.Status, c.Message = Skipped, "no certificate presented"
+		return c
+	case name == "":
+		c.Status, c.Message = Skipped, "target is an IP address and no --name was given"
+		return c
+	}
+	err := leaf.VerifyHostname(name)
+	if err == nil {
+		c.Status, c.Message = OK, "certificate is valid for "+name
+		return c
+	}
+	c.Status = severityForClients(r.Endpoint)
+	covers := strings.Join(SANs(leaf), ", ")
+	if covers == "" {
+		covers = "no subject alternative names"
+	}
+	if strings.EqualFold(leaf.Subject.CommonName, name) {
+		c.Message = fmt.Sprintf("only the subject CN matches %s; clients ignore the CN and read the SANs (%s)", name, covers) + opportunisticNote(r.Endpoint)
+		return c
+	}
+	c.Message = fmt.Sprintf("certificate is not valid for %s: it covers %s", name, covers) + opportunisticNote(r.Endpoint)
+	return c
+}
+
+func checkThumbprint(leaf *x509.Certificate, want Thumbprint) Check {
+	c := Check{ID: CheckThumbprint}
+	switch {
+	case want.IsZero():
+		c.Status, c.Message = Skipped, "no --thumbprint given"
+	case leaf == nil:
+		c.Status, c.Message = Critical, "expected "+want.String()+" but no certificate was presented"
+	case want.Matches(leaf):
+		c.Status, c.Message = OK, want.Kind()+" matches "+want.String()
+	default:
+		c.Status, c.Message = Critical, fmt.Sprintf("leaf %s %s differs from the expected %s", want.Kind(), want.Of(leaf), want.String())
+	}
+	return c
+}
+
+func checkTrust(r *probe.Result, roots *x509.CertPool, now time.Time) Check {
+	c := Check{ID: CheckTrust}
+	if len(r.Chain) == 0 {
+		c.Status, c.Message = Skipped, "no certificate presented"
+		return c
+	}
+	reason := verifyChain(r.Chain, roots, now)
+	if reason == "" {
+		c.Status, c.Message = OK, "chain verifies to a trusted root"
+		return c
+	}
+	c.Status, c.Message = severityForClients(r.Endpoint), reason+opportunisticNote(r.Endpoint)
+	return c
+}
+
+// verifyChain verifies the chain as sent and says why it fails, "" when it
+// verifies.
+func verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time) string {
+	err := verify(chain, roots, now)
+	if err == nil {
+		return ""
+	}
+	leaf := chain[0]
+	var invalid x509.CertificateInvalidError
+	if errors.As(err, &invalid) && invalid.Reason == x509.Expired {
+		which := "certificate " + invalid.Cert.Subject.String()
+		if invalid.Cert == leaf {
+			which = "the leaf"
+		}
+		// Tell "expired but otherwise fine" (a renewal not bound) from
+		// "expired and untrusted anyway".
+		if at, ok := commonValidInstant(chain); ok {
+			if err = verify(chain, roots, at); err == nil {
+				return fmt.Sprintf("issued by a trusted CA, but %s is outside its validity period (%s to %s)",
+					which, invalid.Cert.NotBefore.UTC().Format(time.DateOnly), invalid.Cert.NotAfter.UTC().Format(time.DateOnly))
+			}
+		}
+	}
+	var unknown x509.UnknownAuthorityError
+	if errors.As(err, &unknown) {
+		last := chain[len(chain)-1]
+		switch {
+		case len(chain) == 1 && IsSelfSigned(leaf):
+			return "self-signed certificate: no client trusts it unless told to"
+		case IsSelfSigned(last):
+			return fmt.Sprintf("the chain ends at %s, which is not a trusted root (use --ca-file if it is your private CA)", last.Subject)
+		default:
+			return fmt.Sprintf("incomplete chain: the server did not send the certificate of %s, the issuer of %s (a missing intermediate), and it is not a trusted root",
+				last.Issuer, last.Subject)
+		}
+	}
+	return err.Error()
+}
+
+func verify(chain []*x509.Certificate, roots *x509.CertPool, at time.Time) error {
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	_, err := chain[0].Verify(x509.VerifyOptions{
+		Roots:         roots,
+		Intermediates: inter,
+		CurrentTime:   at,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	return err
+}
+
+// commonValidInstant is an instant at which every certificate of the chain
+// is within its validity period, if there is one.
+func commonValidInstant(chain []*x509.Certificate) (time.Time, bool) {
+	from, to := chain[0].NotBefore, chain[0].NotAfter
+	for _, c := range chain[1:] {
+		if c.NotBefore.After(from) {
+			from = c.NotBefore
+		}
+		if c.NotAfter.Before(to) {
+			to = c.NotAfter
+		}
+	}
+	return from.Add(to.Sub(from) / 2), !to.Before(from)
+}
+
+func checkExpiry(leaf *x509.Certificate, expect Expect, now time.Time) Check {
+	c := Check{ID: CheckExpiry}
+	if leaf == nil {
+		c.Status, c.Message = Skipped, "no certificate presented"
+		return c
+	}
+	days := DaysLeft(leaf, now)
+	notAfter := leaf.NotAfter.UTC().Format(time.DateOnly)
+	switch {
+	case now.Before(leaf.NotBefore):
+		c.Status, c.Message = Critical, "not yet valid: valid from "+leaf.NotBefore.UTC().Format(time.DateTime)+" UTC"
+	case now.After(leaf.NotAfter):
+		c.Status, c.Message = Critical, fmt.Sprintf("expired on %s (%d days ago)", notAfter, -days)
+	case days < expect.CritDays:
+		c.Status, c.Message = Critical, fmt.Sprintf("expires on %s, in %d days (critical below %d)", notAfter, days, expect.CritDays)
+	case days < expect.WarnDays:
+		c.Status, c.Message = Warning, fmt.Sprintf("expires on %s, in %d days (warning below %d)", notAfter, days, expect.WarnDays)
+	default:
+		c.Status, c.Message = OK, fmt.Sprintf("expires on %s, in %d days", notAfter, days)
+	}
+	return c
+}
+
+func checkProtocol(r *probe.Result) Check {
+	c := Check{ID: CheckProtocol}
+	switch {
+	case r.TLS == nil || !r.TLS.HandshakeComplete:
+		c.Status, c.Message = Skipped, "no TLS session"
+	case r.TLS.Version < tls.VersionTLS12:
+		c.Status, c.Message = Warning, TLSVersionName(r.TLS.Version)+" is below TLS 1.2, which RFC 8996 deprecates"
+	default:
+		c.Status, c.Message = OK, TLSVersionName(r.TLS.Version)
+	}
+	return c
+}
+
+// TLSVersionName is "TLS 1.3" and the like.
+func TLSVersionName(v uint16) string {
+	if v == 0 {
+		return ""
+	}
+	return tls.VersionName(v)
+}
