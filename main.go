@@ -50,7 +50,9 @@ func usagef(hint, format string, args ...any) error {
 
 // run runs the command line args and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	code := exitUsage
+	// Help and --version leave code at 0; a probe run sets it from the
+	// verdict.
+	code := 0
 	app := newApp(stdout, stderr, getenv, &code)
 	if err := app.RunContext(ctx, args); err != nil {
 		fmt.Fprintf(stderr, "starttls-probe: error: %v\n", oneLine(err.Error()))
