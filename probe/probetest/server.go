@@ -168,9 +168,9 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	return nil
 }
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error { return errNoRelay }
-func (s *session) Data(r io.Reader) error                        { return errNoRelay }
-func (s *session) Reset()                                        {}
-func (s *session) Logout() error                                 { return nil }
+func (s *session) Data(r io.Reader) error                       { return errNoRelay }
+func (s *session) Reset()                                       {}
+func (s *session) Logout() error                                { return nil }
 
 // bannerListener replaces go-smtp's fixed greeting with a custom line.
 type bannerListener struct {
