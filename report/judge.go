@@ -99,6 +99,9 @@ type Summary struct {
 	Status    Status
 	// Verbose asks renderers for the SMTP transcript too.
 	Verbose bool
+	// WarnDays and CritDays are the expiry thresholds the run was judged
+	// with, for renderers that print them (Nagios perfdata).
+	WarnDays, CritDays int
 }
 
 // Judge checks each result against expect at now.
@@ -106,7 +109,7 @@ func Judge(results []probe.Result, expect Expect, now time.Time) Summary {
 	if expect.WarnDays == 0 && expect.CritDays == 0 {
 		expect.WarnDays, expect.CritDays = DefaultWarnDays, DefaultCritDays
 	}
-	sum := Summary{Tool: "starttls-probe", Now: now, Status: Skipped}
+	sum := Summary{Tool: "starttls-probe", Now: now, Status: Skipped, WarnDays: expect.WarnDays, CritDays: expect.CritDays}
 	for _, r := range results {
 		ep := Endpoint{Result: r, ExpectedName: expectedName(r.Endpoint, expect), Status: Skipped}
 		ep.Checks = judgeEndpoint(&ep, expect, now)
