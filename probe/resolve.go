@@ -1,0 +1,285 @@
+package probe
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Discovery says how targets become endpoints before anything is dialed.
+type Discovery struct {
+	// MX treats each target as a mail domain: its MX hosts, by preference,
+	// and every address of each are probed.
+	MX bool
+	// AllAddresses probes every address of a host target instead of the
+	// first (a load-balanced SMTP namespace).
+	AllAddresses bool
+}
+
+// Job is one endpoint to probe, or the reason discovery left nothing to
+// probe for a target and port: a null MX, a domain that does not resolve, no
+// address of the wanted family. A failed job is reported, never dialed.
+type Job struct {
+	Endpoint Endpoint
+	Err      error
+}
+
+// NullMXError says a domain publishes a null MX (RFC 7505): it states that
+// it accepts no mail, so there is no mail server to probe.
+type NullMXError struct{ Domain string }
+
+func (e *NullMXError) Error() string {
+	return e.Domain + " publishes a null MX (RFC 7505): it accepts no mail"
+}
+
+// NoAddressError says a host has no address of the family asked for (-4 or
+// -6), or none at all.
+type NoAddressError struct {
+	Host    string
+	Network string
+}
+
+func (e *NoAddressError) Error() string {
+	switch e.Network {
+	case "ip4":
+		return "no IPv4 address for " + e.Host
+	case "ip6":
+		return "no IPv6 address for " + e.Host
+	}
+	return "no address for " + e.Host
+}
+
+// NewResolver returns a resolver that asks only the DNS server at server
+// (ADDR:PORT), over UDP and, for truncated answers, TCP. The Go resolver is
+// used so that the system's stub resolver cannot answer from elsewhere.
+func NewResolver(server netip.AddrPort) *net.Resolver {
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, server.String())
+		},
+	}
+}
+
+// ParseResolverAddr parses --resolver: ADDR:PORT, [IPv6]:PORT, or an
+// address alone for port 53.
+func ParseResolverAddr(s string) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap, nil
+	}
+	a, err := netip.ParseAddr(strings.Trim(s, "[]"))
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("resolver %q: want ADDR:PORT, such as 127.0.0.1:53 or [::1]:53", s)
+	}
+	return netip.AddrPortFrom(a, 53), nil
+}
+
+// Network is the address family to resolve and dial: "ip4" with only4,
+// "ip6" with only6, "ip" otherwise.
+func Network(only4, only6 bool) string {
+	switch {
+	case only4 && !only6:
+		return "ip4"
+	case only6 && !only4:
+		return "ip6"
+	}
+	return "ip"
+}
+
+// Discover expands endpoints (as Endpoints made them) into the jobs to run,
+// in a stable order: targets as given; for MX, hosts by preference then
+// name; addresses IPv4 first, in numeric order; ports as given. Lookups of
+// the same name are made once. Host names are resolved with opts.Resolver
+// and filtered to opts.Network.
+func Discover(ctx context.Context, endpoints []Endpoint, d Discovery, opts Options) []Job {
+	r := &discoverer{ctx: ctx, resolver: opts.resolver(), network: opts.network(),
+		mx: map[string]mxAnswer{}, addrs: map[string]addrAnswer{}}
+	var jobs []Job
+	for _, ep := range endpoints {
+		switch {
+		case ep.Address != "":
+			jobs = append(jobs, Job{Endpoint: ep})
+		case ep.HostIsIP():
+			jobs = append(jobs, r.literal(ep))
+		case d.MX:
+			jobs = append(jobs, r.viaMX(ep)...)
+		case d.AllAddresses:
+			jobs = append(jobs, r.everyAddress(ep, ep.Host)...)
+		default:
+			// The first address is chosen at probe time, as without
+			// discovery.
+			jobs = append(jobs, Job{Endpoint: ep})
+		}
+	}
+	return jobs
+}
+
+type mxAnswer struct {
+	hosts []string // by preference; nil with err
+	err   error
+}
+
+type addrAnswer struct {
+	addrs []netip.Addr
+	err   error
+}
+
+// discoverer remembers answers for one Discover call: a domain is listed once
+// per port, and its MX hosts are often shared by other domains in a batch.
+type discoverer struct {
+	ctx      context.Context
+	resolver *net.Resolver
+	network  string
+	mx       map[string]mxAnswer
+	addrs    map[string]addrAnswer
+}
+
+func (r *discoverer) literal(ep Endpoint) Job {
+	a, _ := netip.ParseAddr(ep.Host)
+	if (r.network == "ip4" && !a.Unmap().Is4()) || (r.network == "ip6" && a.Unmap().Is4()) {
+		return Job{Endpoint: ep, Err: &NoAddressError{Host: ep.Host, Network: r.network}}
+	}
+	ep.Address = a.Unmap().String()
+	return Job{Endpoint: ep}
+}
+
+// viaMX makes one job per (MX host, address) for ep's port. The endpoint's
+// Host becomes the MX host, so the name the certificate is checked against
+// is the MX host's unless --name says otherwise.
+func (r *discoverer) viaMX(ep Endpoint) []Job {
+	ans := r.lookupMX(ep.Host)
+	if ans.err != nil {
+		return []Job{{Endpoint: ep, Err: ans.err}}
+	}
+	var jobs []Job
+	for _, host := range ans.hosts {
+		mxEP := ep
+		mxEP.Host = host
+		jobs = append(jobs, r.everyAddress(mxEP, host)...)
+	}
+	return jobs
+}
+
+func (r *discoverer) everyAddress(ep Endpoint, host string) []Job {
+	ans := r.lookupAddrs(host)
+	if ans.err != nil {
+		return []Job{{Endpoint: ep, Err: ans.err}}
+	}
+	jobs := make([]Job, 0, len(ans.addrs))
+	for _, a := range ans.addrs {
+		addrEP := ep
+		addrEP.Address = a.String()
+		jobs = append(jobs, Job{Endpoint: addrEP})
+	}
+	return jobs
+}
+
+// lookupMX returns the mail hosts of domain by preference. Without MX
+// records the domain is its own mail host (RFC 5321 section 5.1, the
+// implicit MX); a single MX of "." is a null MX (RFC 7505).
+func (r *discoverer) lookupMX(domain string) mxAnswer {
+	key := strings.ToLower(domain)
+	if ans, ok := r.mx[key]; ok {
+		return ans
+	}
+	ans := r.resolveMX(domain)
+	r.mx[key] = ans
+	return ans
+}
+
+func (r *discoverer) resolveMX(domain string) mxAnswer {
+	records, err := r.resolver.LookupMX(r.ctx, domain)
+	var dnsErr *net.DNSError
+	if err != nil && errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		// NXDOMAIN and "no MX records" look alike here; the address lookup
+		// of the implicit MX tells them apart.
+		return mxAnswer{hosts: []string{domain}}
+	}
+	if err != nil {
+		return mxAnswer{err: fmt.Errorf("MX lookup: %w", err)}
+	}
+	// Sort again: the resolver shuffles hosts of equal preference, and the
+	// report must come out in the same order on every run.
+	slices.SortStableFunc(records, func(a, b *net.MX) int {
+		return cmp.Or(cmp.Compare(a.Pref, b.Pref), strings.Compare(strings.ToLower(a.Host), strings.ToLower(b.Host)))
+	})
+	var hosts []string
+	seen := map[string]bool{}
+	for _, mx := range records {
+		host := strings.TrimSuffix(mx.Host, ".")
+		if host == "" {
+			// RFC 7505: a single MX with an empty (root) target. A "."
+			// among other MX records is invalid and is skipped.
+			if len(records) == 1 {
+				return mxAnswer{err: &NullMXError{Domain: domain}}
+			}
+			continue
+		}
+		if !seen[strings.ToLower(host)] {
+			seen[strings.ToLower(host)] = true
+			hosts = append(hosts, host)
+		}
+	}
+	if len(hosts) == 0 {
+		return mxAnswer{err: &NullMXError{Domain: domain}}
+	}
+	return mxAnswer{hosts: hosts}
+}
+
+// lookupAddrs returns every address of host of the wanted family, IPv4
+// first, each in numeric order.
+func (r *discoverer) lookupAddrs(host string) addrAnswer {
+	key := strings.ToLower(host)
+	if ans, ok := r.addrs[key]; ok {
+		return ans
+	}
+	var ans addrAnswer
+	addrs, err := r.resolver.LookupNetIP(r.ctx, r.network, host)
+	switch {
+	case err != nil:
+		ans.err = err
+	default:
+		for _, a := range addrs {
+			ans.addrs = append(ans.addrs, a.Unmap())
+		}
+		slices.SortFunc(ans.addrs, netip.Addr.Compare)
+		ans.addrs = slices.Compact(ans.addrs)
+		if len(ans.addrs) == 0 {
+			ans.err = &NoAddressError{Host: host, Network: r.network}
+		}
+	}
+	r.addrs[key] = ans
+	return ans
+}
+
+func (o Options) resolver() *net.Resolver {
+	if o.Resolver != nil {
+		return o.Resolver
+	}
+	return net.DefaultResolver
+}
+
+func (o Options) network() string {
+	if o.Network == "" {
+		return "ip"
+	}
+	return o.Network
+}
+
+// failedResult is the report of a job discovery could not turn into an
+// endpoint: nothing was dialed.
+func failedResult(job Job) Result {
+	r := Result{Endpoint: job.Endpoint, Mode: ModeSTARTTLS, Started: time.Now()}
+	if job.Endpoint.Implicit {
+		r.Mode = ModeImplicit
+	}
+	r.Error = &Error{Phase: PhaseDNS, Err: job.Err}
+	return r
+}

@@ -1,0 +1,284 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// zone is a test DNS zone: owner name (lower case, fully qualified) to
+// records. Names it does not hold get NXDOMAIN.
+type zone map[string][]dns.RR
+
+func mustRR(t *testing.T, s string) dns.RR {
+	t.Helper()
+	rr, err := dns.NewRR(s)
+	if err != nil {
+		t.Fatalf("bad test record %q: %v", s, err)
+	}
+	return rr
+}
+
+func newZone(t *testing.T, records ...string) zone {
+	t.Helper()
+	z := zone{}
+	for _, s := range records {
+		rr := mustRR(t, s)
+		name := strings.ToLower(rr.Header().Name)
+		z[name] = append(z[name], rr)
+	}
+	return z
+}
+
+// serveDNS answers from z on a UDP port of 127.0.0.1 until the test ends
+// and returns its address, to give to NewResolver.
+func serveDNS(t *testing.T, z zone) netip.AddrPort {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen for DNS: %v", err)
+	}
+	mux := dns.NewServeMux()
+	mux.HandleFunc(".", func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.Authoritative = true
+		name := strings.ToLower(q.Question[0].Name)
+		rrs, exists := z[name]
+		if !exists {
+			m.Rcode = dns.RcodeNameError
+		}
+		for _, rr := range rrs {
+			if rr.Header().Rrtype == q.Question[0].Qtype {
+				m.Answer = append(m.Answer, rr)
+			}
+		}
+		w.WriteMsg(m)
+	})
+	started := make(chan struct{})
+	srv := &dns.Server{PacketConn: pc, Handler: mux, NotifyStartedFunc: func() { close(started) }}
+	go srv.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { srv.Shutdown() })
+	return netip.MustParseAddrPort(pc.LocalAddr().String())
+}
+
+func TestDiscover(t *testing.T) {
+	t.Parallel()
+	z := newZone(t,
+		// Two MX hosts of equal preference (the resolver shuffles them),
+		// one lower-preference one, and a host with several addresses.
+		"contoso.test. 300 IN MX 20 backup.contoso.test.",
+		"contoso.test. 300 IN MX 10 mx2.contoso.test.",
+		"contoso.test. 300 IN MX 10 mx1.contoso.test.",
+		"mx1.contoso.test. 300 IN A 127.0.0.12",
+		"mx1.contoso.test. 300 IN A 127.0.0.11",
+		"mx1.contoso.test. 300 IN AAAA ::1",
+		"mx2.contoso.test. 300 IN A 127.0.0.21",
+		"backup.contoso.test. 300 IN AAAA ::1",
+		// RFC 7505 null MX.
+		"nomail.test. 300 IN MX 0 .",
+		"nomail.test. 300 IN A 127.0.0.99",
+		// No MX: the domain is its own mail host (RFC 5321 implicit MX).
+		"implicit.test. 300 IN A 127.0.0.31",
+		"implicit.test. 300 IN TXT \"v=spf1 -all\"",
+		// An MX host with no address at all.
+		"dangling.test. 300 IN MX 10 nowhere.dangling.test.",
+		// A load-balanced namespace.
+		"pool.test. 300 IN A 127.0.0.3",
+		"pool.test. 300 IN A 127.0.0.2",
+		"pool.test. 300 IN AAAA ::1",
+	)
+	resolver := NewResolver(serveDNS(t, z))
+
+	type want struct {
+		host, addr string
+		port       int
+		err        string
+	}
+	cases := []struct {
+		name    string
+		targets []string
+		ports   []int
+		d       Discovery
+		network string
+		want    []want
+	}{
+		{
+			name: "MX by preference then name, every address, v4 first", targets: []string{"contoso.test"}, ports: []int{25}, d: Discovery{MX: true},
+			want: []want{
+				{"mx1.contoso.test", "127.0.0.11", 25, ""},
+				{"mx1.contoso.test", "127.0.0.12", 25, ""},
+				{"mx1.contoso.test", "::1", 25, ""},
+				{"mx2.contoso.test", "127.0.0.21", 25, ""},
+				{"backup.contoso.test", "::1", 25, ""},
+			},
+		},
+		{
+			name: "MX with -4 drops IPv6 and hosts without IPv4", targets: []string{"contoso.test"}, ports: []int{25}, d: Discovery{MX: true}, network: "ip4",
+			want: []want{
+				{"mx1.contoso.test", "127.0.0.11", 25, ""},
+				{"mx1.contoso.test", "127.0.0.12", 25, ""},
+				{"mx2.contoso.test", "127.0.0.21", 25, ""},
+				{"backup.contoso.test", "", 25, "backup.contoso.test"},
+			},
+		},
+		{
+			name: "MX with -6 keeps IPv6 only", targets: []string{"contoso.test"}, ports: []int{25}, d: Discovery{MX: true}, network: "ip6",
+			want: []want{
+				{"mx1.contoso.test", "::1", 25, ""},
+				{"mx2.contoso.test", "", 25, "mx2.contoso.test"},
+				{"backup.contoso.test", "::1", 25, ""},
+			},
+		},
+		{
+			name: "null MX is reported, its A record is not probed", targets: []string{"nomail.test"}, ports: []int{25, 587}, d: Discovery{MX: true},
+			want: []want{
+				{"nomail.test", "", 25, "null MX (RFC 7505)"},
+				{"nomail.test", "", 587, "null MX (RFC 7505)"},
+			},
+		},
+		{
+			name: "no MX falls back to the domain's address", targets: []string{"implicit.test"}, ports: []int{25}, d: Discovery{MX: true},
+			want: []want{{"implicit.test", "127.0.0.31", 25, ""}},
+		},
+		{
+			name: "no such domain", targets: []string{"absent.test"}, ports: []int{25}, d: Discovery{MX: true},
+			want: []want{{"absent.test", "", 25, "no such host"}},
+		},
+		{
+			name: "MX host without an address", targets: []string{"dangling.test"}, ports: []int{25}, d: Discovery{MX: true},
+			want: []want{{"nowhere.dangling.test", "", 25, "no such host"}},
+		},
+		{
+			name: "all addresses of a host, ports kept together per address", targets: []string{"pool.test"}, ports: []int{25, 587}, d: Discovery{AllAddresses: true},
+			want: []want{
+				{"pool.test", "127.0.0.2", 25, ""}, {"pool.test", "127.0.0.3", 25, ""}, {"pool.test", "::1", 25, ""},
+				{"pool.test", "127.0.0.2", 587, ""}, {"pool.test", "127.0.0.3", 587, ""}, {"pool.test", "::1", 587, ""},
+			},
+		},
+		{
+			name: "without discovery the address is left to the probe", targets: []string{"pool.test:25"},
+			want: []want{{"pool.test", "", 25, ""}},
+		},
+		{
+			name: "an IPv6 literal with -4", targets: []string{"[::1]:25"}, network: "ip4", d: Discovery{MX: true},
+			want: []want{{"::1", "", 25, "no IPv4 address"}},
+		},
+		{
+			name: "an IP literal is not looked up as a domain", targets: []string{"127.0.0.5:25"}, d: Discovery{MX: true},
+			want: []want{{"127.0.0.5", "127.0.0.5", 25, ""}},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			eps, err := Endpoints(tc.targets, tc.ports, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			jobs := Discover(ctx, eps, tc.d, Options{Resolver: resolver, Network: tc.network})
+			var got []want
+			for _, j := range jobs {
+				w := want{host: j.Endpoint.Host, addr: j.Endpoint.Address, port: j.Endpoint.Port}
+				if j.Err != nil {
+					w.err = j.Err.Error()
+				}
+				if j.Endpoint.Target != tc.targets[0] {
+					t.Errorf("Target = %q, want the target as written, %q", j.Endpoint.Target, tc.targets[0])
+				}
+				got = append(got, w)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %d jobs, want %d:\n got  %+v\n want %+v", len(got), len(tc.want), got, tc.want)
+			}
+			for i := range got {
+				g, w := got[i], tc.want[i]
+				errOK := (w.err == "" && g.err == "") || (w.err != "" && strings.Contains(g.err, w.err))
+				if g.host != w.host || g.addr != w.addr || g.port != w.port || !errOK {
+					t.Errorf("job %d = %+v, want %+v", i, g, w)
+				}
+			}
+		})
+	}
+}
+
+func TestDiscoverNullMXIsTyped(t *testing.T) {
+	t.Parallel()
+	resolver := NewResolver(serveDNS(t, newZone(t, "nomail.test. 300 IN MX 0 .")))
+	eps, _ := Endpoints([]string{"nomail.test"}, []int{25}, false)
+	jobs := Discover(context.Background(), eps, Discovery{MX: true}, Options{Resolver: resolver})
+	var nullMX *NullMXError
+	if len(jobs) != 1 || !errors.As(jobs[0].Err, &nullMX) || nullMX.Domain != "nomail.test" {
+		t.Fatalf("jobs = %+v, want one job failing with *NullMXError for nomail.test", jobs)
+	}
+	// A failed job is reported as a DNS failure and never dialed.
+	results := RunJobs(context.Background(), jobs, Options{}, nil)
+	if e := results[0].Error; e == nil || e.Phase != PhaseDNS || !errors.As(e, &nullMX) || results[0].Address != "" {
+		t.Fatalf("result = %+v, want a dns-phase NullMXError and no address", results[0])
+	}
+}
+
+func TestProbeResolvesThroughGivenServerAndFamily(t *testing.T) {
+	t.Parallel()
+	z := newZone(t,
+		"mail.test. 300 IN A 127.0.0.1",
+		"mail.test. 300 IN AAAA ::1",
+		"v6only.test. 300 IN AAAA ::1",
+	)
+	resolver := NewResolver(serveDNS(t, z))
+	cases := []struct {
+		host, network, wantAddr string
+		wantErr                 bool
+	}{
+		{"mail.test", "ip4", "127.0.0.1", false},
+		{"mail.test", "ip6", "::1", false},
+		{"v6only.test", "ip4", "", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.host+"/"+tc.network, func(t *testing.T) {
+			t.Parallel()
+			// Port 9 on loopback: nothing listens, so the probe stops at
+			// connect, after the address was chosen.
+			r := Probe(context.Background(), Endpoint{Host: tc.host, Port: 9}, Options{Resolver: resolver, Network: tc.network, Timeout: 5 * time.Second})
+			if r.Address != tc.wantAddr {
+				t.Errorf("Address = %q, want %q", r.Address, tc.wantAddr)
+			}
+			if gotDNSErr := r.Error != nil && r.Error.Phase == PhaseDNS; gotDNSErr != tc.wantErr {
+				t.Errorf("Error = %v, want a dns error: %v", r.Error, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseResolverAddr(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"127.0.0.1:5353": "127.0.0.1:5353",
+		"[::1]:53":       "[::1]:53",
+		"127.0.0.1":      "127.0.0.1:53",
+		"::1":            "[::1]:53",
+	} {
+		got, err := ParseResolverAddr(in)
+		if err != nil || got.String() != want {
+			t.Errorf("ParseResolverAddr(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "dns.example:53", "127.0.0.1:x"} {
+		if _, err := ParseResolverAddr(bad); err == nil {
+			t.Errorf("ParseResolverAddr(%q) succeeded, want an error", bad)
+		}
+	}
+	if !slices.Contains([]string{"ip", "ip4", "ip6"}, Network(true, true)) || Network(true, false) != "ip4" || Network(false, true) != "ip6" || Network(false, false) != "ip" {
+		t.Error("Network picks the wrong family")
+	}
+}

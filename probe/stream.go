@@ -1,0 +1,53 @@
+package probe
+
+import (
+	"context"
+	"sync"
+)
+
+// RunJobs probes every job (at most Options.Concurrency at a time) and
+// returns the results in the order of jobs, whatever the order they finish
+// in. A job that discovery failed is reported as a DNS failure and never
+// dialed. When done is not nil it is called with each job's index and result
+// as soon as that job finishes, one call at a time, for output that streams.
+func RunJobs(ctx context.Context, jobs []Job, opts Options, done func(i int, r Result)) []Result {
+	results := make([]Result, len(jobs))
+	limit := opts.Concurrency
+	if limit <= 0 {
+		limit = DefaultConcurrency
+	}
+	limit = min(limit, len(jobs))
+	// A fixed pool of workers rather than a goroutine per job: a batch of
+	// thousands then costs thousands of Results, not of stacks.
+	next := make(chan int)
+	var (
+		wg     sync.WaitGroup
+		report sync.Mutex
+	)
+	for range limit {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				var r Result
+				if jobs[i].Err != nil {
+					r = failedResult(jobs[i])
+				} else {
+					r = Probe(ctx, jobs[i].Endpoint, opts)
+				}
+				results[i] = r
+				if done != nil {
+					report.Lock()
+					done(i, r)
+					report.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return results
+}
