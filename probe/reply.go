@@ -95,10 +95,14 @@ func (r *Reply) AsError() *smtp.SMTPError {
 type budgetReader struct {
 	r         io.Reader
 	remaining int
+	// exceeded is set once a read was refused: bufio hands back the bytes it
+	// had before the error as if they ended a line, so the reader must ask.
+	exceeded bool
 }
 
 func (b *budgetReader) Read(p []byte) (int, error) {
 	if b.remaining <= 0 {
+		b.exceeded = true
 		return 0, errReplyTooLong
 	}
 	if len(p) > b.remaining {
@@ -109,10 +113,10 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *budgetReader) reset() { b.remaining = maxReplyBytes }
+func (b *budgetReader) reset() { b.remaining, b.exceeded = maxReplyBytes, false }
 
-// replyReader reads SMTP replies with net/textproto's parser over a bounded
-// reader.
+// replyReader reads SMTP replies line by line (net/textproto splits the
+// lines) over a bounded reader.
 type replyReader struct {
 	budget *budgetReader
 	buf    *bufio.Reader
@@ -125,23 +129,70 @@ func newReplyReader(r io.Reader) *replyReader {
 	return &replyReader{budget: budget, buf: buf, text: textproto.NewReader(buf)}
 }
 
-// read reads one whole reply, whatever its code.
+// read reads one whole reply, whatever its code. It does not use
+// textproto.Reader.ReadResponse: that takes a line with another code or no
+// separator as more text and keeps reading, so a malformed reply would hold
+// the probe until its deadline and be reported as a timeout.
 func (rr *replyReader) read() (*Reply, error) {
 	rr.budget.reset()
-	code, msg, err := rr.text.ReadResponse(0)
-	var protoErr textproto.ProtocolError
-	if errors.As(err, &protoErr) {
-		return nil, fmt.Errorf("malformed reply: %s", string(protoErr))
-	}
-	if err != nil {
-		// ReadResponse returns *textproto.Error for code mismatches only,
-		// and we ask for none, so any other error is the connection's.
-		var tpErr *textproto.Error
-		if !errors.As(err, &tpErr) {
+	reply := &Reply{}
+	for {
+		line, err := rr.text.ReadLine()
+		if rr.budget.exceeded {
+			return nil, errReplyTooLong
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("the server closed the connection: %w", err)
+		}
+		if err != nil {
 			return nil, err
 		}
+		code, last, text, err := parseReplyLine(line)
+		if err != nil {
+			return nil, err
+		}
+		if len(reply.Lines) > 0 && code != reply.Code {
+			return nil, fmt.Errorf("malformed reply: line %s has code %d inside a %d reply", quoteStart(line), code, reply.Code)
+		}
+		reply.Code = code
+		reply.Lines = append(reply.Lines, text)
+		if last {
+			return reply, nil
+		}
 	}
-	return &Reply{Code: code, Lines: strings.Split(msg, "\n")}, nil
+}
+
+// parseReplyLine splits one line of a reply (RFC 5321 section 4.2): three
+// digits, then "-" when more lines follow or " " (or nothing) on the last.
+func parseReplyLine(line string) (code int, last bool, text string, err error) {
+	malformed := func() error {
+		return fmt.Errorf("malformed reply: %s is not an SMTP reply line (want a 3-digit code, then \"-\" or \" \")", quoteStart(line))
+	}
+	if len(line) < 3 || line[0] < '1' || line[0] > '5' || !isDigit(line[1]) || !isDigit(line[2]) {
+		return 0, false, "", malformed()
+	}
+	code = int(line[0]-'0')*100 + int(line[1]-'0')*10 + int(line[2]-'0')
+	switch {
+	case len(line) == 3:
+		return code, true, "", nil
+	case line[3] == ' ':
+		return code, true, line[4:], nil
+	case line[3] == '-':
+		return code, false, line[4:], nil
+	}
+	return 0, false, "", malformed()
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// quoteStart quotes the start of a server line for an error message: the
+// line is untrusted and may be 64 KiB long.
+func quoteStart(line string) string {
+	const maxQuoted = 60
+	if len(line) > maxQuoted {
+		return strconv.Quote(line[:maxQuoted]) + "..."
+	}
+	return strconv.Quote(line)
 }
 
 // buffered reports how many bytes the server sent beyond the last reply.
