@@ -139,7 +139,7 @@ func TestNagiosEscapesServerText(t *testing.T) {
 	assertPluginOutput(t, out.String(), s)
 	for _, want := range []string{
 		`CN=mail.contoso.test\x1b[2J\x1b]0\\;pwned\x07`, // the subject, in the long output
-		`4.7.0 no TLS \x7c 'fake'=1`,                     // the reply, on the status line
+		`4.7.0 no TLS \x7c 'fake'=1`,                    // the reply, on the status line
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks the escaped subject %s:\n%s", want, out.String())
