@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -113,6 +114,13 @@ func describeTLSError(err error) string {
 	var alert tls.AlertError
 	if errors.As(err, &alert) {
 		return fmt.Sprintf("server sent TLS alert %q (%d)", alert.Error(), uint8(alert))
+	}
+	// Over TCP, crypto/tls reports a received alert as a *net.OpError
+	// "remote error" around its unexported alert type, not as AlertError
+	// (that is for QUIC); %d prints the alert's number.
+	var remote *net.OpError
+	if errors.As(err, &remote) && remote.Op == "remote error" {
+		return fmt.Sprintf("server sent TLS alert %q (%d)", remote.Err.Error(), remote.Err)
 	}
 	var rhe tls.RecordHeaderError
 	if errors.As(err, &rhe) {
@@ -279,7 +287,10 @@ func checkExpiry(leaf *x509.Certificate, expect Expect, now time.Time) Check {
 	case now.Before(leaf.NotBefore):
 		c.Status, c.Message = Critical, "not yet valid: valid from "+leaf.NotBefore.UTC().Format(time.DateTime)+" UTC"
 	case now.After(leaf.NotAfter):
-		c.Status, c.Message = Critical, fmt.Sprintf("expired on %s (%d days ago)", notAfter, -days)
+		// Whole days elapsed, not -DaysLeft: that rounds down, and a
+		// certificate expired an hour ago would read "1 days ago".
+		daysAgo := int(now.Sub(leaf.NotAfter) / (24 * time.Hour))
+		c.Status, c.Message = Critical, fmt.Sprintf("expired on %s (%d days ago)", notAfter, daysAgo)
 	case days < expect.CritDays:
 		c.Status, c.Message = Critical, fmt.Sprintf("expires on %s, in %d days (critical below %d)", notAfter, days, expect.CritDays)
 	case days < expect.WarnDays:

@@ -120,6 +120,11 @@ func create(tmpl, parent *x509.Certificate, pub any, signer crypto.Signer) (*x50
 	return x509.ParseCertificate(der)
 }
 
+// caBackdate is how long before their creation CAs are valid: a real CA
+// predates the leaves it issued, so a leaf issued months ago (an expired one)
+// must fall inside its issuer's validity, as it would in production.
+const caBackdate = 2 * 365 * 24 * time.Hour
+
 // NewRootCA makes a self-signed root valid for ten years.
 func NewRootCA(commonName string) (*CA, error) {
 	key, err := newKey(0)
@@ -133,7 +138,7 @@ func NewRootCA(commonName string) (*CA, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber:          sn,
 		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"starttls-probe test"}},
-		NotBefore:             time.Now().Add(-time.Hour),
+		NotBefore:             time.Now().Add(-caBackdate),
 		NotAfter:              time.Now().Add(10 * 365 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
@@ -159,7 +164,7 @@ func (ca *CA) NewIntermediate(commonName string) (*CA, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber:          sn,
 		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"starttls-probe test"}},
-		NotBefore:             time.Now().Add(-time.Hour),
+		NotBefore:             time.Now().Add(-caBackdate),
 		NotAfter:              time.Now().Add(5 * 365 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
