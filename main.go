@@ -283,6 +283,11 @@ func runDemo(c *cli.Context, stdout, stderr io.Writer, getenv func(string) strin
 	if err != nil {
 		return err
 	}
+	// A target after "demo" was meant for a real probe; ignoring it would
+	// show the demo's report as if it were that host's.
+	if c.NArg() > 0 {
+		return usagef("the demo probes its own server; to probe a host run 'starttls-probe "+c.Args().First()+"'", "demo takes no target, got %q", c.Args().First())
+	}
 	demo, err := probetest.StartDemo()
 	if err != nil {
 		return fmt.Errorf("starting the demo server: %w", err)

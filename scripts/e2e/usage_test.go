@@ -57,6 +57,7 @@ func TestBadInput(t *testing.T) {
 		{"no target", nil, "no target"},
 		{"demo output yaml", []string{"demo", "--output", "yaml"}, `"yaml"`},
 		{"demo unknown flag", []string{"demo", "--bogus"}, "bogus"},
+		{"demo with a target", []string{"demo", "mail.contoso.test"}, "mail.contoso.test"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
