@@ -1,0 +1,150 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/starttls-probe/starttls-probe/probe"
+)
+
+// Prometheus output is the text exposition format, for node_exporter's
+// textfile collector: a cron job or systemd timer writes it with
+// --output-file (atomically) and node_exporter serves it. The client
+// library builds and formats it, so names, label escaping and ordering are
+// its own; there are no timestamps, which the textfile collector refuses.
+//
+// Unlike blackbox_exporter, the certificate metrics are there whenever a
+// certificate was presented, verified or not: an untrusted or expired
+// certificate is exactly when its expiry and thumbprint matter.
+
+const metricPrefix = "starttls_probe_"
+
+// endpointLabels identify an endpoint in every series.
+var endpointLabels = []string{"host", "address", "port"}
+
+// promMetrics are the gauges of one run.
+type promMetrics struct {
+	success, status, starttlsOffered, handshake, duration *prometheus.GaugeVec
+	notAfter, daysLeft, certInfo, check                   *prometheus.GaugeVec
+	lastRun                                               prometheus.Gauge
+}
+
+func gaugeVec(name, help string, extraLabels ...string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metricPrefix + name, Help: help},
+		append(append([]string(nil), endpointLabels...), extraLabels...))
+}
+
+func newPromMetrics() promMetrics {
+	return promMetrics{
+		success: gaugeVec("success", "1 when nothing on the endpoint is critical or unknown (warnings count as success), else 0."),
+		status:  gaugeVec("status", "The endpoint's status as a plugin exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."),
+		starttlsOffered: gaugeVec("starttls_offered",
+			"1 when the EHLO reply offered STARTTLS, 0 when it did not; absent for implicit TLS or when no EHLO reply was read."),
+		handshake: gaugeVec("handshake_duration_seconds", "Duration of the TLS handshake."),
+		duration:  gaugeVec("duration_seconds", "Duration of the whole probe of the endpoint, from name resolution to QUIT."),
+		notAfter: gaugeVec("cert_not_after_timestamp_seconds",
+			"NotAfter of the leaf certificate as a Unix time; present whether or not the certificate verifies."),
+		daysLeft: gaugeVec("cert_days_left",
+			"Whole days until the leaf certificate expires, negative once expired; present whether or not it verifies."),
+		certInfo: gaugeVec("cert_info", "The leaf certificate presented, always 1: SHA-1 thumbprint (as Exchange shows it), subject and issuer as labels.",
+			"sha1", "subject", "issuer"),
+		check: gaugeVec("check", "One series per check and status: 1 for the check's status, 0 for the others.",
+			"check", "status"),
+		lastRun: prometheus.NewGauge(prometheus.GaugeOpts{Name: metricPrefix + "last_run_timestamp_seconds",
+			Help: "When the run judged the endpoints, as a Unix time: alert when it grows old and the job stopped."}),
+	}
+}
+
+func (m promMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.success, m.status, m.starttlsOffered, m.handshake, m.duration,
+		m.notAfter, m.daysLeft, m.certInfo, m.check, m.lastRun}
+}
+
+// checkStatuses are the values of the check series' status label.
+var checkStatuses = []Status{OK, Warning, Critical, Unknown, Skipped}
+
+// Prometheus writes the summary in the Prometheus text exposition format.
+func Prometheus(w io.Writer, s Summary) error {
+	m := newPromMetrics()
+	reg := prometheus.NewPedanticRegistry()
+	for _, c := range m.collectors() {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("prometheus metrics: %w", err)
+		}
+	}
+	m.lastRun.Set(float64(s.Now.Unix()))
+	for _, ep := range s.Endpoints {
+		m.observe(ep, s)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		return fmt.Errorf("prometheus metrics: %w", err)
+	}
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range families {
+		if err := enc.Encode(mf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m promMetrics) observe(ep Endpoint, s Summary) {
+	r := ep.Result
+	labels := prometheus.Labels{
+		"host":    strings.ToValidUTF8(r.Endpoint.Host, "\uFFFD"),
+		"address": r.Address,
+		"port":    strconv.Itoa(r.Endpoint.Port),
+	}
+	with := func(extra prometheus.Labels) prometheus.Labels {
+		all := prometheus.Labels{}
+		for k, v := range labels {
+			all[k] = v
+		}
+		for k, v := range extra {
+			all[k] = v
+		}
+		return all
+	}
+
+	m.success.With(labels).Set(boolGauge(ep.Status == OK || ep.Status == Warning || ep.Status == Skipped))
+	m.status.With(labels).Set(float64(ep.Status.ExitCode()))
+	if r.Mode != probe.ModeImplicit && r.EHLO != nil && r.EHLO.Code == 250 {
+		m.starttlsOffered.With(labels).Set(boolGauge(r.STARTTLSOffered))
+	}
+	if r.Timings.Handshake > 0 {
+		m.handshake.With(labels).Set(r.Timings.Handshake.Seconds())
+	}
+	if r.Timings.Total > 0 {
+		m.duration.With(labels).Set(r.Timings.Total.Seconds())
+	}
+	if leaf := r.Leaf(); leaf != nil {
+		m.notAfter.With(labels).Set(float64(leaf.NotAfter.Unix()))
+		m.daysLeft.With(labels).Set(float64(DaysLeft(leaf, s.Now)))
+		// Escape, as in the text report: the labels end up in files and
+		// dashboards that a terminal may print. The exposition format
+		// escapes what it must on top (backslash, quote, newline).
+		m.certInfo.With(with(prometheus.Labels{
+			"sha1":    SHA1(leaf),
+			"subject": Escape(leaf.Subject.String()),
+			"issuer":  Escape(leaf.Issuer.String()),
+		})).Set(1)
+	}
+	for _, c := range ep.Checks {
+		for _, st := range checkStatuses {
+			m.check.With(with(prometheus.Labels{"check": c.ID, "status": strings.ToLower(st.String())})).Set(boolGauge(c.Status == st))
+		}
+	}
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
