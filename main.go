@@ -72,7 +72,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 // outputFlags are shared by the probe and the demo.
 func outputFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output format: text or json"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output format: text, json, or jsonl (one result per line as each endpoint finishes)"},
 		&cli.BoolFlag{Name: "no-color", Usage: "no colour (also when NO_COLOR is set; colour is only ever used on a terminal)"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "add the SMTP transcript with timings"},
 		&cli.DurationFlag{Name: "timeout", Value: probe.DefaultTimeout, Usage: "time allowed for each endpoint, from DNS to QUIT"},
@@ -92,6 +92,13 @@ func newApp(stdout, stderr io.Writer, getenv func(string) string, code *int) *cl
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM file of extra trusted roots (your private CA), added to the system's"},
 		&cli.IntFlag{Name: "warn-days", Value: report.DefaultWarnDays, Usage: "warn when the leaf expires in fewer days"},
 		&cli.IntFlag{Name: "crit-days", Value: report.DefaultCritDays, Usage: "critical when the leaf expires in fewer days"},
+		&cli.BoolFlag{Name: "mx", Usage: "targets are mail domains: probe every address of each MX host (the MX host name is the expected name)"},
+		&cli.BoolFlag{Name: "all-addresses", Usage: "probe every address of each host, not only the first (a load-balanced name)"},
+		&cli.BoolFlag{Name: "4", Usage: "IPv4 addresses only"},
+		&cli.BoolFlag{Name: "6", Usage: "IPv6 addresses only"},
+		&cli.StringFlag{Name: "resolver", Usage: "ask this DNS server, `ADDR:PORT`, instead of the system's"},
+		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read targets from `FILE`, one per line, # for comments, - for stdin"},
+		&cli.IntFlag{Name: "concurrency", Value: probe.DefaultConcurrency, Usage: "endpoints probed at once"},
 		&cli.BoolFlag{Name: "version", Usage: "print the version and exit"},
 	}, outputFlags()...)
 
@@ -158,7 +165,7 @@ func outputOptions(c *cli.Context, stdout io.Writer, getenv func(string) string)
 	case "text":
 		f, isFile := stdout.(*os.File)
 		out.color = !c.Bool("no-color") && getenv("NO_COLOR") == "" && isFile && isatty.IsTerminal(f.Fd())
-	case "json":
+	case "json", "jsonl":
 	default:
 		return out, usagef("use --output text or --output json", "unknown output format %q", out.format)
 	}
@@ -286,7 +293,7 @@ func runDemo(c *cli.Context, stdout, stderr io.Writer, getenv func(string) strin
 	// A target after "demo" was meant for a real probe; ignoring it would
 	// show the demo's report as if it were that host's.
 	if c.NArg() > 0 {
-		return usagef("the demo probes its own server; to probe a host run 'starttls-probe "+c.Args().First()+"'", "demo takes no target, got %q", c.Args().First())
+		return usagef("the demo probes its own server; to probe a host, leave out 'demo': starttls-probe HOST", "demo takes no target, got %q", c.Args().First())
 	}
 	demo, err := probetest.StartDemo()
 	if err != nil {
