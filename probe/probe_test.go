@@ -1,0 +1,457 @@
+package probe_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/starttls-probe/starttls-probe/probe"
+	"github.com/starttls-probe/starttls-probe/probe/probetest"
+)
+
+const (
+	ehloName = "probe.contoso.test"
+	mailName = "mail.contoso.test"
+)
+
+// newChain issues a leaf for mail.contoso.test from a fresh CA, with the
+// intermediate, as a well-configured server sends it.
+func newChain(t *testing.T) *probetest.Chain {
+	t.Helper()
+	root, err := probetest.NewRootCA("Probe Test Root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuing, err := root.NewIntermediate("Probe Test Issuing CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, err := issuing.Issue(probetest.Spec{CommonName: mailName, DNSNames: []string{mailName}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return chain
+}
+
+func endpointOf(s *probetest.Server) probe.Endpoint {
+	return probe.Endpoint{Target: mailName, Host: mailName, Address: s.IP(), Port: s.Port()}
+}
+
+func options() probe.Options {
+	return probe.Options{EHLOName: ehloName, Timeout: 10 * time.Second}
+}
+
+// starttlsScript is a well-behaved scripted server offering STARTTLS.
+func starttlsScript(chain *probetest.Chain) probetest.Script {
+	return probetest.Script{
+		Greeting: []string{"220 " + mailName + " Microsoft ESMTP MAIL Service ready"},
+		EHLO:     []string{"250-" + mailName + " Hello [127.0.0.1]", "250-SIZE 37748736", "250-PIPELINING", "250 STARTTLS"},
+		EHLOAfterTLS: []string{"250-" + mailName + " Hello [127.0.0.1]", "250-SIZE 37748736", "250-PIPELINING",
+			"250 AUTH LOGIN"},
+		Chain: chain,
+	}
+}
+
+func TestTranscript(t *testing.T) {
+	t.Parallel()
+	s := probetest.NewServer(t, probetest.Config{Chain: newChain(t), Domain: mailName})
+	res := probe.Probe(context.Background(), endpointOf(s), options())
+	if res.Error != nil {
+		t.Fatalf("probe failed: %v", res.Error)
+	}
+
+	type clientLine struct {
+		text string
+		tls  bool
+	}
+	var client []clientLine
+	sawTLS := false
+	var last time.Duration
+	for i, line := range res.Transcript {
+		if line.Dir != probe.FromClient && line.Dir != probe.FromServer {
+			t.Errorf("line %d: direction %q", i, line.Dir)
+		}
+		if line.At < last {
+			t.Errorf("line %d at %v, before the line before it (%v)", i, line.At, last)
+		}
+		last = line.At
+		// The handshake is not transcribed: every line is text.
+		if strings.IndexFunc(line.Text, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+			t.Errorf("line %d %q is not plain text: TLS records leaked into the transcript", i, line.Text)
+		}
+		if line.TLS {
+			sawTLS = true
+		} else if sawTLS {
+			t.Errorf("line %d %q is marked plaintext after TLS lines", i, line.Text)
+		}
+		if line.Dir == probe.FromClient {
+			client = append(client, clientLine{line.Text, line.TLS})
+		}
+	}
+	want := []clientLine{{"EHLO " + ehloName, false}, {"STARTTLS", false}, {"EHLO " + ehloName, true}, {"QUIT", true}}
+	if !slices.Equal(client, want) {
+		t.Fatalf("client lines = %+v, want %+v", client, want)
+	}
+
+	first := res.Transcript[0]
+	if first.Dir != probe.FromServer || first.TLS || !strings.HasPrefix(first.Text, "220 ") {
+		t.Errorf("first line = %+v, want the plaintext banner", first)
+	}
+	// The 220 to STARTTLS is the last plaintext line; the second EHLO the
+	// first line under TLS.
+	i := slices.IndexFunc(res.Transcript, func(l probe.TranscriptLine) bool { return l.TLS })
+	if i < 1 {
+		t.Fatalf("no line marked TLS in %+v", res.Transcript)
+	}
+	if before := res.Transcript[i-1]; before.Dir != probe.FromServer || !strings.HasPrefix(before.Text, "220 ") {
+		t.Errorf("last plaintext line = %+v, want the server's 220 to STARTTLS", before)
+	}
+	if after := res.Transcript[i]; after.Dir != probe.FromClient || after.Text != "EHLO "+ehloName {
+		t.Errorf("first TLS line = %+v, want the client's second EHLO", after)
+	}
+	if final := res.Transcript[len(res.Transcript)-1]; !final.TLS || final.Dir != probe.FromServer || !strings.HasPrefix(final.Text, "221") {
+		t.Errorf("last line = %+v, want the server's 221 to QUIT, under TLS", final)
+	}
+}
+
+// isSubsequence reports whether want appears in got in order, other lines
+// allowed between (other connections to the same server interleave).
+func isSubsequence(got, want []string) bool {
+	i := 0
+	for _, g := range got {
+		if i < len(want) && g == want[i] {
+			i++
+		}
+	}
+	return i == len(want)
+}
+
+// allowedCommand is what the probe may ever say: it must not be able to
+// send mail.
+func allowedCommand(cmd string) bool {
+	switch cmd {
+	case "EHLO " + ehloName, "STARTTLS", "MAIL FROM:<>", "RSET", "NOOP", "QUIT":
+		return true
+	}
+	return false
+}
+
+func TestProbeSendsOnlyAllowedCommands(t *testing.T) {
+	t.Parallel()
+	chain := newChain(t)
+	refuse := starttlsScript(chain)
+	refuse.STARTTLS = []string{"454 4.7.0 TLS not available due to temporary reason"}
+	noSTARTTLS := starttlsScript(chain)
+	noSTARTTLS.EHLO = []string{"250-" + mailName, "250 SIZE 1000"}
+	implicit := starttlsScript(chain)
+	implicit.Implicit = true
+	implicit.EHLO = implicit.EHLOAfterTLS
+
+	tests := []struct {
+		name     string
+		script   probetest.Script
+		implicit bool
+		want     []string // the main dialogue, in order
+		phase    probe.Phase
+	}{
+		{name: "STARTTLS", script: starttlsScript(chain), want: []string{"EHLO " + ehloName, "STARTTLS", "EHLO " + ehloName, "QUIT"}},
+		{name: "no STARTTLS", script: noSTARTTLS, want: []string{"EHLO " + ehloName, "QUIT"}},
+		{name: "STARTTLS refused", script: refuse, want: []string{"EHLO " + ehloName, "STARTTLS"}, phase: probe.PhaseSTARTTLS},
+		{name: "implicit TLS", script: implicit, implicit: true, want: []string{"EHLO " + ehloName, "QUIT"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := probetest.NewScript(t, tc.script)
+			ep := endpointOf(s)
+			ep.Implicit = tc.implicit
+			res := probe.Probe(context.Background(), ep, options())
+			var phase probe.Phase
+			if res.Error != nil {
+				phase = res.Error.Phase
+			}
+			if phase != tc.phase {
+				t.Fatalf("failed phase = %q (%v), want %q", phase, res.Error, tc.phase)
+			}
+			// Closing waits for the server's connections, so every
+			// command it read is recorded.
+			s.Close()
+			cmds := s.Commands()
+			if !isSubsequence(cmds, tc.want) {
+				t.Errorf("commands = %q, want %q in this order", cmds, tc.want)
+			}
+			for _, cmd := range cmds {
+				if !allowedCommand(cmd) {
+					t.Errorf("the probe sent %q; it may only send EHLO, STARTTLS, MAIL FROM:<>, RSET, NOOP and QUIT", cmd)
+				}
+			}
+			var client []string
+			for _, l := range res.Transcript {
+				if l.Dir == probe.FromClient {
+					client = append(client, l.Text)
+				}
+			}
+			if !slices.Equal(client, tc.want) {
+				t.Errorf("transcript client lines = %q, want %q", client, tc.want)
+			}
+		})
+	}
+}
+
+func TestChainKeptWhenTheServerHangsUpAfterTheHandshake(t *testing.T) {
+	t.Parallel()
+	script := starttlsScript(newChain(t))
+	script.CloseAfterHandshake = true
+	s := probetest.NewScript(t, script)
+	res := probe.Probe(context.Background(), endpointOf(s), options())
+	if res.Error == nil || res.Error.Phase != probe.PhasePostTLS {
+		t.Fatalf("Error = %v, want a post-tls failure", res.Error)
+	}
+	if len(res.Chain) != 2 || res.Leaf().Subject.CommonName != mailName {
+		t.Errorf("chain has %d certificates, want the leaf and the intermediate", len(res.Chain))
+	}
+	if res.TLS == nil || !res.TLS.HandshakeComplete || res.TLS.Version == 0 || res.TLS.CipherSuite == 0 {
+		t.Errorf("TLS = %+v, want the completed handshake's version and suite", res.TLS)
+	}
+}
+
+// Plaintext sent after "220 Ready to start TLS" and before the handshake is
+// an injection (CVE-2011-0411): it must fail, not be read as TLS or SMTP.
+func TestPlaintextAfterSTARTTLSReply(t *testing.T) {
+	t.Parallel()
+	script := starttlsScript(newChain(t))
+	script.STARTTLS = []string{"220 2.0.0 SMTP server ready", "250-injected", "250 PIPELINING"}
+	s := probetest.NewScript(t, script)
+	res := probe.Probe(context.Background(), endpointOf(s), options())
+	if res.Error == nil || res.Error.Phase != probe.PhaseSTARTTLS {
+		t.Fatalf("Error = %v, want a starttls failure", res.Error)
+	}
+	if !strings.Contains(res.Error.Error(), "plaintext after its 220 reply") {
+		t.Errorf("Error = %q, want it to name the plaintext after 220", res.Error)
+	}
+	if res.STARTTLSReply == nil || res.STARTTLSReply.Code != 220 || res.TLS != nil {
+		t.Errorf("STARTTLSReply = %+v, TLS = %+v; want the 220 kept and no handshake", res.STARTTLSReply, res.TLS)
+	}
+}
+
+func TestRefusalsKeepTheReply(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		setup func(t *testing.T) *probetest.Server
+		phase probe.Phase
+		code  int
+		enh   smtp.EnhancedCode
+	}{
+		{
+			name: "banner 554",
+			setup: func(t *testing.T) *probetest.Server {
+				return probetest.NewServer(t, probetest.Config{Banner: "554 5.7.1 Access denied"})
+			},
+			phase: probe.PhaseBanner, code: 554, enh: smtp.EnhancedCode{5, 7, 1},
+		},
+		{
+			name: "EHLO 421",
+			setup: func(t *testing.T) *probetest.Server {
+				return probetest.NewScript(t, probetest.Script{
+					Greeting: []string{"220 " + mailName + " ESMTP"},
+					EHLO:     []string{"421 4.3.2 Service not available, closing transmission channel"},
+				})
+			},
+			phase: probe.PhaseEHLO, code: 421, enh: smtp.EnhancedCode{4, 3, 2},
+		},
+		{
+			name: "STARTTLS 454",
+			setup: func(t *testing.T) *probetest.Server {
+				script := starttlsScript(nil)
+				script.STARTTLS = []string{"454 4.7.0 TLS not available due to temporary reason"}
+				return probetest.NewScript(t, script)
+			},
+			phase: probe.PhaseSTARTTLS, code: 454, enh: smtp.EnhancedCode{4, 7, 0},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res := probe.Probe(context.Background(), endpointOf(tc.setup(t)), options())
+			if res.Error == nil || res.Error.Phase != tc.phase {
+				t.Fatalf("Error = %v, want a %s failure", res.Error, tc.phase)
+			}
+			var smtpErr *smtp.SMTPError
+			if !errors.As(res.Error, &smtpErr) {
+				t.Fatalf("Error = %v (%T), want a *smtp.SMTPError inside", res.Error, res.Error.Err)
+			}
+			if smtpErr.Code != tc.code || smtpErr.EnhancedCode != tc.enh {
+				t.Errorf("SMTPError = %d %v, want %d %v", smtpErr.Code, smtpErr.EnhancedCode, tc.code, tc.enh)
+			}
+			if res.Error.Reply == nil || res.Error.Reply.Code != tc.code {
+				t.Errorf("Error.Reply = %+v, want the %d reply", res.Error.Reply, tc.code)
+			}
+		})
+	}
+}
+
+func TestTimeoutIsReportedAsSuch(t *testing.T) {
+	t.Parallel()
+	s := probetest.NewScript(t, probetest.Script{}) // accepts, never greets
+	opts := options()
+	opts.Timeout = 300 * time.Millisecond
+	start := time.Now()
+	res := probe.Probe(context.Background(), endpointOf(s), opts)
+	took := time.Since(start)
+	if res.Error == nil || res.Error.Phase != probe.PhaseBanner {
+		t.Fatalf("Error = %v, want a banner failure", res.Error)
+	}
+	if !errors.Is(res.Error, context.DeadlineExceeded) || !strings.Contains(res.Error.Error(), "no answer within the 300ms timeout") {
+		t.Errorf("Error = %q, want it to say the 300ms timeout ran out", res.Error)
+	}
+	// A deadline, not a speed test: the probe must end at its timeout.
+	if limit := opts.Timeout + 2*time.Second; took > limit {
+		t.Errorf("probe took %v with a %v timeout", took, opts.Timeout)
+	}
+}
+
+func TestCancelIsReportedAsInterrupted(t *testing.T) {
+	t.Parallel()
+	s := probetest.NewScript(t, probetest.Script{})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	res := probe.Probe(ctx, endpointOf(s), options())
+	if res.Error == nil || !errors.Is(res.Error, context.Canceled) || !strings.Contains(res.Error.Error(), "interrupted") {
+		t.Fatalf("Error = %v, want it to say the probe was interrupted", res.Error)
+	}
+}
+
+// sniRecorder is a TLS config that records the SNI of each ClientHello.
+func sniRecorder(chain *probetest.Chain) (*tls.Config, <-chan string) {
+	seen := make(chan string, 4)
+	cert := chain.TLSCertificate()
+	return &tls.Config{GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		seen <- hello.ServerName
+		return &cert, nil
+	}}, seen
+}
+
+func TestSNI(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		host string
+		opts func(*probe.Options)
+		want string
+	}{
+		{name: "the host name by default", host: mailName, want: mailName},
+		{name: "--sni", host: mailName, opts: func(o *probe.Options) { o.SNI = "autodiscover.contoso.test" }, want: "autodiscover.contoso.test"},
+		{name: "--no-sni", host: mailName, opts: func(o *probe.Options) { o.NoSNI = true }, want: ""},
+		{name: "none for an IP address", host: "127.0.0.1", want: ""},
+	}
+	chain := newChain(t)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, seen := sniRecorder(chain)
+			script := starttlsScript(chain)
+			script.TLSConfig = cfg
+			s := probetest.NewScript(t, script)
+			ep := endpointOf(s)
+			ep.Host = tc.host
+			opts := options()
+			if tc.opts != nil {
+				tc.opts(&opts)
+			}
+			res := probe.Probe(context.Background(), ep, opts)
+			if res.Error != nil {
+				t.Fatalf("probe failed: %v", res.Error)
+			}
+			if got := <-seen; got != tc.want {
+				t.Errorf("server saw SNI %q, want %q", got, tc.want)
+			}
+			if res.TLS.ServerName != tc.want {
+				t.Errorf("TLS.ServerName = %q, want %q", res.TLS.ServerName, tc.want)
+			}
+		})
+	}
+}
+
+// A server that speaks only TLS 1.0 is reported as such, not as a failed
+// handshake: the probe must show what old servers offer.
+func TestOldTLSVersionIsObserved(t *testing.T) {
+	t.Parallel()
+	s := probetest.NewServer(t, probetest.Config{Chain: newChain(t), MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS10})
+	res := probe.Probe(context.Background(), endpointOf(s), options())
+	if res.Error != nil {
+		t.Fatalf("probe failed: %v", res.Error)
+	}
+	if res.TLS == nil || res.TLS.Version != tls.VersionTLS10 {
+		t.Fatalf("TLS = %+v, want TLS 1.0", res.TLS)
+	}
+}
+
+// greetWhenAllConnected runs a minimal SMTP dialogue (no STARTTLS) that
+// greets only once every one of the servers sharing all has a connection:
+// probed one after another, the first would never be greeted.
+func greetWhenAllConnected(all *sync.WaitGroup, arrived *sync.Once, released <-chan struct{}) func(c net.Conn) {
+	return func(c net.Conn) {
+		arrived.Do(all.Done)
+		select {
+		case <-released:
+		case <-time.After(5 * time.Second):
+			return
+		}
+		io.WriteString(c, "220 "+mailName+" ESMTP\r\n")
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			verb, _, _ := strings.Cut(strings.ToUpper(strings.TrimSpace(line)), " ")
+			switch verb {
+			case "QUIT":
+				io.WriteString(c, "221 2.0.0 Bye\r\n")
+				return
+			case "EHLO":
+				io.WriteString(c, "250 "+mailName+"\r\n")
+			default:
+				io.WriteString(c, "250 2.0.0 OK\r\n")
+			}
+		}
+	}
+}
+
+func TestRunProbesEndpointsAtOnce(t *testing.T) {
+	t.Parallel()
+	const n = 3
+	var all sync.WaitGroup
+	all.Add(n)
+	released := make(chan struct{})
+	go func() { all.Wait(); close(released) }()
+	var eps []probe.Endpoint
+	for range n {
+		s := probetest.NewScript(t, probetest.Script{Handler: greetWhenAllConnected(&all, new(sync.Once), released)})
+		eps = append(eps, endpointOf(s))
+	}
+	results := probe.Run(context.Background(), eps, options())
+	if len(results) != n {
+		t.Fatalf("%d results for %d endpoints", len(results), n)
+	}
+	for i, res := range results {
+		if res.Endpoint != eps[i] {
+			t.Errorf("result %d is for %v, want %v", i, res.Endpoint, eps[i])
+		}
+		if res.Error != nil || res.Banner == nil {
+			t.Errorf("%v: %v; endpoints were not probed at the same time", res.Endpoint, res.Error)
+		}
+	}
+}
