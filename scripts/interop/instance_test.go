@@ -15,8 +15,9 @@ import (
 // rather than reading ports from an instance test.sh started: the test owns
 // the certificates it asserts on, `go test ./...` alone is enough, and
 // t.Cleanup stops the instance whichever way the test ends. The script is
-// also handed this process's pid and stops the instance when it exits, for
-// the one way Cleanup does not run: go test's -timeout killing the binary.
+// also handed this process's pid: should the process die first (go test's
+// -timeout kills it without running Cleanup), the script stops the instance
+// and removes its run directory itself.
 const postfixScript = "../postfix/postfix.sh"
 
 // listener is one smtpd service of the instance.
@@ -48,7 +49,7 @@ func requirePostfix(t *testing.T) {
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("%s: under CI=true the Postfix interop tests must run (.ci/run installs Postfix as root)", missing)
 	}
-	t.Skipf("SKIP: real-Postfix interop tests not run: %s (as root, scripts/postfix/postfix.sh ensure installs it)", missing)
+	t.Skipf("SKIP: real-Postfix interop tests not run: %s (run scripts/test.sh as root: it installs Postfix when missing)", missing)
 }
 
 // freeLoopbackPorts returns n distinct ports free on 127.0.0.1, holding

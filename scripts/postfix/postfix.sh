@@ -8,17 +8,19 @@
 #   postfix.sh start RUN [PID]
 #                             configure and start an instance in RUN, wait until
 #                             every listener greets with 220; with PID, stop the
-#                             instance when that process exits (a test killed by
-#                             its timeout must not leave Postfix running)
+#                             instance and remove RUN if that process exits first
+#                             (a test killed by its timeout must not leave Postfix
+#                             running)
 #   postfix.sh stop RUN       stop RUN's instance by the master's pid
 #
 # RUN is a directory the caller made, traversable by the postfix user, holding
 # a file "listeners": one line per smtpd listener, "127.0.0.1:PORT" followed by
 # name=value overrides of main.cf (each becomes "-o name=value" in master.cf;
 # values cannot contain spaces). Postfix reads only RUN/conf/main.cf and
-# RUN/conf/master.cf (the configuration directory must hold only root-owned
-# files, so the queue and data directories sit beside it), never the system's /etc/postfix/main.cf, and it never delivers:
-# no local or relay domains, every recipient rejected, every transport discard.
+# RUN/conf/master.cf, never the system's /etc/postfix/main.cf (the configuration
+# directory must hold only root-owned files, so the queue and data directories
+# sit beside it), and it never delivers: no local or relay domains, every
+# recipient rejected, every transport discard.
 set -euo pipefail
 
 die() { echo "postfix.sh: $*" >&2; exit 1; }
@@ -143,10 +145,15 @@ cmd_start() {
   echo "postfix: master pid $(master_pid "$run"), log $run/maillog"
 }
 
+# cmd_watch outlives its caller: when the caller removes RUN it had a normal
+# end and the watcher just leaves; when the caller dies first, the watcher
+# stops the instance and removes RUN in its place.
 cmd_watch() {
   local run="$1" pid="$2"
-  tail --pid="$pid" -f /dev/null
+  while [ -e "$run/listeners" ] && kill -0 "$pid" 2>/dev/null; do sleep 1; done
+  [ -e "$run/listeners" ] || return 0
   cmd_stop "$run"
+  rm -rf "$run"
 }
 
 cmd_stop() {
@@ -158,8 +165,8 @@ cmd_stop() {
     sleep 0.1
   done
   if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fi
-  # The pid file outlives the master; remove it so a later stop (the
-  # watcher's) cannot signal a process that reused the number.
+  # The pid file outlives the master; remove it so a later stop cannot
+  # signal a process that reused the number.
   rm -f "$run/queue/pid/master.pid"
 }
 
