@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/mattn/go-isatty"
+	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 
 	"github.com/starttls-probe/starttls-probe/probe"
@@ -92,6 +93,13 @@ func newApp(stdout, stderr io.Writer, getenv func(string) string, code *int) *cl
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM file of extra trusted roots (your private CA), added to the system's"},
 		&cli.IntFlag{Name: "warn-days", Value: report.DefaultWarnDays, Usage: "warn when the leaf expires in fewer days"},
 		&cli.IntFlag{Name: "crit-days", Value: report.DefaultCritDays, Usage: "critical when the leaf expires in fewer days"},
+		&cli.BoolFlag{Name: "mx", Usage: "targets are mail domains: probe every address of each MX host (the MX host name is the expected name)"},
+		&cli.BoolFlag{Name: "all-addresses", Usage: "probe every address of each host, not only the first (a load-balanced name)"},
+		&cli.BoolFlag{Name: "4", Usage: "IPv4 addresses only"},
+		&cli.BoolFlag{Name: "6", Usage: "IPv6 addresses only"},
+		&cli.StringFlag{Name: "resolver", Usage: "ask this DNS server, `ADDR:PORT`, instead of the system's"},
+		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read targets from `FILE`, one per line, # for comments, - for stdin"},
+		&cli.IntFlag{Name: "concurrency", Value: probe.DefaultConcurrency, Usage: "endpoints probed at once"},
 		&cli.BoolFlag{Name: "mx", Usage: "targets are mail domains: probe every address of each MX host (the MX host name is the expected name)"},
 		&cli.BoolFlag{Name: "all-addresses", Usage: "probe every address of each host, not only the first (a load-balanced name)"},
 		&cli.BoolFlag{Name: "4", Usage: "IPv4 addresses only"},
@@ -181,13 +189,17 @@ func probeTargets(c *cli.Context, stdout, stderr io.Writer, getenv func(string) 
 		return err
 	}
 	targets := c.Args().Slice()
-	if len(targets) == 0 {
-		return usagef("try 'starttls-probe mail.example.com', or 'starttls-probe demo' to see it work", "no target given")
-	}
 	for _, t := range targets {
 		if strings.HasPrefix(t, "-") {
 			return usagef("put every flag before the first target", "flag %s after a target", t)
 		}
+	}
+	badLines, err := readTargetFile(c, stderr, &targets)
+	if err != nil {
+		return err
+	}
+	if len(targets) == 0 {
+		return usagef("try 'starttls-probe mail.example.com', or 'starttls-probe demo' to see it work", "no target given")
 	}
 	var ports []int
 	for _, p := range c.StringSlice("port") {
@@ -218,7 +230,66 @@ func probeTargets(c *cli.Context, stdout, stderr io.Writer, getenv func(string) 
 		NoSNI:    c.Bool("no-sni"),
 		Timeout:  c.Duration("timeout"),
 	}
-	*code = render(c.Context, endpoints, opts, expect, out, stdout, stderr)
+	if err := discoveryOptions(c, &opts); err != nil {
+		return err
+	}
+	jobs := probe.Discover(c.Context, endpoints, probe.Discovery{MX: c.Bool("mx"), AllAddresses: c.Bool("all-addresses")}, opts)
+	*code = render(c.Context, jobs, opts, expect, out, stdout, stderr)
+	if badLines > 0 && *code == 0 {
+		// Lines of the file were not probed: all is not known to be well.
+		*code = exitUsage
+	}
+	return nil
+}
+
+// readTargetFile appends the targets of -f FILE ("-" for stdin) to targets.
+// Each bad line is reported on stderr with its number and skipped, so one
+// typo does not stop a batch; it returns how many there were.
+func readTargetFile(c *cli.Context, stderr io.Writer, targets *[]string) (int, error) {
+	path := c.String("file")
+	if path == "" {
+		return 0, nil
+	}
+	var in io.Reader = c.App.Reader
+	name := "stdin"
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, usagef("give a readable file of targets, one per line, or - for stdin", "--file: %v", err)
+		}
+		defer f.Close()
+		in, name = f, path
+	}
+	read, bad, err := probe.ReadTargets(in)
+	if err != nil {
+		return 0, usagef("a target file holds one host, host:port or address per line", "--file %s: %v", name, err)
+	}
+	for _, b := range bad {
+		fmt.Fprintf(stderr, "starttls-probe: error: %s:%d: %v\n", name, b.Line, oneLine(b.Err.Error()))
+	}
+	if len(bad) > 0 {
+		fmt.Fprintf(stderr, "hint: fix or comment out (#) the lines above; the other targets are probed\n")
+	}
+	*targets = append(*targets, read...)
+	return len(bad), nil
+}
+
+// discoveryOptions sets the resolver, address family and concurrency.
+func discoveryOptions(c *cli.Context, opts *probe.Options) error {
+	if c.Bool("4") && c.Bool("6") {
+		return usagef("give one of them, or neither for both families", "-4 and -6 conflict")
+	}
+	opts.Network = probe.Network(c.Bool("4"), c.Bool("6"))
+	if s := c.String("resolver"); s != "" {
+		server, err := probe.ParseResolverAddr(s)
+		if err != nil {
+			return usagef("for example --resolver 127.0.0.1:53 or --resolver [::1]:5353", "--resolver: %v", err)
+		}
+		opts.Resolver = probe.NewResolver(server)
+	}
+	if opts.Concurrency = c.Int("concurrency"); opts.Concurrency < 1 {
+		return usagef("for example --concurrency 64", "--concurrency must be at least 1, got %d", opts.Concurrency)
+	}
 	return nil
 }
 
@@ -263,13 +334,18 @@ func expectations(c *cli.Context) (report.Expect, error) {
 }
 
 // render probes, judges and writes the report; it returns the exit status.
-func render(ctx context.Context, endpoints []probe.Endpoint, opts probe.Options, expect report.Expect, out output, stdout, stderr io.Writer) int {
-	results := probe.Run(ctx, endpoints, opts)
+func render(ctx context.Context, jobs []probe.Job, opts probe.Options, expect report.Expect, out output, stdout, stderr io.Writer) int {
+	results, err := probeJobs(ctx, jobs, opts, expect, out, stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
+		return exitUsage
+	}
 	summary := report.Judge(results, expect, time.Now())
 	summary.Version = version()
 	summary.Verbose = out.verbose
-	var err error
 	switch out.format {
+	case "jsonl":
+		// Written line by line as each endpoint finished.
 	case "json":
 		err = report.JSON(stdout, summary)
 	default:
@@ -283,6 +359,42 @@ func render(ctx context.Context, endpoints []probe.Endpoint, opts probe.Options,
 		fmt.Fprintln(stderr, "starttls-probe: interrupted; the report shows what finished")
 	}
 	return summary.ExitCode()
+}
+
+// progressMinJobs is where a run gets long enough for a progress bar.
+const progressMinJobs = 20
+
+// probeJobs runs the jobs. With --output jsonl it writes each result as soon
+// as its endpoint finishes; on a terminal it shows a progress bar on stderr
+// for long runs, never in a pipe.
+func probeJobs(ctx context.Context, jobs []probe.Job, opts probe.Options, expect report.Expect, out output, stdout, stderr io.Writer) ([]probe.Result, error) {
+	var bar *progressbar.ProgressBar
+	if len(jobs) >= progressMinJobs && isTerminal(stderr) && !(out.format == "jsonl" && isTerminal(stdout)) {
+		bar = progressbar.NewOptions(len(jobs),
+			progressbar.OptionSetWriter(stderr),
+			progressbar.OptionSetDescription("probing"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish())
+	}
+	var writeErr error
+	results := probe.RunJobs(ctx, jobs, opts, func(_ int, r probe.Result) {
+		if out.format == "jsonl" && writeErr == nil {
+			writeErr = report.JSONLine(stdout, r, expect, time.Now(), out.verbose)
+		}
+		if bar != nil {
+			bar.Add(1)
+		}
+	})
+	if bar != nil {
+		bar.Finish()
+	}
+	return results, writeErr
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
 }
 
 func runDemo(c *cli.Context, stdout, stderr io.Writer, getenv func(string) string, code *int) error {
@@ -309,6 +421,6 @@ func runDemo(c *cli.Context, stdout, stderr io.Writer, getenv func(string) strin
 		fmt.Fprintf(stderr, "demo: an Exchange-like server for %s on loopback: its 25, 587 and 2525 listeners run on free ports\n\n", probetest.DemoName)
 	}
 	expect := report.Expect{Name: probetest.DemoName, Roots: roots, WarnDays: report.DefaultWarnDays, CritDays: report.DefaultCritDays}
-	*code = render(c.Context, demo.Endpoints, probe.Options{EHLOName: probe.DefaultEHLOName(), Timeout: c.Duration("timeout")}, expect, out, stdout, stderr)
+	*code = render(c.Context, probe.JobsFor(demo.Endpoints), probe.Options{EHLOName: probe.DefaultEHLOName(), Timeout: c.Duration("timeout")}, expect, out, stdout, stderr)
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 )
 
@@ -25,6 +24,9 @@ type Options struct {
 	Timeout time.Duration
 	// Resolver resolves host names; nil means net.DefaultResolver.
 	Resolver *net.Resolver
+	// Network is the address family used for host names: "ip4", "ip6", or
+	// "ip" (the default) for both.
+	Network string
 	// Concurrency bounds how many endpoints are probed at once; 0 means
 	// DefaultConcurrency.
 	Concurrency int
@@ -51,27 +53,7 @@ func DefaultEHLOName() string {
 // and returns their results in the order of endpoints. It returns when every
 // endpoint has finished or ctx is done; each endpoint has its own timeout.
 func Run(ctx context.Context, endpoints []Endpoint, opts Options) []Result {
-	results := make([]Result, len(endpoints))
-	limit := opts.Concurrency
-	if limit <= 0 {
-		limit = DefaultConcurrency
-	}
-	sem := make(chan struct{}, limit)
-	var wg sync.WaitGroup
-	for i, ep := range endpoints {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-				defer func() { <-sem }()
-			case <-ctx.Done():
-			}
-			results[i] = Probe(ctx, ep, opts)
-		}()
-	}
-	wg.Wait()
-	return results
+	return RunJobs(ctx, JobsFor(endpoints), opts, nil)
 }
 
 // Probe probes one endpoint. It never returns an error: a failure is recorded
@@ -195,12 +177,8 @@ func (s *session) resolve() (string, bool) {
 	if a, err := netip.ParseAddr(ep.Host); err == nil {
 		return a.String(), true
 	}
-	resolver := s.opts.Resolver
-	if resolver == nil {
-		resolver = net.DefaultResolver
-	}
 	start := time.Now()
-	addrs, err := resolver.LookupNetIP(s.ctx, "ip", ep.Host)
+	addrs, err := s.opts.resolver().LookupNetIP(s.ctx, s.opts.network(), ep.Host)
 	s.res.Timings.DNS = time.Since(start)
 	if err != nil {
 		s.fail(PhaseDNS, err, nil)

@@ -5,6 +5,15 @@ import (
 	"sync"
 )
 
+// JobsFor makes a job of each endpoint, with no discovery.
+func JobsFor(endpoints []Endpoint) []Job {
+	jobs := make([]Job, len(endpoints))
+	for i, ep := range endpoints {
+		jobs[i] = Job{Endpoint: ep}
+	}
+	return jobs
+}
+
 // RunJobs probes every job (at most Options.Concurrency at a time) and
 // returns the results in the order of jobs, whatever the order they finish
 // in. A job that discovery failed is reported as a DNS failure and never

@@ -119,6 +119,7 @@ func Judge(results []probe.Result, expect Expect, now time.Time) Summary {
 		sum.Endpoints = append(sum.Endpoints, ep)
 		sum.Status = Worse(sum.Status, ep.Status)
 	}
+	judgeConsistency(&sum)
 	if sum.Status == Skipped {
 		sum.Status = Unknown
 	}

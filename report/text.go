@@ -75,6 +75,7 @@ func Text(w io.Writer, s Summary, colored bool) error {
 	if len(s.Endpoints) > 1 {
 		fmt.Fprintln(bw)
 		writeSummaryTable(bw, p, s)
+		writeConsistencyTables(bw, p, s)
 	}
 	return bw.Flush()
 }

@@ -1,0 +1,210 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/starttls-probe/starttls-probe/probe"
+)
+
+// CheckConsistency is the ID of the check that compares the addresses of one
+// name and port: "one node was not renewed" shows only there.
+const CheckConsistency = "consistency"
+
+// addressGroup is the endpoints of one host name and port that were reached
+// at two or more addresses (several MX addresses, --all-addresses).
+type addressGroup struct {
+	host    string
+	port    int
+	members []int // indexes into Summary.Endpoints, in report order
+	// leaf and starttls are each member's observation: the leaf's SHA-1
+	// and "offered"/"not offered", "" where nothing was observed.
+	leaf, starttls []string
+	// leafOdd and starttlsOdd mark the members that differ from the rest.
+	leafOdd, starttlsOdd []bool
+}
+
+func (g addressGroup) differs() bool {
+	for i := range g.members {
+		if g.leafOdd[i] || g.starttlsOdd[i] {
+			return true
+		}
+	}
+	return false
+}
+
+// addressGroups finds the groups of endpoints that share a host name and
+// port and were dialed at different addresses.
+func addressGroups(eps []Endpoint) []addressGroup {
+	type key struct {
+		host string
+		port int
+	}
+	index := map[key]int{}
+	var groups []addressGroup
+	for i, ep := range eps {
+		if ep.Endpoint.HostIsIP() || ep.Address == "" {
+			continue
+		}
+		k := key{strings.ToLower(ep.Endpoint.Host), ep.Endpoint.Port}
+		gi, ok := index[k]
+		if !ok {
+			gi = len(groups)
+			index[k] = gi
+			groups = append(groups, addressGroup{host: ep.Endpoint.Host, port: ep.Endpoint.Port})
+		}
+		g := &groups[gi]
+		g.members = append(g.members, i)
+		g.leaf = append(g.leaf, leafKey(ep))
+		g.starttls = append(g.starttls, starttlsKey(ep))
+	}
+	var out []addressGroup
+	for _, g := range groups {
+		if distinctAddresses(eps, g.members) < 2 {
+			continue
+		}
+		g.leafOdd = oddOnesOut(g.leaf)
+		g.starttlsOdd = oddOnesOut(g.starttls)
+		out = append(out, g)
+	}
+	return out
+}
+
+func leafKey(ep Endpoint) string {
+	if leaf := ep.Leaf(); leaf != nil {
+		return SHA1(leaf)
+	}
+	return ""
+}
+
+func starttlsKey(ep Endpoint) string {
+	r := ep.Result
+	if r.Mode != probe.ModeSTARTTLS || r.EHLO == nil || r.EHLO.Code != 250 {
+		return ""
+	}
+	if r.STARTTLSOffered {
+		return "offered"
+	}
+	return "not offered"
+}
+
+func distinctAddresses(eps []Endpoint, members []int) int {
+	seen := map[string]bool{}
+	for _, i := range members {
+		seen[eps[i].Address] = true
+	}
+	return len(seen)
+}
+
+// oddOnesOut marks the values that differ from the most common one (on a tie,
+// the first seen); "" is "not observed" and never differs.
+func oddOnesOut(values []string) []bool {
+	count := map[string]int{}
+	common := ""
+	for _, v := range values {
+		if v == "" {
+			continue
+		}
+		count[v]++
+		if common == "" || count[v] > count[common] {
+			common = v
+		}
+	}
+	odd := make([]bool, len(values))
+	for i, v := range values {
+		odd[i] = v != "" && v != common
+	}
+	return odd
+}
+
+// judgeConsistency adds a warning to every endpoint of a group whose
+// addresses present different leaf certificates or do not all offer
+// STARTTLS.
+func judgeConsistency(s *Summary) {
+	for _, g := range addressGroups(s.Endpoints) {
+		if !g.differs() {
+			continue
+		}
+		var what []string
+		if odd := g.addressesWhere(s.Endpoints, g.leafOdd); len(odd) == 1 {
+			what = append(what, odd[0]+" presents another leaf certificate than the other addresses")
+		} else if len(odd) > 1 {
+			what = append(what, strings.Join(odd, ", ")+" present another leaf certificate than the other addresses")
+		}
+		if odd := g.addressesWhere(s.Endpoints, g.starttlsOdd); len(odd) > 0 {
+			what = append(what, "STARTTLS is "+g.oddSTARTTLS()+" on "+strings.Join(odd, ", ")+" alone")
+		}
+		msg := fmt.Sprintf("the %d addresses of %s port %d differ: %s (see the consistency table)",
+			len(g.members), g.host, g.port, strings.Join(what, "; "))
+		for _, i := range g.members {
+			ep := &s.Endpoints[i]
+			ep.Checks = append(ep.Checks, Check{ID: CheckConsistency, Status: Warning, Message: msg})
+			ep.Status = Worse(ep.Status, Warning)
+			s.Status = Worse(s.Status, Warning)
+		}
+	}
+}
+
+// oddSTARTTLS is the STARTTLS observation of the members that differ.
+func (g addressGroup) oddSTARTTLS() string {
+	for j, odd := range g.starttlsOdd {
+		if odd {
+			return g.starttls[j]
+		}
+	}
+	return ""
+}
+
+func (g addressGroup) addressesWhere(eps []Endpoint, odd []bool) []string {
+	var addrs []string
+	for j, i := range g.members {
+		if odd[j] {
+			addrs = append(addrs, eps[i].Address)
+		}
+	}
+	return addrs
+}
+
+// writeConsistencyTables shows, for each name and port whose addresses
+// differ, what each address presents and which one differs.
+func writeConsistencyTables(w io.Writer, p palette, s Summary) {
+	for _, g := range addressGroups(s.Endpoints) {
+		if !g.differs() {
+			continue
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "%s %s port %d: its addresses differ\n", p.head.Sprint("consistency"), Escape(g.host), g.port)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  ADDRESS\tSTARTTLS\tLEAF SHA-1\tNOT AFTER\t")
+		for j, i := range g.members {
+			ep := s.Endpoints[i]
+			starttls, sha, notAfter := orDash(g.starttls[j]), orDash(g.leaf[j]), "-"
+			if leaf := ep.Leaf(); leaf != nil {
+				notAfter = leaf.NotAfter.UTC().Format(time.DateOnly)
+			}
+			var mark []string
+			if g.starttlsOdd[j] {
+				mark = append(mark, "STARTTLS")
+			}
+			if g.leafOdd[j] {
+				mark = append(mark, "certificate")
+			}
+			note := ""
+			if len(mark) > 0 {
+				note = "<- differs: " + strings.Join(mark, ", ")
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", ep.Address, starttls, sha, notAfter, note)
+		}
+		tw.Flush()
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

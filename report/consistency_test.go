@@ -1,0 +1,185 @@
+package report_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/starttls-probe/starttls-probe/probe"
+	"github.com/starttls-probe/starttls-probe/probe/probetest"
+	"github.com/starttls-probe/starttls-probe/report"
+)
+
+// poolNode is one address of a load-balanced name: its own certificate,
+// STARTTLS on or off.
+type poolNode struct {
+	addr       string
+	leafName   string // "" shares the pool's first certificate
+	noSTARTTLS bool
+}
+
+// startPool serves each node on its own loopback address, all on one port,
+// as the nodes behind one name do, and returns the endpoints Discover would
+// make for them.
+func startPool(t *testing.T, nodes []poolNode) []probe.Endpoint {
+	t.Helper()
+	ca, err := probetest.NewRootCA("Pool Test Root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared, err := ca.Issue(probetest.Spec{CommonName: "pool.test", DNSNames: []string{"pool.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := 0
+	var eps []probe.Endpoint
+	for _, n := range nodes {
+		chain := shared
+		if n.leafName != "" {
+			if chain, err = ca.Issue(probetest.Spec{CommonName: n.leafName, DNSNames: []string{"pool.test"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(n.addr, strconv.Itoa(port)))
+		if err != nil {
+			t.Skipf("cannot listen on %s (needs the whole 127.0.0.0/8 on loopback, as Linux has): %v", n.addr, err)
+		}
+		_, p, _ := net.SplitHostPort(l.Addr().String())
+		port, _ = strconv.Atoi(p)
+		srv := probetest.Serve(l, probetest.Config{Chain: chain, NoSTARTTLS: n.noSTARTTLS})
+		t.Cleanup(func() { srv.Close() })
+		eps = append(eps, probe.Endpoint{Target: "pool.test", Host: "pool.test", Port: port, ServicePort: 25, Address: n.addr})
+	}
+	return eps
+}
+
+func consistencyChecks(ep report.Endpoint) []report.Check {
+	var out []report.Check
+	for _, c := range ep.Checks {
+		if c.ID == report.CheckConsistency {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func TestConsistency(t *testing.T) {
+	cases := []struct {
+		name      string
+		nodes     []poolNode
+		wantWarn  bool
+		wantInMsg string
+		// wantMarked are the table rows (by address) marked as differing.
+		wantMarked []string
+	}{
+		{
+			name:  "same certificate everywhere",
+			nodes: []poolNode{{addr: "127.0.0.1"}, {addr: "127.0.0.2"}},
+		},
+		{
+			name:       "one node not renewed",
+			nodes:      []poolNode{{addr: "127.0.0.1"}, {addr: "127.0.0.2", leafName: "stale node"}, {addr: "127.0.0.3"}},
+			wantWarn:   true,
+			wantInMsg:  "127.0.0.2 presents another leaf certificate",
+			wantMarked: []string{"127.0.0.2"},
+		},
+		{
+			name:       "one node without STARTTLS",
+			nodes:      []poolNode{{addr: "127.0.0.1"}, {addr: "127.0.0.2"}, {addr: "127.0.0.3", noSTARTTLS: true}},
+			wantWarn:   true,
+			wantInMsg:  "STARTTLS is not offered on 127.0.0.3 alone",
+			wantMarked: []string{"127.0.0.3"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			eps := startPool(t, tc.nodes)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			results := probe.Run(ctx, eps, probe.Options{EHLOName: "probe.test", Timeout: 10 * time.Second})
+			for _, r := range results {
+				if r.Error != nil {
+					t.Fatalf("probe of %s failed: %v", r.Address, r.Error)
+				}
+			}
+			s := report.Judge(results, report.Expect{Name: "pool.test"}, time.Now())
+			for _, ep := range s.Endpoints {
+				checks := consistencyChecks(ep)
+				if !tc.wantWarn {
+					if len(checks) != 0 {
+						t.Errorf("%s: unexpected consistency check %+v", ep.Address, checks)
+					}
+					continue
+				}
+				if len(checks) != 1 || checks[0].Status != report.Warning || !strings.Contains(checks[0].Message, tc.wantInMsg) {
+					t.Errorf("%s: consistency checks = %+v, want one warning saying %q", ep.Address, checks, tc.wantInMsg)
+				}
+				if report.Worse(ep.Status, report.Warning) != ep.Status {
+					t.Errorf("%s: status %s is better than the consistency warning", ep.Address, ep.Status)
+				}
+			}
+
+			var out bytes.Buffer
+			if err := report.Text(&out, s, false); err != nil {
+				t.Fatal(err)
+			}
+			text := out.String()
+			if !tc.wantWarn {
+				if strings.Contains(text, "its addresses differ") {
+					t.Errorf("consistency table printed for identical nodes:\n%s", text)
+				}
+				return
+			}
+			_, table, found := strings.Cut(text, "consistency pool.test port")
+			if !found {
+				t.Fatalf("no consistency table in:\n%s", text)
+			}
+			for _, n := range tc.nodes {
+				row := tableRow(table, n.addr)
+				if row == "" {
+					t.Errorf("no row for %s in the table:\n%s", n.addr, table)
+					continue
+				}
+				marked := strings.Contains(row, "<- differs")
+				want := strings.Contains(strings.Join(tc.wantMarked, " "), n.addr)
+				if marked != want {
+					t.Errorf("row %q: marked as differing = %v, want %v", row, marked, want)
+				}
+			}
+		})
+	}
+}
+
+func tableRow(table, addr string) string {
+	for _, line := range strings.Split(table, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == addr {
+			return line
+		}
+	}
+	return ""
+}
+
+// Names that are IP literals, or one address per name, are not groups.
+func TestConsistencyNeedsSeveralAddressesOfOneName(t *testing.T) {
+	t.Parallel()
+	mk := func(host, addr string) probe.Result {
+		r := probe.Result{Endpoint: probe.Endpoint{Host: host, Port: 25}, Address: addr, Mode: probe.ModeSTARTTLS,
+			Banner: &probe.Reply{Code: 220, Lines: []string{"mx.test"}}, EHLO: &probe.Reply{Code: 250, Lines: []string{"mx.test"}}}
+		if host == "a.test" {
+			// Offered but refused: STARTTLS differs from b.test's.
+			r.STARTTLSOffered = true
+			r.STARTTLSReply = &probe.Reply{Code: 454, Lines: []string{"4.7.0 TLS not available"}}
+		}
+		return r
+	}
+	s := report.Judge([]probe.Result{mk("a.test", "127.0.0.1"), mk("b.test", "127.0.0.2"), mk("127.0.0.3", "127.0.0.3")}, report.Expect{}, time.Now())
+	for _, ep := range s.Endpoints {
+		if c := consistencyChecks(ep); len(c) != 0 {
+			t.Errorf("%s: unexpected consistency check %+v", ep.Endpoint.Host, c)
+		}
+	}
+}
