@@ -90,6 +90,7 @@ func newApp(stdout, stderr io.Writer, getenv func(string) string, code *int) *cl
 		&cli.BoolFlag{Name: "no-sni", Usage: "send no server name in the TLS handshake"},
 		&cli.StringFlag{Name: "ehlo", Usage: "name to say in EHLO (default: this machine's host name)"},
 		&cli.BoolFlag{Name: "implicit-tls", Usage: "start TLS at connect on every port, as on 465"},
+		&cli.BoolFlag{Name: "no-tls-required-test", Usage: "skip the test that asks each STARTTLS port for MAIL FROM:<> in plaintext to see whether it requires TLS (no RCPT, no DATA)"},
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM file of extra trusted roots (your private CA), added to the system's"},
 		&cli.IntFlag{Name: "warn-days", Value: report.DefaultWarnDays, Usage: "warn when the leaf expires in fewer days"},
 		&cli.IntFlag{Name: "crit-days", Value: report.DefaultCritDays, Usage: "critical when the leaf expires in fewer days"},
@@ -229,6 +230,8 @@ func probeTargets(c *cli.Context, stdout, stderr io.Writer, getenv func(string) 
 		SNI:      sni,
 		NoSNI:    c.Bool("no-sni"),
 		Timeout:  c.Duration("timeout"),
+
+		NoTLSRequiredTest: c.Bool("no-tls-required-test"),
 	}
 	if err := discoveryOptions(c, &opts); err != nil {
 		return err

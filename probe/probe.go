@@ -30,6 +30,9 @@ type Options struct {
 	// Concurrency bounds how many endpoints are probed at once; 0 means
 	// DefaultConcurrency.
 	Concurrency int
+	// NoTLSRequiredTest turns off the plaintext MAIL FROM test that tells
+	// whether a STARTTLS endpoint requires TLS (tlsrequired.go).
+	NoTLSRequiredTest bool
 }
 
 const (
@@ -103,6 +106,9 @@ func (s *session) run() {
 		return
 	}
 	s.res.Address = addr
+	if wait := s.startTLSRequiredTest(addr); wait != nil {
+		defer wait()
+	}
 	if !s.connect(addr) {
 		return
 	}

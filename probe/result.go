@@ -52,6 +52,9 @@ type Result struct {
 	STARTTLSReply   *Reply
 	// EHLOAfterTLS is the reply to the EHLO sent after STARTTLS.
 	EHLOAfterTLS *Reply
+	// TLSRequired is the plaintext MAIL FROM test of a STARTTLS endpoint
+	// (tlsrequired.go); nil when it did not run.
+	TLSRequired *TLSRequiredTest
 
 	TLS *TLSState
 	// Chain is the certificate chain exactly as the server sent it, leaf
