@@ -287,10 +287,7 @@ func checkExpiry(leaf *x509.Certificate, expect Expect, now time.Time) Check {
 	case now.Before(leaf.NotBefore):
 		c.Status, c.Message = Critical, "not yet valid: valid from "+leaf.NotBefore.UTC().Format(time.DateTime)+" UTC"
 	case now.After(leaf.NotAfter):
-		// Whole days elapsed, not -DaysLeft: that rounds down, and a
-		// certificate expired an hour ago would read "1 days ago".
-		daysAgo := int(now.Sub(leaf.NotAfter) / (24 * time.Hour))
-		c.Status, c.Message = Critical, fmt.Sprintf("expired on %s (%d days ago)", notAfter, daysAgo)
+		c.Status, c.Message = Critical, fmt.Sprintf("expired on %s (%d days ago)", notAfter, -days)
 	case days < expect.CritDays:
 		c.Status, c.Message = Critical, fmt.Sprintf("expires on %s, in %d days (critical below %d)", notAfter, days, expect.CritDays)
 	case days < expect.WarnDays:

@@ -82,9 +82,18 @@ func endpointOf(s *probetest.Server, host string, role int) probe.Endpoint {
 	return probe.Endpoint{Target: host, Host: host, Address: s.IP(), Port: s.Port(), ServicePort: role}
 }
 
+// authMechanisms are offered after TLS, as a well-configured submission
+// server does: without them a healthy 587 is not healthy.
+var authMechanisms = []string{"PLAIN", "LOGIN"}
+
 // serve starts a go-smtp server offering STARTTLS with chain.
 func serve(t *testing.T, chain *probetest.Chain) *probetest.Server {
-	return probetest.NewServer(t, probetest.Config{Chain: chain, Domain: mailName})
+	return probetest.NewServer(t, probetest.Config{Chain: chain, Domain: mailName, AuthMechanisms: authMechanisms})
+}
+
+// serveImplicit starts a go-smtp server that starts TLS on accept.
+func serveImplicit(t *testing.T, chain *probetest.Chain) *probetest.Server {
+	return probetest.NewServer(t, probetest.Config{Chain: chain, Domain: mailName, AuthMechanisms: authMechanisms, Implicit: true})
 }
 
 // refusedPort is a loopback port nothing listens on: listened on, then
@@ -355,7 +364,9 @@ func TestPipeline(t *testing.T) {
 			setup: func(t *testing.T, pki *testPKI) scenario {
 				spec := forName(mailName)
 				spec.NotBefore = time.Now().Add(-200 * 24 * time.Hour)
-				spec.NotAfter = time.Now().Add(-10*24*time.Hour - time.Hour)
+				// Expired nine days and 23 hours ago: "10 days ago",
+				// as DaysLeft rounds, in the check and the renderers alike.
+				spec.NotAfter = time.Now().Add(-10*24*time.Hour + time.Hour)
 				s := serve(t, pki.issue(t, spec))
 				return scenario{endpoints: []probe.Endpoint{endpointOf(s, mailName, 25)}, expect: pki.expect()}
 			},
@@ -507,7 +518,7 @@ func TestPipeline(t *testing.T) {
 				for _, role := range []int{25, 2525, 587} {
 					eps = append(eps, endpointOf(serve(t, chain), "EXCH01.contoso.test", role))
 				}
-				implicit := probetest.NewServer(t, probetest.Config{Chain: chain, Implicit: true})
+				implicit := serveImplicit(t, chain)
 				ep := endpointOf(implicit, "EXCH01.contoso.test", 465)
 				ep.Implicit = true
 				eps = append(eps, ep)
@@ -658,7 +669,7 @@ func TestPipeline(t *testing.T) {
 		{
 			name: "implicit TLS",
 			setup: func(t *testing.T, pki *testPKI) scenario {
-				s := probetest.NewServer(t, probetest.Config{Chain: pki.issue(t, forName(mailName)), Implicit: true, Domain: mailName})
+				s := serveImplicit(t, pki.issue(t, forName(mailName)))
 				ep := endpointOf(s, mailName, 465)
 				ep.Implicit = true
 				return scenario{endpoints: []probe.Endpoint{ep}, expect: pki.expect()}

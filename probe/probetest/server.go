@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -45,6 +46,10 @@ type Config struct {
 	RequireTLS bool
 	// MinVersion and MaxVersion bound the TLS versions served.
 	MinVersion, MaxVersion uint16
+	// AuthMechanisms, when set, are advertised as AUTH once TLS is up (go-smtp
+	// keeps AUTH back in plaintext), as a submission server does. Every
+	// attempt to authenticate fails.
+	AuthMechanisms []string
 }
 
 // Server is a running test server.
@@ -112,7 +117,7 @@ func Serve(l net.Listener, cfg Config) *Server {
 	if domain == "" {
 		domain = "mx.test"
 	}
-	srv := smtp.NewServer(&backend{requireTLS: cfg.RequireTLS})
+	srv := smtp.NewServer(&backend{requireTLS: cfg.RequireTLS, authMechanisms: cfg.AuthMechanisms})
 	srv.Domain = domain
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	srv.MaxMessageBytes = 10 << 20
@@ -150,11 +155,18 @@ func NewServer(t TB, cfg Config) *Server {
 
 // backend accepts the probe's session and refuses to take any mail: a test
 // server that could be made to relay would be a bad test server.
-type backend struct{ requireTLS bool }
+type backend struct {
+	requireTLS     bool
+	authMechanisms []string
+}
 
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	_, isTLS := c.TLSConnectionState()
-	return &session{needTLS: b.requireTLS && !isTLS}, nil
+	s := &session{needTLS: b.requireTLS && !isTLS}
+	if len(b.authMechanisms) > 0 {
+		return &authSession{session: s, mechanisms: b.authMechanisms}, nil
+	}
+	return s, nil
 }
 
 type session struct{ needTLS bool }
@@ -171,6 +183,19 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error { return errNoRe
 func (s *session) Data(r io.Reader) error                       { return errNoRelay }
 func (s *session) Reset()                                       {}
 func (s *session) Logout() error                                { return nil }
+
+// authSession advertises AUTH and accepts no credentials: a test server that
+// let anyone in would be a bad test server.
+type authSession struct {
+	*session
+	mechanisms []string
+}
+
+func (s *authSession) AuthMechanisms() []string { return s.mechanisms }
+
+func (s *authSession) Auth(mech string) (sasl.Server, error) {
+	return nil, &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication unsuccessful"}
+}
 
 // bannerListener replaces go-smtp's fixed greeting with a custom line.
 type bannerListener struct {
