@@ -158,6 +158,9 @@ func TestProbeSendsOnlyAllowedCommands(t *testing.T) {
 	implicit.Implicit = true
 	implicit.EHLO = implicit.EHLOAfterTLS
 
+	// The TLS-required test's own connection, beside the main dialogue on
+	// STARTTLS ports.
+	tlsRequiredTest := []string{"EHLO " + ehloName, "MAIL FROM:<>", "RSET", "QUIT"}
 	tests := []struct {
 		name     string
 		script   probetest.Script
@@ -171,41 +174,58 @@ func TestProbeSendsOnlyAllowedCommands(t *testing.T) {
 		{name: "implicit TLS", script: implicit, implicit: true, want: []string{"EHLO " + ehloName, "QUIT"}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			s := probetest.NewScript(t, tc.script)
-			ep := endpointOf(s)
-			ep.Implicit = tc.implicit
-			res := probe.Probe(context.Background(), ep, options())
-			var phase probe.Phase
-			if res.Error != nil {
-				phase = res.Error.Phase
+		for _, withTLSRequiredTest := range []bool{false, true} {
+			name := tc.name + "/main dialogue only"
+			if withTLSRequiredTest {
+				name = tc.name + "/with the TLS-required test"
 			}
-			if phase != tc.phase {
-				t.Fatalf("failed phase = %q (%v), want %q", phase, res.Error, tc.phase)
-			}
-			// Closing waits for the server's connections, so every
-			// command it read is recorded.
-			s.Close()
-			cmds := s.Commands()
-			if !isSubsequence(cmds, tc.want) {
-				t.Errorf("commands = %q, want %q in this order", cmds, tc.want)
-			}
-			for _, cmd := range cmds {
-				if !allowedCommand(cmd) {
-					t.Errorf("the probe sent %q; it may only send EHLO, STARTTLS, MAIL FROM:<>, RSET, NOOP and QUIT", cmd)
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				s := probetest.NewScript(t, tc.script)
+				ep := endpointOf(s)
+				ep.Implicit = tc.implicit
+				opts := options()
+				opts.NoTLSRequiredTest = !withTLSRequiredTest
+				res := probe.Probe(context.Background(), ep, opts)
+				var phase probe.Phase
+				if res.Error != nil {
+					phase = res.Error.Phase
 				}
-			}
-			var client []string
-			for _, l := range res.Transcript {
-				if l.Dir == probe.FromClient {
-					client = append(client, l.Text)
+				if phase != tc.phase {
+					t.Fatalf("failed phase = %q (%v), want %q", phase, res.Error, tc.phase)
 				}
-			}
-			if !slices.Equal(client, tc.want) {
-				t.Errorf("transcript client lines = %q, want %q", client, tc.want)
-			}
-		})
+				// Closing waits for the server's connections, so every
+				// command it read is recorded.
+				s.Close()
+				cmds := s.Commands()
+				for _, cmd := range cmds {
+					if !allowedCommand(cmd) {
+						t.Errorf("the probe sent %q; it may only send EHLO, STARTTLS, MAIL FROM:<>, RSET, NOOP and QUIT", cmd)
+					}
+				}
+				switch {
+				case !withTLSRequiredTest || tc.implicit:
+					if !slices.Equal(cmds, tc.want) {
+						t.Errorf("commands = %q, want exactly %q", cmds, tc.want)
+					}
+				default:
+					// Two connections at once: each dialogue keeps its
+					// order, the two interleave.
+					if !isSubsequence(cmds, tc.want) || !isSubsequence(cmds, tlsRequiredTest) || len(cmds) != len(tc.want)+len(tlsRequiredTest) {
+						t.Errorf("commands = %q, want %q and %q interleaved", cmds, tc.want, tlsRequiredTest)
+					}
+				}
+				var client []string
+				for _, l := range res.Transcript {
+					if l.Dir == probe.FromClient {
+						client = append(client, l.Text)
+					}
+				}
+				if !slices.Equal(client, tc.want) {
+					t.Errorf("transcript client lines = %q, want %q", client, tc.want)
+				}
+			})
+		}
 	}
 }
 
