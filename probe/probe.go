@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -316,6 +317,10 @@ func (s *session) handshake() bool {
 	start := time.Now()
 	err := tlsConn.HandshakeContext(s.ctx)
 	s.res.Timings.Handshake = time.Since(start)
+	if errors.Is(err, io.EOF) {
+		// crypto/tls says a bare "EOF" when the server hangs up instead.
+		err = fmt.Errorf("the server closed the connection: %w", err)
+	}
 	if err != nil {
 		s.fail(PhaseHandshake, err, nil)
 		return false

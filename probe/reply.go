@@ -2,10 +2,10 @@ package probe
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"net/textproto"
 	"strconv"
 	"strings"
 
@@ -95,14 +95,10 @@ func (r *Reply) AsError() *smtp.SMTPError {
 type budgetReader struct {
 	r         io.Reader
 	remaining int
-	// exceeded is set once a read was refused: bufio hands back the bytes it
-	// had before the error as if they ended a line, so the reader must ask.
-	exceeded bool
 }
 
 func (b *budgetReader) Read(p []byte) (int, error) {
 	if b.remaining <= 0 {
-		b.exceeded = true
 		return 0, errReplyTooLong
 	}
 	if len(p) > b.remaining {
@@ -113,37 +109,30 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *budgetReader) reset() { b.remaining, b.exceeded = maxReplyBytes, false }
+func (b *budgetReader) reset() { b.remaining = maxReplyBytes }
 
-// replyReader reads SMTP replies line by line (net/textproto splits the
-// lines) over a bounded reader.
+// replyReader reads SMTP replies over a bounded reader.
 type replyReader struct {
 	budget *budgetReader
 	buf    *bufio.Reader
-	text   *textproto.Reader
 }
 
 func newReplyReader(r io.Reader) *replyReader {
 	budget := &budgetReader{r: r}
-	buf := bufio.NewReaderSize(budget, 4096)
-	return &replyReader{budget: budget, buf: buf, text: textproto.NewReader(buf)}
+	return &replyReader{budget: budget, buf: bufio.NewReaderSize(budget, 4096)}
 }
 
 // read reads one whole reply, whatever its code. It does not use
-// textproto.Reader.ReadResponse: that takes a line with another code or no
-// separator as more text and keeps reading, so a malformed reply would hold
-// the probe until its deadline and be reported as a timeout.
+// net/textproto: ReadResponse takes a line with another code or no separator
+// as more text and keeps reading, so a malformed reply would hold the probe
+// until its deadline; and ReadLine hands back a line cut short by a deadline
+// or a hang-up as if it were whole, so a trickled "220 mx.te" would pass for
+// a greeting.
 func (rr *replyReader) read() (*Reply, error) {
 	rr.budget.reset()
 	reply := &Reply{}
 	for {
-		line, err := rr.text.ReadLine()
-		if rr.budget.exceeded {
-			return nil, errReplyTooLong
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("the server closed the connection: %w", err)
-		}
+		line, err := rr.readLine()
 		if err != nil {
 			return nil, err
 		}
@@ -159,6 +148,29 @@ func (rr *replyReader) read() (*Reply, error) {
 		if last {
 			return reply, nil
 		}
+	}
+}
+
+// readLine reads one line ending in LF (CRLF on the wire, but a bare LF is
+// tolerated as most servers do) and strips the line break. Only whole lines
+// are returned.
+func (rr *replyReader) readLine() (string, error) {
+	var line []byte
+	for {
+		frag, err := rr.buf.ReadSlice('\n')
+		line = append(line, frag...)
+		switch {
+		case err == nil:
+			line = bytes.TrimSuffix(line[:len(line)-1], []byte("\r"))
+			return string(line), nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF) && len(line) > 0:
+			return "", fmt.Errorf("the server closed the connection in the middle of a line: %w", io.ErrUnexpectedEOF)
+		case errors.Is(err, io.EOF):
+			return "", fmt.Errorf("the server closed the connection: %w", err)
+		}
+		return "", err
 	}
 }
 

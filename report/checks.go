@@ -103,6 +103,10 @@ func checkHandshake(r *probe.Result) Check {
 		c.Status, c.Message = Critical, "TLS handshake failed: "+describeTLSError(r.Error.Err)
 	case r.TLS == nil || !r.TLS.HandshakeComplete:
 		c.Status, c.Message = Skipped, "no TLS handshake was attempted"
+	case r.Error != nil && r.Error.Phase == probe.PhasePostTLS:
+		// A server that drops the session right after the handshake takes
+		// no mail over TLS, however good its certificate.
+		c.Status, c.Message = Critical, "TLS handshake completed, but the session failed after it: "+errorMessage(r.Error)
 	default:
 		c.Status, c.Message = OK, fmt.Sprintf("%s, %s", TLSVersionName(r.TLS.Version), tls.CipherSuiteName(r.TLS.CipherSuite))
 	}
