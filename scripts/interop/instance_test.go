@@ -53,7 +53,8 @@ func requirePostfix(t *testing.T) {
 }
 
 // freeLoopbackPorts returns n distinct ports free on 127.0.0.1, holding
-// them all open until every one is chosen.
+// them all open until every one is chosen. Another process may still take
+// one before Postfix binds it: start-up then fails, and the maillog says why.
 func freeLoopbackPorts(t *testing.T, n int) []int {
 	t.Helper()
 	var ports []int

@@ -320,8 +320,9 @@ func (f *fixture) probe(t *testing.T, args ...string) (jsonReport, int) {
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("decoding the JSON report: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.Bytes(), stderr.Bytes())
 	}
-	if t.Failed() {
-		t.Logf("stderr:\n%s", stderr.Bytes())
+	// Shown only when the test fails or under -v.
+	if stderr.Len() > 0 {
+		t.Logf("probe stderr:\n%s", stderr.Bytes())
 	}
 	return rep, exit
 }
