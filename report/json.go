@@ -39,6 +39,9 @@ type (
 		TLS             *jsonTLS         `json:"tls"`
 		Chain           []jsonCert       `json:"chain"`
 		Checks          []Check          `json:"checks"`
+		Server          Server           `json:"server"`
+		TLSRequired     *jsonTLSRequired `json:"tls_required"`
+		Diagnosis       []Diagnosis      `json:"diagnosis"`
 		TimingsMS       jsonTimings      `json:"timings_ms"`
 		Transcript      []jsonTranscript `json:"transcript,omitempty"`
 	}
@@ -117,6 +120,9 @@ func toJSONResult(ep Endpoint, now time.Time, verbose bool) jsonResult {
 		EHLOAfterTLS:    toJSONReply(r.EHLOAfterTLS),
 		Chain:           []jsonCert{},
 		Checks:          ep.Checks,
+		Server:          ep.Server,
+		TLSRequired:     toJSONTLSRequired(ep),
+		Diagnosis:       toJSONDiagnoses(ep.Diagnoses),
 		TimingsMS: jsonTimings{
 			DNS: ms(r.Timings.DNS), Connect: ms(r.Timings.Connect), Banner: ms(r.Timings.Banner),
 			EHLO: ms(r.Timings.EHLO), STARTTLS: ms(r.Timings.STARTTLS), Handshake: ms(r.Timings.Handshake),

@@ -87,6 +87,13 @@ type Endpoint struct {
 	ExpectedName string
 	Checks       []Check
 	Status       Status
+	// Server is the software the banner and EHLO reveal (server.go).
+	Server Server
+	// RequiresTLS is the verdict on the plaintext MAIL FROM test
+	// (tlsrequired.go).
+	RequiresTLS TLSRequired
+	// Diagnoses name causes and fixes (diagnosis.go).
+	Diagnoses []Diagnosis
 }
 
 // Summary is the verdict on a whole run; every renderer draws from it alone.
@@ -111,7 +118,8 @@ func Judge(results []probe.Result, expect Expect, now time.Time) Summary {
 	}
 	sum := Summary{Tool: "starttls-probe", Now: now, Status: Skipped, WarnDays: expect.WarnDays, CritDays: expect.CritDays}
 	for _, r := range results {
-		ep := Endpoint{Result: r, ExpectedName: expectedName(r.Endpoint, expect), Status: Skipped}
+		ep := Endpoint{Result: r, ExpectedName: expectedName(r.Endpoint, expect), Status: Skipped,
+			Server: RecognizeServer(&r), RequiresTLS: JudgeTLSRequired(r.TLSRequired)}
 		ep.Checks = judgeEndpoint(&ep, expect, now)
 		for _, c := range ep.Checks {
 			ep.Status = Worse(ep.Status, c.Status)
@@ -120,6 +128,7 @@ func Judge(results []probe.Result, expect Expect, now time.Time) Summary {
 		sum.Status = Worse(sum.Status, ep.Status)
 	}
 	judgeConsistency(&sum)
+	diagnose(&sum, now)
 	if sum.Status == Skipped {
 		sum.Status = Unknown
 	}

@@ -105,6 +105,9 @@ func writeEndpoint(w io.Writer, p palette, ep Endpoint, s Summary) {
 	if r.Banner != nil {
 		field("banner", Escape(replyLine(r.Banner)))
 	}
+	if v := serverField(ep); v != "" {
+		field("server", v)
+	}
 	if r.EHLO != nil {
 		field("EHLO", Escape(ehloSummary(r.EHLO)))
 	}
@@ -117,6 +120,9 @@ func writeEndpoint(w io.Writer, p palette, ep Endpoint, s Summary) {
 			}
 		}
 		field("STARTTLS", st)
+	}
+	if v := tlsRequiredField(ep); v != "" {
+		field("TLS required", v)
 	}
 	if r.TLS != nil {
 		t := fmt.Sprintf("%s, %s", TLSVersionName(r.TLS.Version), tls.CipherSuiteName(r.TLS.CipherSuite))
@@ -162,6 +168,7 @@ func writeEndpoint(w io.Writer, p palette, ep Endpoint, s Summary) {
 	if len(skipped) > 0 {
 		fmt.Fprintf(w, "    %s %s\n", p.word(Skipped, 8), p.dim.Sprint(strings.Join(skipped, ", ")+" (-v says why)"))
 	}
+	writeDiagnoses(w, p, ep)
 	if s.Verbose && len(r.Transcript) > 0 {
 		fmt.Fprintln(w, "  transcript")
 		for _, l := range r.Transcript {

@@ -1,0 +1,257 @@
+package report
+
+import (
+	"crypto/x509"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/starttls-probe/starttls-probe/probe"
+)
+
+// Severity says how much a diagnosis matters. Info explains and never
+// changes the exit status; warnings and criticals count like checks.
+type Severity string
+
+const (
+	SeverityInfo     Severity = "info"
+	SeverityWarning  Severity = "warning"
+	SeverityCritical Severity = "critical"
+)
+
+func (s Severity) status() Status {
+	switch s {
+	case SeverityCritical:
+		return Critical
+	case SeverityWarning:
+		return Warning
+	}
+	return Skipped // the lowest: Worse never picks it over anything
+}
+
+// Diagnosis IDs, stable: scripts match on them.
+const (
+	DiagSTARTTLSMissingTLSRequired = "starttls-missing-tls-required"
+	DiagSTARTTLSMissing            = "starttls-missing"
+	DiagSMTPInspection             = "smtp-inspection"
+	DiagBannerMasked               = "banner-masked"
+	DiagNameMismatch               = "name-mismatch"
+	DiagDefaultCertificate         = "default-certificate"
+	DiagDefaultCertificateExpected = "default-certificate-expected"
+	DiagAuthCertificate            = "auth-certificate"
+	DiagExpiredCertificate         = "expired-certificate"
+	DiagAuthBeforeTLS              = "auth-before-tls"
+	DiagNoAuthAfterTLS             = "no-auth-after-tls"
+	DiagCertificateDiffers         = "certificate-differs"
+)
+
+// Diagnosis is a cause named from the observations, and its fix.
+type Diagnosis struct {
+	ID       string   `json:"id"`
+	Severity Severity `json:"severity"`
+	// Cause is one sentence. It may quote server-sent text: renderers
+	// escape it.
+	Cause string `json:"cause"`
+	// Fix is what to run, one command a line, with the probe's values
+	// filled in; lines starting with "#" are comments. Empty when nothing
+	// needs doing or the software is unknown.
+	Fix []string `json:"fix"`
+	// Compare puts the certificates of the endpoints side by side, for the
+	// rules that compare endpoints.
+	Compare []CertificateRow `json:"compare,omitempty"`
+}
+
+// CertificateRow is one endpoint in a side-by-side comparison.
+type CertificateRow struct {
+	Address     string    `json:"address"`
+	Port        int       `json:"port"`
+	ServicePort int       `json:"service_port"`
+	SHA1        string    `json:"sha1"`
+	Subject     string    `json:"subject"`
+	NotAfter    time.Time `json:"not_after"`
+	// Differs marks the endpoints whose certificate is not the one most of
+	// the others (or the best of them) present.
+	Differs bool `json:"differs"`
+}
+
+// diagnose names the causes for every endpoint of s, and lets the warnings
+// and criticals among them count in the statuses.
+func diagnose(s *Summary, now time.Time) {
+	for i := range s.Endpoints {
+		ep := &s.Endpoints[i]
+		d := newDiagContext(s, i, now)
+		ep.Diagnoses = d.rules()
+		for _, x := range ep.Diagnoses {
+			ep.Status = Worse(ep.Status, x.Severity.status())
+		}
+		s.Status = Worse(s.Status, ep.Status)
+	}
+}
+
+// diagContext is what the rules read about one endpoint: its result, the
+// other endpoints of the same mail host, and what they tell together.
+type diagContext struct {
+	ep    *Endpoint
+	peers []*Endpoint // the other endpoints of the same name, in report order
+	group []*Endpoint // all endpoints of the same name, this one included
+	now   time.Time
+	role  int
+	// server is this endpoint's software, or a peer's when this one's
+	// banner and EHLO did not tell.
+	server Server
+	// name is the FQDN clients use, "" when unknown.
+	name string
+}
+
+func newDiagContext(s *Summary, i int, now time.Time) *diagContext {
+	ep := &s.Endpoints[i]
+	d := &diagContext{ep: ep, now: now, role: ep.Endpoint.Role(), server: ep.Server, name: ep.ExpectedName}
+	key := hostKey(*ep)
+	for j := range s.Endpoints {
+		if hostKey(s.Endpoints[j]) != key {
+			continue
+		}
+		d.group = append(d.group, &s.Endpoints[j])
+		if j != i {
+			d.peers = append(d.peers, &s.Endpoints[j])
+		}
+	}
+	if d.server.Software == SoftwareUnknown {
+		for _, p := range d.peers {
+			if p.Server.Software != SoftwareUnknown {
+				d.server.Software = p.Server.Software
+				break
+			}
+		}
+	}
+	return d
+}
+
+// hostKey groups the endpoints of one mail host: the name clients use when
+// there is one (so that nodes probed by address with --name group), else
+// the host as given.
+func hostKey(ep Endpoint) string {
+	if ep.ExpectedName != "" {
+		return strings.ToLower(ep.ExpectedName)
+	}
+	return strings.ToLower(ep.Endpoint.Host)
+}
+
+func (d *diagContext) exchange() bool { return d.server.Software == SoftwareExchange }
+func (d *diagContext) postfix() bool  { return d.server.Software == SoftwarePostfix }
+
+// netbiosName matches what Exchange server names can be.
+var netbiosName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,14}$`)
+
+// serverName is the Exchange server's name for connector identities. The
+// default certificate's CN is the surest source (it is the NetBIOS name
+// even when a connector's FQDN was changed); then the first label of a
+// banner, unless the banner shows the public name, which is a connector FQDN
+// and not the server's. "" when nothing tells.
+func (d *diagContext) serverName() string {
+	for _, e := range d.group {
+		if leaf := e.Leaf(); IsExchangeDefaultCertificate(leaf) && netbiosName.MatchString(leaf.Subject.CommonName) {
+			return strings.ToUpper(leaf.Subject.CommonName)
+		}
+	}
+	for _, e := range d.group {
+		if e.Server.Software != SoftwareExchange || e.Server.FQDN == "" || strings.EqualFold(e.Server.FQDN, d.name) {
+			continue
+		}
+		if n := e.Server.ServerName(); netbiosName.MatchString(n) {
+			return n
+		}
+	}
+	return ""
+}
+
+// connectorIdentity is the -Identity of the connector on this port, as a
+// PowerShell string: 'EXCH01\Client Frontend EXCH01', or with
+// $env:COMPUTERNAME when the server's name is unknown (run on the server).
+func (d *diagContext) connectorIdentity() string {
+	server := d.serverName()
+	if server == "" {
+		conn := ExchangeConnector(d.role, "$env:COMPUTERNAME")
+		if conn == "" {
+			conn = "<connector on port " + strconv.Itoa(d.role) + ">"
+		}
+		return `"$env:COMPUTERNAME\` + conn + `"`
+	}
+	conn := ExchangeConnector(d.role, server)
+	if conn == "" {
+		conn = "<connector on port " + strconv.Itoa(d.role) + ">"
+	}
+	return psQuote(server + `\` + conn)
+}
+
+// connectorName is the connector's display name for causes.
+func (d *diagContext) connectorName() string {
+	server := d.serverName()
+	if server == "" {
+		server = "<server>"
+	}
+	if c := ExchangeConnector(d.role, server); c != "" {
+		return `the "` + c + `" connector`
+	}
+	return "the receive connector on port " + strconv.Itoa(d.role)
+}
+
+// goodCertificate is a certificate seen on this host that clients accept for
+// the name: CA-issued, covering the name, within its validity. The newest
+// wins, as Exchange's own selection picks the newest.
+func (d *diagContext) goodCertificate() *x509.Certificate {
+	if d.name == "" {
+		return nil
+	}
+	var best *x509.Certificate
+	for _, e := range d.group {
+		leaf := e.Leaf()
+		if leaf == nil || IsSelfSigned(leaf) || leaf.VerifyHostname(d.name) != nil ||
+			d.now.Before(leaf.NotBefore) || d.now.After(leaf.NotAfter) {
+			continue
+		}
+		if best == nil || leaf.NotBefore.After(best.NotBefore) {
+			best = leaf
+		}
+	}
+	return best
+}
+
+// plaintextEHLO is the EHLO reply sent before TLS, nil on implicit TLS.
+func (d *diagContext) plaintextEHLO() *probe.Reply {
+	if d.ep.Mode != probe.ModeSTARTTLS {
+		return nil
+	}
+	return d.ep.EHLO
+}
+
+// rules runs every rule in order; each returns nil when it does not apply.
+func (d *diagContext) rules() []Diagnosis {
+	var out []Diagnosis
+	for _, rule := range []func() *Diagnosis{
+		d.smtpInspection,
+		d.starttlsMissing,
+		d.authCertificate,
+		d.defaultCertificate,
+		d.expiredCertificate,
+		d.nameMismatch,
+		d.authBeforeTLS,
+		d.noAuthAfterTLS,
+		d.certificateDiffers,
+	} {
+		if x := rule(); x != nil {
+			out = append(out, *x)
+		}
+	}
+	return out
+}
+
+// severityForClients is critical where clients validate certificates (587,
+// 465) and a warning where TLS is opportunistic.
+func (d *diagContext) severityForClients() Severity {
+	if clientsValidate(d.ep.Endpoint) {
+		return SeverityCritical
+	}
+	return SeverityWarning
+}

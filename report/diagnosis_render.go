@@ -1,0 +1,156 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Rendering of what diagnosis.go, server.go and tlsrequired.go judged, for
+// text.go and json.go. Causes, fixes and table cells may quote server-sent
+// text: the text renderer escapes every one of them.
+
+// serverField is the text report's "server" line, "" when the software is
+// unknown and the banner was not masked.
+func serverField(ep Endpoint) string {
+	s := ep.Server
+	switch {
+	case s.Masked:
+		return "unknown: the banner is masked by a firewall's SMTP inspection"
+	case s.Software == SoftwareUnknown:
+		return ""
+	}
+	names := map[Software]string{
+		SoftwareExchange: "Microsoft Exchange", SoftwarePostfix: "Postfix",
+		SoftwareExim: "Exim", SoftwareSendmail: "Sendmail",
+	}
+	out := names[s.Software] + " (from " + strings.Join(s.Evidence, ", ") + ")"
+	if s.Software == SoftwareExchange {
+		if server := s.ServerName(); server != "" {
+			if c := ExchangeConnector(ep.Endpoint.Role(), server); c != "" {
+				out += `, receive connector "` + Escape(c) + `"`
+			}
+		}
+	}
+	return out
+}
+
+// tlsRequiredField is the text report's "TLS required" line, "" when the
+// test did not run.
+func tlsRequiredField(ep Endpoint) string {
+	t := ep.Result.TLSRequired
+	if t == nil {
+		return ""
+	}
+	answer := map[TLSRequired]string{TLSRequiredTrue: "yes", TLSRequiredFalse: "no", TLSRequiredUnknown: "unknown"}[ep.RequiresTLS]
+	switch {
+	case t.Mail != nil:
+		return fmt.Sprintf("%s: MAIL FROM:<> before STARTTLS got %s", answer, Escape(fmt.Sprintf("%d %s", t.Mail.Code, t.Mail.Text())))
+	case t.Error != nil:
+		return answer + ": the test failed at " + Escape(errorMessage(t.Error))
+	}
+	return answer
+}
+
+// writeDiagnoses writes the diagnosis block of one endpoint.
+func writeDiagnoses(w io.Writer, p palette, ep Endpoint) {
+	if len(ep.Diagnoses) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "  diagnosis")
+	for _, d := range ep.Diagnoses {
+		word := fmt.Sprintf("%-8s", strings.ToUpper(string(d.Severity)))
+		switch d.Severity {
+		case SeverityCritical:
+			word = p.status[Critical].Sprint(word)
+		case SeverityWarning:
+			word = p.status[Warning].Sprint(word)
+		default:
+			word = p.dim.Sprint(word)
+		}
+		fmt.Fprintf(w, "    %s %s\n", word, d.ID)
+		fmt.Fprintf(w, "      %s\n", Escape(d.Cause))
+		writeCompareTable(w, d.Compare)
+		if len(d.Fix) > 0 {
+			fmt.Fprintln(w, "      fix:")
+			for _, line := range d.Fix {
+				fmt.Fprintf(w, "        %s\n", escapeCommand(line))
+			}
+		}
+	}
+}
+
+// writeCompareTable puts the compared certificates side by side.
+func writeCompareTable(w io.Writer, rows []CertificateRow) {
+	if len(rows) == 0 {
+		return
+	}
+	var table strings.Builder
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "      ADDRESS\tPORT\tSHA-1\tSUBJECT\tNOT AFTER\t")
+	for _, row := range rows {
+		port := strconv.Itoa(row.Port)
+		if row.ServicePort != row.Port {
+			port += fmt.Sprintf(" (as %d)", row.ServicePort)
+		}
+		mark := ""
+		if row.Differs {
+			mark = "<- differs"
+		}
+		fmt.Fprintf(tw, "      %s\t%s\t%s\t%s\t%s\t%s\n", Escape(row.Address), port, row.SHA1, Escape(row.Subject),
+			row.NotAfter.Format(time.DateOnly), mark)
+	}
+	tw.Flush()
+	// Rows without a mark would end in padding.
+	for _, line := range strings.Split(strings.TrimSuffix(table.String(), "\n"), "\n") {
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+	}
+}
+
+// escapeCommand escapes a fix line like any server-sent text, but keeps
+// backslashes single: 'EXCH01\Client Frontend EXCH01' must paste as it
+// reads. Control characters are still shown escaped, so a fix that quotes
+// one cannot be pasted as is, which is the safe way for it to fail.
+func escapeCommand(line string) string {
+	parts := strings.Split(line, `\`)
+	for i, p := range parts {
+		parts[i] = Escape(p)
+	}
+	return strings.Join(parts, `\`)
+}
+
+// jsonTLSRequired is the "tls_required" object: the verdict with the
+// server's exact reply.
+type jsonTLSRequired struct {
+	Required TLSRequired `json:"required"`
+	Reply    *jsonReply  `json:"reply"`
+	Error    *jsonError  `json:"error"`
+}
+
+func toJSONTLSRequired(ep Endpoint) *jsonTLSRequired {
+	t := ep.Result.TLSRequired
+	if t == nil {
+		return nil
+	}
+	out := &jsonTLSRequired{Required: ep.RequiresTLS, Reply: toJSONReply(t.Mail)}
+	if t.Error != nil {
+		out.Error = &jsonError{Phase: t.Error.Phase, Message: t.Error.Err.Error()}
+	}
+	return out
+}
+
+// toJSONDiagnoses keeps empty lists as [] rather than null, so that scripts
+// can iterate without a check.
+func toJSONDiagnoses(ds []Diagnosis) []Diagnosis {
+	out := make([]Diagnosis, len(ds))
+	for i, d := range ds {
+		if d.Fix == nil {
+			d.Fix = []string{}
+		}
+		out[i] = d
+	}
+	return out
+}

@@ -1,0 +1,102 @@
+package report
+
+import (
+	"crypto/x509"
+	"strings"
+)
+
+// Fixes are commands an admin pastes. Values from the server (certificate
+// names, the server name in the banner) go into them quoted so that no
+// character of theirs can end the quoting: PowerShell values in single
+// quotes, where only the single-quote characters need doubling, and
+// Postfix values only when they come from the user's own --name.
+
+// psQuote is s as a PowerShell single-quoted string. PowerShell also ends
+// such a string on the typographic single quotes, so they are doubled too.
+func psQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('\'')
+	for _, r := range s {
+		switch r {
+		case '\'', '\u2018', '\u2019', '\u201a', '\u201b':
+			b.WriteRune(r)
+		}
+		b.WriteRune(r)
+	}
+	b.WriteByte('\'')
+	return b.String()
+}
+
+const overwritePrompt = "# answer No when asked to overwrite the default SMTP certificate: the back-end connector needs it"
+
+// selectCertificate picks, on the Exchange server, the newest CA-issued
+// certificate for name into $cert, for when the probe did not see it.
+func selectCertificate(name string) string {
+	return "$cert = Get-ExchangeCertificate | Where-Object { $_.CertificateDomains -contains " + psQuote(name) +
+		" -and -not $_.IsSelfSigned -and $_.NotAfter -gt (Get-Date) } | Sort-Object NotBefore -Descending | Select-Object -First 1"
+}
+
+// bindCertificate enables the certificate for SMTP and names it on the
+// connector: with its literal thumbprint and TlsCertificateName when the
+// probe saw it on this host, else selected on the server by name.
+func (d *diagContext) bindCertificate(cert *x509.Certificate, extra string) []string {
+	identity := d.connectorIdentity()
+	if cert != nil {
+		return []string{
+			overwritePrompt,
+			"Enable-ExchangeCertificate -Thumbprint " + SHA1(cert) + " -Services SMTP",
+			"Set-ReceiveConnector " + identity + extra + " -TlsCertificateName " + psQuote(TLSCertificateName(cert)),
+		}
+	}
+	name := d.name
+	if name == "" {
+		name = "<FQDN clients use>"
+	}
+	return []string{
+		selectCertificate(name),
+		overwritePrompt,
+		"Enable-ExchangeCertificate -Thumbprint $cert.Thumbprint -Services SMTP",
+		"Set-ReceiveConnector " + identity + extra + ` -TlsCertificateName "<I>$($cert.Issuer)<S>$($cert.Subject)"`,
+	}
+}
+
+// defaultAuthMechanism is each default connector's AuthMechanism as setup
+// creates it (Microsoft Learn, "Receive connectors").
+func defaultAuthMechanism(role int) string {
+	switch role {
+	case 587:
+		return "Tls,Integrated,BasicAuth,BasicAuthRequireTLS"
+	case 2525:
+		return "Tls,Integrated,BasicAuth,ExchangeServer"
+	}
+	return "Tls,Integrated,BasicAuth,BasicAuthRequireTLS,ExchangeServer"
+}
+
+// postfixService is the master.cf service that listens on a role's port.
+func postfixService(role int) string {
+	switch role {
+	case 587:
+		return "submission/inet"
+	case 465:
+		return "submissions/inet"
+	}
+	return "smtp/inet"
+}
+
+// postfixChainFile is where the fixes suggest the key and chain for name:
+// smtpd_tls_chain_files takes the key and then the chain in one file.
+func postfixChainFile(name string) string {
+	if name == "" {
+		name = "mail"
+	}
+	return "/etc/postfix/" + name + ".pem"
+}
+
+// postfixSet sets a parameter for the service on role's port: in main.cf
+// for port 25, as a master.cf override for submission ports.
+func postfixSet(role int, param, value string) string {
+	if role == 587 || role == 465 {
+		return "postconf -P '" + postfixService(role) + "/" + param + "=" + value + "'"
+	}
+	return "postconf -e '" + param + " = " + value + "'"
+}
