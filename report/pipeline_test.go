@@ -132,14 +132,7 @@ func nxdomainResolver(t *testing.T) *net.Resolver {
 	go srv.ActivateAndServe()
 	<-started
 	t.Cleanup(func() { srv.Shutdown() })
-	addr := pc.LocalAddr().String()
-	return &net.Resolver{
-		PreferGo: true,
-		Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "udp", addr)
-		},
-	}
+	return probe.NewResolver(pc.LocalAddr().(*net.UDPAddr).AddrPort())
 }
 
 // colonHex writes a thumbprint the way certutil or a browser shows it:
