@@ -86,6 +86,7 @@ func newApp(stdout, stderr io.Writer, getenv func(string) string, code *int) *cl
 		&cli.StringSliceFlag{Name: "port", Aliases: []string{"p"}, Usage: "port to probe, repeatable: a number or smtp, submission, submissions (default: 25, 587, 2525; 465 is implicit TLS)"},
 		&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Usage: "FQDN the certificate must cover (default: the target, when it is a name)"},
 		&cli.StringFlag{Name: "thumbprint", Usage: "expected leaf thumbprint, SHA-1 (as Get-ExchangeCertificate shows it) or SHA-256"},
+		&cli.StringFlag{Name: "tls-certificate-name", Usage: "the receive connector's TlsCertificateName, \"<I>issuer<S>subject\" as Get-ReceiveConnector shows it: critical when the presented leaf is another certificate"},
 		&cli.StringFlag{Name: "sni", Usage: "server name to send in the TLS handshake (default: the expected name)"},
 		&cli.BoolFlag{Name: "no-sni", Usage: "send no server name in the TLS handshake"},
 		&cli.StringFlag{Name: "ehlo", Usage: "name to say in EHLO (default: this machine's host name)"},
@@ -318,6 +319,13 @@ func expectations(c *cli.Context) (report.Expect, error) {
 			return expect, usagef("copy it from Get-ExchangeCertificate or from this tool's SHA-1 line", "--thumbprint: %v", err)
 		}
 		expect.Thumbprint = t
+	}
+	if name := c.String("tls-certificate-name"); name != "" {
+		if _, err := report.ParseTLSCertificateName(name); err != nil {
+			return expect, usagef(`copy it from (Get-ReceiveConnector "<server>\Default Frontend <server>").TlsCertificateName, or from this tool's TlsCertificateName line`,
+				"--tls-certificate-name: %v", err)
+		}
+		expect.TLSCertificateName = name
 	}
 	roots, err := x509.SystemCertPool()
 	if err != nil || roots == nil {

@@ -22,6 +22,8 @@ const (
 	CheckTrust      = "trust"
 	CheckExpiry     = "expiry"
 	CheckProtocol   = "protocol"
+	// CheckTLSCertificateName compares --tls-certificate-name with the leaf.
+	CheckTLSCertificateName = "tls_certificate_name"
 )
 
 // clientsValidate reports whether clients on this endpoint's port validate
@@ -41,6 +43,7 @@ func judgeEndpoint(ep *Endpoint, expect Expect, now time.Time) []Check {
 		checkHandshake(r),
 		checkName(r, leaf, ep.ExpectedName),
 		checkThumbprint(leaf, expect.Thumbprint),
+		checkTLSCertificateName(leaf, expect.TLSCertificateName),
 		checkTrust(r, expect.Roots, now),
 		checkExpiry(leaf, expect, now),
 		checkProtocol(r),
@@ -193,6 +196,50 @@ func checkThumbprint(leaf *x509.Certificate, want Thumbprint) Check {
 	default:
 		c.Status, c.Message = Critical, fmt.Sprintf("leaf %s %s differs from the expected %s", want.Kind(), want.Of(leaf), want.String())
 	}
+	return c
+}
+
+// checkTLSCertificateName compares the connector's -TlsCertificateName with
+// the leaf presented. Exchange picks the certificate for STARTTLS by that
+// name; when it names another certificate (a renewal not bound, an old one
+// deleted) Exchange logs Event 12014 and stops offering STARTTLS, or offers
+// another certificate (KB 2989382).
+func checkTLSCertificateName(leaf *x509.Certificate, want string) Check {
+	c := Check{ID: CheckTLSCertificateName}
+	if want == "" {
+		c.Status, c.Message = Skipped, "no --tls-certificate-name given"
+		return c
+	}
+	if leaf == nil {
+		c.Status, c.Message = Skipped, "no certificate presented to compare with the connector's TlsCertificateName"
+		return c
+	}
+	wanted, err := ParseTLSCertificateName(want)
+	if err != nil {
+		c.Status, c.Message = Unknown, "cannot read --tls-certificate-name: "+err.Error()
+		return c
+	}
+	got := PresentedTLSName(leaf)
+	if wanted == got {
+		c.Status, c.Message = OK, "the presented certificate is the one the connector names: "+got.String()
+		return c
+	}
+	var differs string
+	switch {
+	case wanted.Issuer != got.Issuer && wanted.Subject != got.Subject:
+		differs = "issuer and subject differ"
+	case wanted.Issuer != got.Issuer:
+		differs = "the issuer differs"
+	default:
+		differs = "the subject differs"
+	}
+	c.Status = Critical
+	// The values are printed bare, not %q-quoted, so that an admin can paste
+	// them: they hold quotes of their own (O="Contoso, Ltd").
+	c.Message = fmt.Sprintf("the connector's TlsCertificateName names a certificate that is not the one presented (%s); "+
+		"connector: %s ; presented: %s ; Exchange logs Event 12014 when the named certificate is missing "+
+		"and stops offering STARTTLS (KB 2989382); if the presented certificate is the right one, set the connector's "+
+		"-TlsCertificateName to the presented value", differs, strings.TrimSpace(want), got.String())
 	return c
 }
 

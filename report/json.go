@@ -72,6 +72,10 @@ type (
 		Key                string    `json:"key"`
 		SignatureAlgorithm string    `json:"signature_algorithm"`
 		SelfSigned         bool      `json:"self_signed"`
+		// TLSCertificateName is the value for Set-ReceiveConnector
+		// -TlsCertificateName: "<I>" + issuer + "<S>" + subject, as .NET
+		// prints names.
+		TLSCertificateName string `json:"tls_certificate_name"`
 	}
 	jsonTimings struct {
 		DNS       float64 `json:"dns"`
@@ -99,6 +103,9 @@ func JSON(w io.Writer, s Summary) error {
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	// Keep < and > as they are: tls_certificate_name ("<I>…<S>…") is read
+	// and pasted by people, and this JSON never lands in HTML.
+	enc.SetEscapeHTML(false)
 	return enc.Encode(doc)
 }
 
@@ -171,6 +178,7 @@ func toJSONCert(c *x509.Certificate, now time.Time) jsonCert {
 		Key:                KeyDescription(c),
 		SignatureAlgorithm: c.SignatureAlgorithm.String(),
 		SelfSigned:         IsSelfSigned(c),
+		TLSCertificateName: TLSCertificateName(c),
 	}
 }
 

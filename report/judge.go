@@ -64,6 +64,9 @@ type Expect struct {
 	Roots *x509.CertPool
 	// WarnDays and CritDays are the expiry thresholds in days.
 	WarnDays, CritDays int
+	// TLSCertificateName, when set, is the receive connector's
+	// -TlsCertificateName ("<I>issuer<S>subject") the leaf must match.
+	TLSCertificateName string
 }
 
 // Default expiry thresholds, in days.

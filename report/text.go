@@ -184,6 +184,8 @@ func writeEndpoint(w io.Writer, p palette, ep Endpoint, s Summary) {
 func writeCertificate(field func(string, string), leaf *x509.Certificate, now time.Time) {
 	field("subject", Escape(leaf.Subject.String()))
 	field("issuer", Escape(leaf.Issuer.String()))
+	// The exact string for Set-ReceiveConnector -TlsCertificateName.
+	field("TlsCertificateName", Escape(TLSCertificateName(leaf)))
 	sans := SANs(leaf)
 	if len(sans) == 0 {
 		field("SANs", "(none)")
