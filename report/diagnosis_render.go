@@ -18,7 +18,7 @@ import (
 func serverField(ep Endpoint) string {
 	s := ep.Server
 	switch {
-	case s.Masked:
+	case s.Software == SoftwareUnknown && s.Masked:
 		return "unknown: the banner is masked by a firewall's SMTP inspection"
 	case s.Software == SoftwareUnknown:
 		return ""
@@ -27,7 +27,11 @@ func serverField(ep Endpoint) string {
 		SoftwareExchange: "Microsoft Exchange", SoftwarePostfix: "Postfix",
 		SoftwareExim: "Exim", SoftwareSendmail: "Sendmail",
 	}
-	out := names[s.Software] + " (from " + strings.Join(s.Evidence, ", ") + ")"
+	out := names[s.Software] + " (from " + strings.Join(s.Evidence, ", ")
+	if s.Masked {
+		out += "; the banner is masked by a firewall's SMTP inspection"
+	}
+	out += ")"
 	if s.Software == SoftwareExchange {
 		if server := s.ServerName(); server != "" {
 			if c := ExchangeConnector(ep.Endpoint.Role(), server); c != "" {
@@ -153,4 +157,17 @@ func toJSONDiagnoses(ds []Diagnosis) []Diagnosis {
 		out[i] = d
 	}
 	return out
+}
+
+// writeTLSRequiredTranscript shows, with -v, the TLS-required test's own
+// connection, in the main transcript's format.
+func writeTLSRequiredTranscript(w io.Writer, p palette, ep Endpoint) {
+	t := ep.Result.TLSRequired
+	if t == nil || len(t.Transcript) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "  transcript of the TLS-required test")
+	for _, l := range t.Transcript {
+		fmt.Fprintf(w, "    %s     %s %s\n", p.dim.Sprintf("%8.1fms", ms(l.At)), l.Dir, Escape(l.Text))
+	}
 }

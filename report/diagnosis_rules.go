@@ -24,11 +24,21 @@ func maskedKeyword(kw string) bool {
 const asaFix = "policy-map global_policy\n class inspection_default\n  no inspect esmtp"
 
 func (d *diagContext) smtpInspection() *Diagnosis {
+	// Other extensions are masked too: prefer the mask that is STARTTLS's,
+	// of its length and with its last letter kept.
+	score := func(kw string) int {
+		switch {
+		case len(kw) != len("STARTTLS"):
+			return 0
+		case kw[len(kw)-1] != 'X':
+			return 2
+		}
+		return 1
+	}
 	var masked string
 	for _, kw := range d.plaintextEHLO().Keywords() {
-		if maskedKeyword(kw) {
+		if maskedKeyword(kw) && (masked == "" || score(kw) > score(masked)) {
 			masked = kw
-			break
 		}
 	}
 	fix := []string{

@@ -179,6 +179,9 @@ func writeEndpoint(w io.Writer, p palette, ep Endpoint, s Summary) {
 			fmt.Fprintf(w, "    %s %s %s %s\n", p.dim.Sprintf("%8.1fms", ms(l.At)), tag, l.Dir, Escape(l.Text))
 		}
 	}
+	if s.Verbose {
+		writeTLSRequiredTranscript(w, p, ep)
+	}
 }
 
 func writeCertificate(field func(string, string), leaf *x509.Certificate, now time.Time) {

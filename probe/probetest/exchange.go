@@ -1,6 +1,7 @@
 package probetest
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -101,14 +102,31 @@ func (e Exchange) keywords(secure bool) []string {
 func (e Exchange) ehlo(secure bool) []string {
 	lines := []string{e.FQDN() + " Hello [127.0.0.1]"}
 	for _, kw := range e.keywords(secure) {
-		if e.Masked && kw == "STARTTLS" {
-			// The ASA keeps the length and replaces all but the last
-			// character with X.
-			kw = "XXXXXXXA"
+		if e.Masked {
+			kw = asaMask(kw)
 		}
 		lines = append(lines, kw)
 	}
 	return multiline(250, lines)
+}
+
+// asaKnownExtensions are the EHLO reply parameters Cisco ASA ESMTP
+// inspection names ("match ehlo-reply-parameter"); the default policy masks
+// the others.
+var asaKnownExtensions = []string{"8BITMIME", "BINARYMIME", "CHECKPOINT", "DSN", "ENHANCEDSTATUSCODES", "ETRN", "PIPELINING", "SIZE", "VRFY", "AUTH"}
+
+// asaMask is an EHLO line as the default ESMTP inspection passes it:
+// STARTTLS becomes XXXXXXXA (no allow-tls), other unknown extensions X's of
+// the same length.
+func asaMask(line string) string {
+	kw, _, _ := strings.Cut(line, " ")
+	switch {
+	case kw == "STARTTLS":
+		return "XXXXXXXA"
+	case slices.Contains(asaKnownExtensions, kw):
+		return line
+	}
+	return strings.Repeat("X", len(line))
 }
 
 // maskedBanner is what ESMTP inspection's mask-banner leaves of a banner:
