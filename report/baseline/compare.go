@@ -1,0 +1,147 @@
+package baseline
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/starttls-probe/starttls-probe/probe"
+	"github.com/starttls-probe/starttls-probe/report"
+)
+
+// observation is what this run saw of one endpoint, in the baseline's
+// terms.
+type observation struct {
+	entry Entry
+	// reached is true when the probe got far enough to say whether
+	// STARTTLS is offered, or got a certificate.
+	reached bool
+	// hasLeaf is true when a certificate was presented.
+	hasLeaf bool
+}
+
+func observe(ep report.Endpoint, now time.Time) observation {
+	r := ep.Result
+	e := Entry{Host: r.Endpoint.Host, Address: r.Address, Port: r.Endpoint.Port, RecordedAt: now.UTC()}
+	ehloRead := r.EHLO != nil && r.EHLO.Code == 250
+	if r.Mode == probe.ModeSTARTTLS && ehloRead {
+		e.STARTTLSOffered = r.STARTTLSOffered
+	}
+	leaf := r.Leaf()
+	if leaf != nil {
+		e.SHA1 = report.SHA1(leaf)
+		e.Subject = leaf.Subject.String()
+		e.Issuer = leaf.Issuer.String()
+		e.NotAfter = leaf.NotAfter.UTC()
+	}
+	return observation{entry: e, reached: ehloRead || leaf != nil, hasLeaf: leaf != nil}
+}
+
+// compare adds the baseline check to each endpoint of s and returns the
+// entries to keep, and whether they differ from entries. Entries of
+// endpoints this run did not probe are kept as they are.
+func compare(entries []Entry, s *report.Summary, opts Options) ([]Entry, bool) {
+	byKey := map[key]int{}
+	for i, e := range entries {
+		byKey[e.key()] = i
+	}
+	next := append([]Entry(nil), entries...)
+	changed := false
+	for i := range s.Endpoints {
+		ep := &s.Endpoints[i]
+		obs := observe(*ep, s.Now)
+		idx, known := byKey[obs.entry.key()]
+		var old Entry
+		if known {
+			old = next[idx]
+		}
+		c, record := judge(ep, old, known, obs, opts)
+		if record {
+			if known {
+				next[idx] = obs.entry
+			} else {
+				byKey[obs.entry.key()] = len(next)
+				next = append(next, obs.entry)
+			}
+			changed = true
+		}
+		ep.Checks = append(ep.Checks, c)
+		ep.Status = report.Worse(ep.Status, c.Status)
+		s.Status = report.Worse(s.Status, c.Status)
+	}
+	return next, changed
+}
+
+// judge is the baseline check of one endpoint, and whether its observation
+// is to be recorded.
+func judge(ep *report.Endpoint, old Entry, known bool, obs observation, opts Options) (report.Check, bool) {
+	c := report.Check{ID: CheckID}
+	name := ep.Endpoint.String()
+	now := obs.entry
+	accepted := "; accepted as the new baseline (--update-baseline)"
+	switch {
+	case !obs.reached:
+		c.Status, c.Message = report.Skipped, "nothing to compare: the probe did not get as far as EHLO or a certificate"
+		return c, false
+
+	case !known:
+		c.Status, c.Message = report.OK, "recorded as the baseline: "+describe(now, ep.Result.Mode)
+		return c, true
+
+	case ep.Result.Mode == probe.ModeSTARTTLS && old.STARTTLSOffered && !now.STARTTLSOffered:
+		c.Status = report.Critical
+		c.Message = fmt.Sprintf("STARTTLS lost on %s: offered when the baseline was recorded on %s (certificate %s), not offered now",
+			name, old.RecordedAt.Format(time.DateOnly), orNone(old.SHA1))
+		if opts.Update {
+			c.Status, c.Message = report.OK, c.Message+accepted
+		}
+		return c, opts.Update
+
+	case obs.hasLeaf && old.SHA1 == "":
+		// Recorded when nothing was presented: gaining TLS loses nothing
+		// worth an alert, and from now on the certificate is watched.
+		c.Status, c.Message = report.OK, "recorded as the baseline: "+describe(now, ep.Result.Mode)+" (none was presented when the baseline was recorded)"
+		return c, true
+
+	case obs.hasLeaf && old.SHA1 != now.SHA1:
+		c.Status = report.Warning
+		c.Message = fmt.Sprintf("certificate changed on %s: %s → %s (subject: %s → %s; issuer: %s → %s; expires: %s → %s; baseline recorded on %s)",
+			name, old.SHA1, now.SHA1, old.Subject, now.Subject, old.Issuer, now.Issuer,
+			old.NotAfter.Format(time.DateOnly), now.NotAfter.Format(time.DateOnly), old.RecordedAt.Format(time.DateOnly))
+		if opts.Update {
+			c.Status, c.Message = report.OK, c.Message+accepted
+		}
+		return c, opts.Update
+
+	case !obs.hasLeaf && old.SHA1 != "":
+		// STARTTLS still offered, but no certificate came: the handshake
+		// check says why; there is nothing to compare.
+		c.Status, c.Message = report.Skipped, "no certificate to compare with the baseline's "+old.SHA1
+		return c, false
+
+	default:
+		c.Status, c.Message = report.OK, fmt.Sprintf("unchanged since %s: %s", old.RecordedAt.Format(time.DateOnly), describe(now, ep.Result.Mode))
+		if opts.Update && old.STARTTLSOffered != now.STARTTLSOffered {
+			return c, true
+		}
+		return c, false
+	}
+}
+
+// describe is the recorded state in a few words.
+func describe(e Entry, mode probe.Mode) string {
+	switch {
+	case e.SHA1 != "":
+		return fmt.Sprintf("certificate %s (%s, expires %s)", e.SHA1, e.Subject, e.NotAfter.Format(time.DateOnly))
+	case mode == probe.ModeSTARTTLS && !e.STARTTLSOffered:
+		return "STARTTLS not offered"
+	default:
+		return "no certificate presented"
+	}
+}
+
+func orNone(sha1 string) string {
+	if sha1 == "" {
+		return "none"
+	}
+	return sha1
+}
