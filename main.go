@@ -27,6 +27,8 @@ import (
 	"github.com/starttls-probe/starttls-probe/probe"
 	"github.com/starttls-probe/starttls-probe/probe/probetest"
 	"github.com/starttls-probe/starttls-probe/report"
+	"github.com/starttls-probe/starttls-probe/report/atomicfile"
+	"github.com/starttls-probe/starttls-probe/report/baseline"
 )
 
 // exitUsage is the exit status for bad usage: nothing could be judged.
@@ -73,7 +75,9 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 // outputFlags are shared by the probe and the demo.
 func outputFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output format: text, json, or jsonl (one result per line as each endpoint finishes)"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output format: text, json, jsonl (one result per line as each endpoint finishes), nagios (a monitoring plugin's output) or prometheus (for node_exporter's textfile collector)"},
+		&cli.StringFlag{Name: "output-file", Usage: "write the report to `FILE` instead of stdout, atomically (a temporary file, then a rename)"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing when every check is ok, the report otherwise (for cron, which mails only what is printed)"},
 		&cli.BoolFlag{Name: "no-color", Usage: "no colour (also when NO_COLOR is set; colour is only ever used on a terminal)"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "add the SMTP transcript with timings"},
 		&cli.DurationFlag{Name: "timeout", Value: probe.DefaultTimeout, Usage: "time allowed for each endpoint, from DNS to QUIT"},
@@ -109,6 +113,8 @@ func newApp(stdout, stderr io.Writer, getenv func(string) string, code *int) *cl
 		&cli.StringFlag{Name: "resolver", Usage: "ask this DNS server, `ADDR:PORT`, instead of the system's"},
 		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read targets from `FILE`, one per line, # for comments, - for stdin"},
 		&cli.IntFlag{Name: "concurrency", Value: probe.DefaultConcurrency, Usage: "endpoints probed at once"},
+		&cli.StringFlag{Name: "baseline", Usage: "compare with the certificates and STARTTLS offers recorded in `FILE` (recorded on the first run): a changed certificate warns, a lost STARTTLS is critical"},
+		&cli.BoolFlag{Name: "update-baseline", Usage: "accept what this run sees as the new --baseline"},
 		&cli.BoolFlag{Name: "version", Usage: "print the version and exit"},
 	}, outputFlags()...)
 
@@ -167,17 +173,32 @@ type output struct {
 	format  string
 	color   bool
 	verbose bool
+	// quiet prints nothing when every check is ok; file, when set, gets
+	// the report instead of stdout.
+	quiet bool
+	file  string
+	// baseline, when set, is the file the run is compared with;
+	// updateBaseline accepts what the run sees.
+	baseline       string
+	updateBaseline bool
 }
 
 func outputOptions(c *cli.Context, stdout io.Writer, getenv func(string) string) (output, error) {
-	out := output{format: c.String("output"), verbose: c.Bool("verbose")}
+	out := output{format: c.String("output"), verbose: c.Bool("verbose"), quiet: c.Bool("quiet"), file: c.String("output-file"),
+		baseline: c.String("baseline"), updateBaseline: c.Bool("update-baseline")}
 	switch out.format {
 	case "text":
 		f, isFile := stdout.(*os.File)
-		out.color = !c.Bool("no-color") && getenv("NO_COLOR") == "" && isFile && isatty.IsTerminal(f.Fd())
-	case "json", "jsonl":
+		out.color = out.file == "" && !c.Bool("no-color") && getenv("NO_COLOR") == "" && isFile && isatty.IsTerminal(f.Fd())
+	case "json", "jsonl", "nagios", "prometheus":
 	default:
-		return out, usagef("use --output text or --output json", "unknown output format %q", out.format)
+		return out, usagef("use --output text, json, jsonl, nagios or prometheus", "unknown output format %q", out.format)
+	}
+	if out.format == "jsonl" && (out.quiet || out.file != "") {
+		return out, usagef("use --output json with --quiet or --output-file", "--output jsonl streams each result as it comes: it cannot be held back by --quiet or written atomically to --output-file")
+	}
+	if out.updateBaseline && out.baseline == "" {
+		return out, usagef("for example --baseline /var/lib/starttls-probe/baseline.json --update-baseline", "--update-baseline needs --baseline FILE")
 	}
 	if c.Duration("timeout") <= 0 {
 		return out, usagef("for example --timeout 10s", "--timeout must be positive, got %s", c.Duration("timeout"))
@@ -354,13 +375,26 @@ func render(ctx context.Context, jobs []probe.Job, opts probe.Options, expect re
 	summary := report.Judge(results, expect, time.Now())
 	summary.Version = version()
 	summary.Verbose = out.verbose
-	switch out.format {
-	case "jsonl":
+	if out.baseline != "" {
+		// The baseline adds its check to each endpoint, so that every
+		// format shows it and the exit status counts it.
+		if err := baseline.Apply(ctx, out.baseline, &summary, baseline.Options{Update: out.updateBaseline}); err != nil {
+			fmt.Fprintf(stderr, "starttls-probe: error: %s\n", oneLine(err.Error()))
+			if out.format == "nagios" && out.file == "" {
+				report.NagiosError(stdout, err)
+			}
+			return exitUsage
+		}
+	}
+	switch {
+	case out.format == "jsonl":
 		// Written line by line as each endpoint finished.
-	case "json":
-		err = report.JSON(stdout, summary)
+	case out.file != "":
+		err = atomicfile.Write(out.file, 0o644, func(w io.Writer) error { return writeReport(w, summary, out) })
+	case out.quiet && summary.Status == report.OK:
+		// --quiet: every check is ok, so cron has nothing to mail.
 	default:
-		err = report.Text(stdout, summary, out.color)
+		err = writeReport(stdout, summary, out)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
@@ -370,6 +404,20 @@ func render(ctx context.Context, jobs []probe.Job, opts probe.Options, expect re
 		fmt.Fprintln(stderr, "starttls-probe: interrupted; the report shows what finished")
 	}
 	return summary.ExitCode()
+}
+
+// writeReport renders the summary in the chosen format.
+func writeReport(w io.Writer, summary report.Summary, out output) error {
+	switch out.format {
+	case "json":
+		return report.JSON(w, summary)
+	case "nagios":
+		return report.Nagios(w, summary)
+	case "prometheus":
+		return report.Prometheus(w, summary)
+	default:
+		return report.Text(w, summary, out.color)
+	}
 }
 
 // progressMinJobs is where a run gets long enough for a progress bar.
