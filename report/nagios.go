@@ -143,3 +143,11 @@ func perfLabel(label string) string {
 func seconds(d time.Duration) string {
 	return strconv.FormatFloat(d.Seconds(), 'f', 6, 64)
 }
+
+// NagiosError writes the UNKNOWN status line for a run that could not be
+// judged (an unreadable baseline): Nagios reads a plugin's stdout only, and
+// an empty one shows as "(No output returned from plugin)".
+func NagiosError(w io.Writer, err error) error {
+	_, werr := fmt.Fprintf(w, "%s %s - %s\n", nagiosService, Unknown, nagiosText(strings.Join(strings.Fields(err.Error()), " ")))
+	return werr
+}

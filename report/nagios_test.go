@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"context"
+	"errors"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -170,5 +171,15 @@ func TestNagiosOnProbedServer(t *testing.T) {
 	}
 	if s.ExitCode() != 2 {
 		t.Errorf("exit status %d, want 2", s.ExitCode())
+	}
+}
+
+func TestNagiosError(t *testing.T) {
+	var out bytes.Buffer
+	if err := NagiosError(&out, errors.New("baseline /x is empty |\nmove it")); err != nil {
+		t.Fatal(err)
+	}
+	if want := "STARTTLS UNKNOWN - baseline /x is empty \\x7c move it\n"; out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
 	}
 }
