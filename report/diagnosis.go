@@ -44,6 +44,7 @@ const (
 	DiagAuthBeforeTLS              = "auth-before-tls"
 	DiagNoAuthAfterTLS             = "no-auth-after-tls"
 	DiagCertificateDiffers         = "certificate-differs"
+	DiagPlaintextOnImplicitPort    = "plaintext-on-implicit-port"
 )
 
 // Diagnosis is a cause named from the observations, and its fix.
@@ -239,6 +240,7 @@ func (d *diagContext) rules() []Diagnosis {
 		d.authBeforeTLS,
 		d.noAuthAfterTLS,
 		d.certificateDiffers,
+		d.plaintextOnImplicitPort,
 	} {
 		if x := rule(); x != nil {
 			out = append(out, *x)

@@ -1,6 +1,9 @@
 package report
 
 import (
+	"bytes"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -218,5 +221,24 @@ func (d *diagContext) noAuthAfterTLS() *Diagnosis {
 	default:
 		x.Cause = "Port 587 offers no AUTH after STARTTLS: mail clients fail with \"does not support the selected authentication method\"."
 	}
+	return x
+}
+
+// plaintextOnImplicitPort: the port greeted in plain SMTP where the probe
+// started TLS at once. The TLS client read the greeting as a record header.
+func (d *diagContext) plaintextOnImplicitPort() *Diagnosis {
+	r := d.ep
+	var header tls.RecordHeaderError
+	if r.Mode != probe.ModeImplicit || r.Error == nil || r.Error.Phase != probe.PhaseHandshake ||
+		!errors.As(r.Error.Err, &header) || !bytes.HasPrefix(header.RecordHeader[:], []byte("220")) {
+		return nil
+	}
+	x := &Diagnosis{ID: DiagPlaintextOnImplicitPort, Severity: SeverityCritical}
+	if d.exchange() && d.role == 465 {
+		x.Cause = fmt.Sprintf("Port 465 answers with a plaintext SMTP greeting, not TLS: on Exchange it is %s, which takes the submissions the Client Frontend proxies and is not for clients, so clients set to SSL/TLS on 465 fail and belong on port 587 with STARTTLS.",
+			d.connectorName())
+		return x
+	}
+	x.Cause = fmt.Sprintf("Port %d answers with a plaintext SMTP greeting, not TLS: it speaks STARTTLS, so clients set to SSL/TLS (implicit TLS) on this port fail.", d.role)
 	return x
 }

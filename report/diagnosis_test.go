@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -161,6 +162,8 @@ type dialogue struct {
 	chain  []*x509.Certificate
 	// noTLSRequiredTest leaves Result.TLSRequired nil.
 	noTLSRequiredTest bool
+	// handshakeErr, on implicit TLS, is the handshake's failure.
+	handshakeErr error
 }
 
 func exchangeScript(connector probetest.ExchangeConnector, withCert, requireTLS, masked bool) probetest.Script {
@@ -200,7 +203,11 @@ func (d dialogue) result(t testing.TB) probe.Result {
 	r := probe.Result{Endpoint: ep, Address: addr, Mode: probe.ModeSTARTTLS, Started: diagNow.Add(-time.Second)}
 	if d.role == 465 {
 		r.Mode = probe.ModeImplicit
-		ep.Implicit = true
+		r.Endpoint.Implicit = true
+	}
+	if r.Mode == probe.ModeImplicit && d.handshakeErr != nil {
+		r.Error = &probe.Error{Phase: probe.PhaseHandshake, Err: d.handshakeErr}
+		return r
 	}
 	r.Banner = replyOf(t, d.script.Greeting)
 	mail := d.script.Mail
@@ -287,6 +294,9 @@ func ruleCases(p diagPKI) []ruleCase {
 		[]string{"250-PIPELINING", "250 STARTTLS"}, []string{"250 PIPELINING"}, true)}
 	unknownNoTLS := dialogue{role: 25, script: probetest.Script{
 		Greeting: []string{"220 mx.contoso.test ESMTP ready"}, EHLO: []string{"250-mx.contoso.test", "250 PIPELINING"}}}
+	plaintext465 := dialogue{role: 465, handshakeErr: fmt.Errorf("handshake: %w", tls.RecordHeaderError{
+		Msg: "first record does not look like a TLS handshake", RecordHeader: [5]byte{'2', '2', '0', ' ', 'E'}})}
+	tls465 := dialogue{role: 465, script: exchangeScript(probetest.ClientProxy, true, false, false), chain: p.good}
 	secondNode := frontend(p.goodOld)
 	secondNode.address = "127.0.0.2"
 
@@ -335,7 +345,7 @@ func ruleCases(p diagPKI) []ruleCase {
 			name: "STARTTLS offered", dialogues: []dialogue{frontend(p.good), client(p.good), hub(p.dflt)},
 			notWant: []string{DiagSTARTTLSMissing, DiagSTARTTLSMissingTLSRequired, DiagSMTPInspection, DiagBannerMasked,
 				DiagNameMismatch, DiagDefaultCertificate, DiagAuthCertificate, DiagExpiredCertificate, DiagAuthBeforeTLS,
-				DiagNoAuthAfterTLS, DiagCertificateDiffers},
+				DiagNoAuthAfterTLS, DiagCertificateDiffers, DiagPlaintextOnImplicitPort},
 		},
 		{
 			name: "firewall masks STARTTLS", dialogues: []dialogue{masked},
@@ -479,6 +489,19 @@ func ruleCases(p diagPKI) []ruleCase {
 					t.Errorf("fix = %q, want the newer certificate bound", d.Fix)
 				}
 			},
+		},
+		{
+			name: "Exchange's 465 speaks plain SMTP", dialogues: []dialogue{frontend(p.good), plaintext465}, of: 1,
+			want: []string{DiagPlaintextOnImplicitPort},
+			check: func(t *testing.T, p diagPKI, ep Endpoint) {
+				if d := ep.Diagnoses[0]; !strings.Contains(d.Cause, `"Client Proxy EXCH01"`) || !strings.Contains(d.Cause, "587") {
+					t.Errorf("cause = %q", d.Cause)
+				}
+			},
+		},
+		{
+			name: "465 with implicit TLS", dialogues: []dialogue{frontend(p.good), tls465}, of: 1,
+			notWant: []string{DiagPlaintextOnImplicitPort},
 		},
 		{
 			name: "the reference endpoint does not differ", dialogues: []dialogue{frontend(p.good), secondNode}, of: 0,
@@ -672,10 +695,12 @@ func TestDiagnosisOfProbedExchange(t *testing.T) {
 		{ex(probetest.DefaultFrontend, nil, true), 25},
 		{ex(probetest.ClientFrontend, dflt, false), 587},
 		{ex(probetest.HubTransport, dflt, false), 2525},
+		{ex(probetest.ClientProxy, dflt, false), 465},
 	}
 	var eps []probe.Endpoint
 	for _, sv := range servers {
-		eps = append(eps, probe.Endpoint{Target: diagName, Host: diagName, Address: sv.s.IP(), Port: sv.s.Port(), ServicePort: sv.role})
+		eps = append(eps, probe.Endpoint{Target: diagName, Host: diagName, Address: sv.s.IP(), Port: sv.s.Port(), ServicePort: sv.role,
+			Implicit: sv.role == 465})
 	}
 	results := probe.Run(context.Background(), eps, probe.Options{EHLOName: "probe.contoso.test", Timeout: 10 * time.Second})
 	sum := Judge(results, Expect{Name: diagName, Roots: root.Pool()}, time.Now())
@@ -683,6 +708,7 @@ func TestDiagnosisOfProbedExchange(t *testing.T) {
 		{DiagSTARTTLSMissingTLSRequired},
 		{DiagDefaultCertificate},
 		{DiagAuthBeforeTLS, DiagDefaultCertificateExpected},
+		{DiagPlaintextOnImplicitPort},
 	}
 	for i, ep := range sum.Endpoints {
 		ids := diagnosisIDs(ep)
@@ -691,7 +717,7 @@ func TestDiagnosisOfProbedExchange(t *testing.T) {
 				t.Errorf("port %d: diagnoses %q lack %q", servers[i].role, ids, id)
 			}
 		}
-		if ep.Server.Software != SoftwareExchange || ep.Server.ServerName() != diagServer {
+		if servers[i].role != 465 && (ep.Server.Software != SoftwareExchange || ep.Server.ServerName() != diagServer) {
 			t.Errorf("port %d: server %+v", servers[i].role, ep.Server)
 		}
 	}
