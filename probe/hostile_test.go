@@ -208,6 +208,14 @@ func hostileCases() []hostileCase {
 			exit:        2,
 		},
 		{
+			name: "220 to STARTTLS, then silence",
+			script: hostileScript(probetest.Script{Greeting: []string{"220 mx.test"}, EHLO: hostileEHLO, STARTTLS: []string{"220 Ready"},
+				AfterSTARTTLS: func(c net.Conn) { io.Copy(io.Discard, c) }}),
+			phase:    probe.PhaseHandshake,
+			errorHas: []string{timeout},
+			exit:     2,
+		},
+		{
 			name: "TLS alert during the handshake",
 			script: hostileScript(probetest.Script{Greeting: []string{"220 mx.test"}, EHLO: hostileEHLO,
 				TLSConfig: probetest.AlertingTLS()}),

@@ -1,0 +1,77 @@
+package report_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/starttls-probe/starttls-probe/report"
+)
+
+// FuzzEscape: whatever a server sends, the escaped text is safe to print.
+func FuzzEscape(f *testing.F) {
+	for _, seed := range []string{
+		"220 mx.test ESMTP",
+		"\x1b[2J\x1b]0;title\x07",
+		"\xff\xfe\xc0\xaf\xed\xa0\x80",
+		"\u009b\u0085\u202e\u2066\u2028",
+		`\x1b \\ \u{202e}`,
+		"a\r\nb\tc\x00\x7f",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := report.Escape(s)
+		assertTerminalSafeString(t, got)
+		for i := 0; i < len(got); i++ {
+			if c := got[i]; c < 0x20 || c == 0x7f {
+				t.Fatalf("Escape(%q) = %q holds byte %#x", s, got, c)
+			}
+		}
+		// Nothing is lost: every byte is kept or written as an escape, so
+		// the output is never shorter than the input.
+		if len(got) < len(s) {
+			t.Fatalf("Escape(%q) = %q is shorter than its input", s, got)
+		}
+	})
+}
+
+// FuzzParseThumbprint: a thumbprint either parses into 40 or 64 upper-case
+// hex digits that parse again to the same value, or is refused with a
+// message.
+func FuzzParseThumbprint(f *testing.F) {
+	for _, seed := range []string{
+		"3F2A9C1B0D4E5F60718293A4B5C6D7E8F9012345",
+		"3f:2a:9c:1b:0d:4e:5f:60:71:82:93:a4:b5:c6:d7:e8:f9:01:23:45",
+		"3F 2A 9C 1B 0D 4E 5F 60 71 82 93 A4 B5 C6 D7 E8 F9 01 23 45",
+		strings.Repeat("ab", 32),
+		"\u200e3F2A9C1B0D4E5F60718293A4B5C6D7E8F9012345",
+		"0x3F2A",
+		"",
+		"ÄÖ",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tp, err := report.ParseThumbprint(s)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatalf("ParseThumbprint(%q): empty error message", s)
+			}
+			if !tp.IsZero() {
+				t.Fatalf("ParseThumbprint(%q) failed but returned %v", s, tp)
+			}
+			return
+		}
+		hex := tp.String()
+		if len(hex) != 40 && len(hex) != 64 {
+			t.Fatalf("ParseThumbprint(%q) = %q: %d digits", s, hex, len(hex))
+		}
+		if strings.Trim(hex, "0123456789ABCDEF") != "" {
+			t.Fatalf("ParseThumbprint(%q) = %q: not upper-case hex", s, hex)
+		}
+		again, err := report.ParseThumbprint(hex)
+		if err != nil || again != tp {
+			t.Fatalf("ParseThumbprint(%q) = %q, which parses again to %q, %v", s, hex, again, err)
+		}
+	})
+}
