@@ -2,10 +2,13 @@ package probe
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzParseTarget: a target either parses into a host that parses again to
@@ -119,5 +122,70 @@ func FuzzReplyReader(f *testing.F) {
 			reply.AsError()
 		}
 		t.Fatal("read more replies than there were bytes")
+	})
+}
+
+// FuzzProbeAgainstServer plays a whole server: it sends the input bytes on a
+// loopback connection and hangs up. Whatever they are, the probe ends with a
+// consistent result and a bounded transcript.
+func FuzzProbeAgainstServer(f *testing.F) {
+	for _, seed := range []string{
+		"220 mx.test\r\n250-mx.test\r\n250 PIPELINING\r\n221 bye\r\n",
+		"220 mx.test\r\n250-mx.test\r\n250 STARTTLS\r\n220 Ready\r\n",
+		"220 mx.test\r\n250-mx.test\r\n250 STARTTLS\r\n220 Ready\r\n250 injected\r\n",
+		"220-mx.test\r\n220 \x1b[2J\r\n250 STARTTLS\r\n454 4.7.0 no\r\n",
+		"554 5.3.2 go away\r\n",
+		"220 mx.test\r\n421 4.3.2 closing\r\n",
+		"220 mx.test\r\n" + strings.Repeat("250-"+strings.Repeat("x", 2000)+"\r\n", 40),
+	} {
+		f.Add([]byte(seed))
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { l.Close() })
+	wires := make(chan []byte)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wire := <-wires
+			c.Write(wire)
+			c.(*net.TCPConn).CloseWrite()
+			// Drain what the probe says, so that closing does not reset the
+			// connection before the probe has read the whole input.
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	addr := l.Addr().(*net.TCPAddr)
+	ep := Endpoint{Host: "fuzz.test", Address: addr.IP.String(), Port: addr.Port, ServicePort: 25}
+	opts := Options{EHLOName: "probe.test", Timeout: 5 * time.Second, NoTLSRequiredTest: true}
+
+	f.Fuzz(func(t *testing.T, wire []byte) {
+		go func() { wires <- wire }()
+		r := Probe(context.Background(), ep, opts)
+		if r.Error != nil {
+			if r.Error.Phase == "" || r.Error.Error() == "" {
+				t.Fatalf("error without phase or message: %#v", r.Error)
+			}
+		} else {
+			// Random bytes cannot complete a TLS handshake, so a probe
+			// without error ended at an EHLO without STARTTLS.
+			if r.Banner == nil || r.Banner.Code != 220 || r.EHLO == nil || r.EHLO.Code != 250 || r.STARTTLSOffered {
+				t.Fatalf("no error, but banner %+v, EHLO %+v, STARTTLS offered %v", r.Banner, r.EHLO, r.STARTTLSOffered)
+			}
+		}
+		if len(r.Transcript) > maxTranscriptLines {
+			t.Fatalf("transcript of %d lines, over the %d line cap", len(r.Transcript), maxTranscriptLines)
+		}
+		for _, line := range r.Transcript {
+			if len(line.Text) > maxTranscriptLine {
+				t.Fatalf("transcript line of %d bytes, over the %d byte cap", len(line.Text), maxTranscriptLine)
+			}
+		}
 	})
 }
