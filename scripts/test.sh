@@ -31,5 +31,8 @@ fi
 echo "== go test -race"
 go test -race -count=1 ./...
 
+echo "== scheduled-check examples (scripts/examples)"
+scripts/examples/test-examples.sh
+
 # Repeated last, where it cannot scroll out of sight.
 if [ -n "$postfix_skip" ]; then echo "$postfix_skip"; fi
