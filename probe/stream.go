@@ -26,6 +26,11 @@ func RunJobs(ctx context.Context, jobs []Job, opts Options, done func(i int, r R
 		limit = DefaultConcurrency
 	}
 	limit = min(limit, len(jobs))
+	if opts.EHLOName == "" {
+		// Once for the run, not twice per endpoint: it reads the kernel's
+		// host name each time.
+		opts.EHLOName = DefaultEHLOName()
+	}
 	// A fixed pool of workers rather than a goroutine per job: a batch of
 	// thousands then costs thousands of Results, not of stacks.
 	next := make(chan int)

@@ -1,0 +1,150 @@
+package probe_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/starttls-probe/starttls-probe/probe"
+	"github.com/starttls-probe/starttls-probe/probe/probetest"
+)
+
+// benchListeners is how many loopback listeners serve the benchmark's
+// endpoints: several, as a batch of real hosts would be.
+const benchListeners = 8
+
+func benchServers(b *testing.B) []string {
+	b.Helper()
+	root, err := probetest.NewRootCA("Bench Root")
+	if err != nil {
+		b.Fatal(err)
+	}
+	chain, err := root.Issue(probetest.Spec{CommonName: "bench.test", DNSNames: []string{"bench.test"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var addrs []string
+	for range benchListeners {
+		addrs = append(addrs, probetest.NewServer(b, probetest.Config{Chain: chain, Domain: "bench.test"}).Addr())
+	}
+	return addrs
+}
+
+func benchEndpoints(b *testing.B, addrs []string, n int) []probe.Endpoint {
+	b.Helper()
+	targets := make([]string, n)
+	for i := range targets {
+		targets[i] = addrs[i%len(addrs)]
+	}
+	eps, err := probe.Endpoints(targets, nil, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return eps
+}
+
+// BenchmarkRunJobs probes b.N loopback STARTTLS endpoints at the default
+// concurrency, as a batch does; compare with BenchmarkCeiling.
+func BenchmarkRunJobs(b *testing.B) {
+	for _, tlsRequiredTest := range []bool{true, false} {
+		name := "with-tls-required-test"
+		if !tlsRequiredTest {
+			name = "without-tls-required-test"
+		}
+		b.Run(name, func(b *testing.B) {
+			jobs := probe.JobsFor(benchEndpoints(b, benchServers(b), b.N))
+			opts := probe.Options{EHLOName: "bench.test", NoTLSRequiredTest: !tlsRequiredTest}
+			b.ResetTimer()
+			results := probe.RunJobs(context.Background(), jobs, opts, nil)
+			b.StopTimer()
+			for _, r := range results {
+				if r.Error != nil {
+					b.Fatalf("%s: %v", r.Endpoint, r.Error)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "endpoints/s")
+		})
+	}
+}
+
+// BenchmarkCeiling is the least a STARTTLS probe can do against the same
+// servers at the same concurrency: connect, banner, EHLO, STARTTLS,
+// handshake, QUIT, nothing recorded.
+func BenchmarkCeiling(b *testing.B) {
+	eps := benchEndpoints(b, benchServers(b), b.N)
+	next := make(chan string)
+	var wg sync.WaitGroup
+	errs := make(chan error, b.N)
+	b.ResetTimer()
+	for range probe.DefaultConcurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for addr := range next {
+				if err := minimalSTARTTLS(addr); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	for _, ep := range eps {
+		next <- ep.String()
+	}
+	close(next)
+	wg.Wait()
+	b.StopTimer()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "endpoints/s")
+}
+
+func minimalSTARTTLS(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	step := func(w io.Writer, r *bufio.Reader, cmd, code string) error {
+		if cmd != "" {
+			if _, err := io.WriteString(w, cmd+"\r\n"); err != nil {
+				return err
+			}
+		}
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return err
+			}
+			if !strings.HasPrefix(line, code) {
+				return &net.AddrError{Err: "unexpected reply " + line, Addr: addr}
+			}
+			if len(line) < 4 || line[3] != '-' {
+				return nil
+			}
+		}
+	}
+	if err := step(c, r, "", "220"); err != nil {
+		return err
+	}
+	if err := step(c, r, "EHLO bench.test", "250"); err != nil {
+		return err
+	}
+	if err := step(c, r, "STARTTLS", "220"); err != nil {
+		return err
+	}
+	tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, ServerName: "bench.test"})
+	if err := tc.Handshake(); err != nil {
+		return err
+	}
+	return step(tc, bufio.NewReader(tc), "QUIT", "221")
+}
