@@ -29,9 +29,9 @@ var endpointLabels = []string{"host", "address", "port"}
 
 // promMetrics are the gauges of one run.
 type promMetrics struct {
-	success, status, starttlsOffered, handshake, duration *prometheus.GaugeVec
-	notAfter, daysLeft, certInfo, check                   *prometheus.GaugeVec
-	lastRun                                               prometheus.Gauge
+	success, status, starttlsOffered, tlsRequired, handshake, duration *prometheus.GaugeVec
+	notAfter, daysLeft, certInfo, check                                *prometheus.GaugeVec
+	lastRun                                                            prometheus.Gauge
 }
 
 func gaugeVec(name, help string, extraLabels ...string) *prometheus.GaugeVec {
@@ -45,6 +45,8 @@ func newPromMetrics() promMetrics {
 		status:  gaugeVec("status", "The endpoint's status as a plugin exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."),
 		starttlsOffered: gaugeVec("starttls_offered",
 			"1 when the EHLO reply offered STARTTLS, 0 when it did not; absent for implicit TLS or when no EHLO reply was read."),
+		tlsRequired: gaugeVec("tls_required",
+			"1 when the endpoint refused MAIL FROM before STARTTLS for want of TLS, 0 when it accepted plaintext mail; absent when not tested or when the refusal was for another reason."),
 		handshake: gaugeVec("handshake_duration_seconds", "Duration of the TLS handshake."),
 		duration:  gaugeVec("duration_seconds", "Duration of the whole probe of the endpoint, from name resolution to QUIT."),
 		notAfter: gaugeVec("cert_not_after_timestamp_seconds",
@@ -61,7 +63,7 @@ func newPromMetrics() promMetrics {
 }
 
 func (m promMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.success, m.status, m.starttlsOffered, m.handshake, m.duration,
+	return []prometheus.Collector{m.success, m.status, m.starttlsOffered, m.tlsRequired, m.handshake, m.duration,
 		m.notAfter, m.daysLeft, m.certInfo, m.check, m.lastRun}
 }
 
@@ -116,6 +118,12 @@ func (m promMetrics) observe(ep Endpoint, s Summary) {
 	m.status.With(labels).Set(float64(ep.Status.ExitCode()))
 	if r.Mode != probe.ModeImplicit && r.EHLO != nil && r.EHLO.Code == 250 {
 		m.starttlsOffered.With(labels).Set(boolGauge(r.STARTTLSOffered))
+	}
+	switch ep.RequiresTLS {
+	case TLSRequiredTrue:
+		m.tlsRequired.With(labels).Set(1)
+	case TLSRequiredFalse:
+		m.tlsRequired.With(labels).Set(0)
 	}
 	if r.Timings.Handshake > 0 {
 		m.handshake.With(labels).Set(r.Timings.Handshake.Seconds())

@@ -118,6 +118,13 @@ func assertPrometheusMatches(t *testing.T, out []byte, s Summary) {
 				}
 			}
 		}
+		tlsRequired, hasTLSRequired := series(families, "starttls_probe_tls_required", id)
+		switch want := ep.RequiresTLS; {
+		case want == TLSRequiredTrue && (!hasTLSRequired || tlsRequired != 1),
+			want == TLSRequiredFalse && (!hasTLSRequired || tlsRequired != 0),
+			(want == TLSRequiredNotTested || want == TLSRequiredUnknown) && hasTLSRequired:
+			t.Errorf("%s: tls_required %v (present %v), judged %q", r.Endpoint, tlsRequired, hasTLSRequired, want)
+		}
 		leaf := r.Leaf()
 		_, hasExpiry := series(families, "starttls_probe_cert_not_after_timestamp_seconds", id)
 		if hasExpiry != (leaf != nil) {
@@ -187,11 +194,12 @@ func TestPrometheusOnProbedServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := probetest.NewServer(t, probetest.Config{Chain: chain})
+	// It requires TLS as Postfix does: 530 5.7.0 to MAIL FROM in plaintext.
+	srv := probetest.NewServer(t, probetest.Config{Chain: chain, RequireTLS: true})
 	ep := probe.Endpoint{Target: srv.Addr(), Host: srv.IP(), Port: srv.Port(), ServicePort: 587}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	results := probe.Run(ctx, []probe.Endpoint{ep}, probe.Options{EHLOName: "probe.test", NoTLSRequiredTest: true})
+	results := probe.Run(ctx, []probe.Endpoint{ep}, probe.Options{EHLOName: "probe.test"})
 	s := Judge(results, Expect{Name: "mx.test"}, time.Now())
 	var out bytes.Buffer
 	if err := Prometheus(&out, s); err != nil {
@@ -206,10 +214,35 @@ func TestPrometheusOnProbedServer(t *testing.T) {
 	if v, ok := series(families, "starttls_probe_starttls_offered", id); !ok || v != 1 {
 		t.Errorf("starttls_offered %v (present %v), want 1", v, ok)
 	}
+	if v, ok := series(families, "starttls_probe_tls_required", id); !ok || v != 1 {
+		t.Errorf("tls_required %v (present %v), want 1", v, ok)
+	}
 	if _, ok := series(families, "starttls_probe_handshake_duration_seconds", id); !ok {
 		t.Errorf("no handshake duration")
 	}
 	if _, ok := series(families, "starttls_probe_cert_info", map[string]string{"sha1": SHA1(chain.Leaf())}); !ok {
 		t.Errorf("no cert_info for the served certificate %s", SHA1(chain.Leaf()))
+	}
+}
+
+// TestPrometheusTLSNotRequired: a server that takes MAIL FROM in plaintext
+// is tls_required 0.
+func TestPrometheusTLSNotRequired(t *testing.T) {
+	chain, err := probetest.SelfSigned(probetest.Spec{CommonName: "mx.test", DNSNames: []string{"mx.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := probetest.NewServer(t, probetest.Config{Chain: chain})
+	ep := probe.Endpoint{Target: srv.Addr(), Host: srv.IP(), Port: srv.Port()}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s := Judge(probe.Run(ctx, []probe.Endpoint{ep}, probe.Options{EHLOName: "probe.test"}), Expect{Name: "mx.test"}, time.Now())
+	var out bytes.Buffer
+	if err := Prometheus(&out, s); err != nil {
+		t.Fatal(err)
+	}
+	assertPrometheusMatches(t, out.Bytes(), s)
+	if v, ok := series(parseExposition(t, out.Bytes()), "starttls_probe_tls_required", nil); !ok || v != 0 {
+		t.Errorf("tls_required %v (present %v), want 0", v, ok)
 	}
 }
