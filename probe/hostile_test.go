@@ -78,13 +78,15 @@ func hostileOptions() probe.Options {
 type hostileCase struct {
 	name   string
 	script func(p hostilePKI) (probetest.Script, error)
-	phase  probe.Phase
-	// errorHas are the words the error must say ("" entries are skipped);
-	// errorHasAny is for errors that may legitimately take one of several
-	// forms (a hang-up seen as EOF or as a reset).
+	// phase is where the probe must fail, "" when it must not.
+	phase probe.Phase
+	// errorHas are the words the error must say; errorHasAny is for errors
+	// that may legitimately take one of several forms (a hang-up seen as a
+	// clean close or as a reset).
 	errorHas    []string
 	errorHasAny []string
-	exit        int
+	// exit is the run's exit status, the healthy endpoint included.
+	exit int
 	// check looks at what else the probe must have kept.
 	check func(t *testing.T, r probe.Result)
 }
