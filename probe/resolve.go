@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -97,28 +98,52 @@ func Network(only4, only6 bool) string {
 // in a stable order: targets as given; for MX, hosts by preference then
 // name; addresses IPv4 first, in numeric order; ports as given. Lookups of
 // the same name are made once. Host names are resolved with opts.Resolver
-// and filtered to opts.Network.
+// and filtered to opts.Network, at most opts.Concurrency lookups at a time:
+// a batch of domains must not wait for each domain's DNS in turn.
 func Discover(ctx context.Context, endpoints []Endpoint, d Discovery, opts Options) []Job {
 	r := &discoverer{ctx: ctx, resolver: opts.resolver(), network: opts.network(),
-		mx: map[string]mxAnswer{}, addrs: map[string]addrAnswer{}}
+		mx: map[string]*lookup[mxAnswer]{}, addrs: map[string]*lookup[addrAnswer]{}}
+	expanded := make([][]Job, len(endpoints))
+	limit := opts.Concurrency
+	if limit <= 0 {
+		limit = DefaultConcurrency
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(limit, len(endpoints)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				expanded[i] = r.expand(endpoints[i], d)
+			}
+		}()
+	}
+	for i := range endpoints {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 	var jobs []Job
-	for _, ep := range endpoints {
-		switch {
-		case ep.Address != "":
-			jobs = append(jobs, Job{Endpoint: ep})
-		case ep.HostIsIP():
-			jobs = append(jobs, r.literal(ep))
-		case d.MX:
-			jobs = append(jobs, r.viaMX(ep)...)
-		case d.AllAddresses:
-			jobs = append(jobs, r.everyAddress(ep, ep.Host)...)
-		default:
-			// The first address is chosen at probe time, as without
-			// discovery.
-			jobs = append(jobs, Job{Endpoint: ep})
-		}
+	for _, js := range expanded {
+		jobs = append(jobs, js...)
 	}
 	return jobs
+}
+
+func (r *discoverer) expand(ep Endpoint, d Discovery) []Job {
+	switch {
+	case ep.Address != "":
+		return []Job{{Endpoint: ep}}
+	case ep.HostIsIP():
+		return []Job{r.literal(ep)}
+	case d.MX:
+		return r.viaMX(ep)
+	case d.AllAddresses:
+		return r.everyAddress(ep, ep.Host)
+	}
+	// The first address is chosen at probe time, as without discovery.
+	return []Job{{Endpoint: ep}}
 }
 
 type mxAnswer struct {
@@ -137,8 +162,29 @@ type discoverer struct {
 	ctx      context.Context
 	resolver *net.Resolver
 	network  string
-	mx       map[string]mxAnswer
-	addrs    map[string]addrAnswer
+
+	mu    sync.Mutex
+	mx    map[string]*lookup[mxAnswer]
+	addrs map[string]*lookup[addrAnswer]
+}
+
+// lookup is one answer, looked up once however many workers ask for it.
+type lookup[T any] struct {
+	once   sync.Once
+	answer T
+}
+
+func cached[T any](r *discoverer, m map[string]*lookup[T], name string, resolve func() T) T {
+	key := strings.ToLower(name)
+	r.mu.Lock()
+	l, ok := m[key]
+	if !ok {
+		l = &lookup[T]{}
+		m[key] = l
+	}
+	r.mu.Unlock()
+	l.once.Do(func() { l.answer = resolve() })
+	return l.answer
 }
 
 func (r *discoverer) literal(ep Endpoint) Job {
@@ -185,13 +231,7 @@ func (r *discoverer) everyAddress(ep Endpoint, host string) []Job {
 // records the domain is its own mail host (RFC 5321 section 5.1, the
 // implicit MX); a single MX of "." is a null MX (RFC 7505).
 func (r *discoverer) lookupMX(domain string) mxAnswer {
-	key := strings.ToLower(domain)
-	if ans, ok := r.mx[key]; ok {
-		return ans
-	}
-	ans := r.resolveMX(domain)
-	r.mx[key] = ans
-	return ans
+	return cached(r, r.mx, domain, func() mxAnswer { return r.resolveMX(domain) })
 }
 
 func (r *discoverer) resolveMX(domain string) mxAnswer {
@@ -236,10 +276,10 @@ func (r *discoverer) resolveMX(domain string) mxAnswer {
 // lookupAddrs returns every address of host of the wanted family, IPv4
 // first, each in numeric order.
 func (r *discoverer) lookupAddrs(host string) addrAnswer {
-	key := strings.ToLower(host)
-	if ans, ok := r.addrs[key]; ok {
-		return ans
-	}
+	return cached(r, r.addrs, host, func() addrAnswer { return r.resolveAddrs(host) })
+}
+
+func (r *discoverer) resolveAddrs(host string) addrAnswer {
 	var ans addrAnswer
 	addrs, err := r.resolver.LookupNetIP(r.ctx, r.network, host)
 	switch {
@@ -255,7 +295,6 @@ func (r *discoverer) lookupAddrs(host string) addrAnswer {
 			ans.err = &NoAddressError{Host: host, Network: r.network}
 		}
 	}
-	r.addrs[key] = ans
 	return ans
 }
 

@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,9 +39,23 @@ func newZone(t *testing.T, records ...string) zone {
 	return z
 }
 
+// queryLog counts the questions a test DNS server was asked, by name and
+// type ("mx.test. MX").
+type queryLog struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (l *queryLog) count(q dns.Question) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n[strings.ToLower(q.Name)+" "+dns.TypeToString[q.Qtype]]++
+}
+
 // serveDNS answers from z on a UDP port of 127.0.0.1 until the test ends
-// and returns its address, to give to NewResolver.
-func serveDNS(t *testing.T, z zone) netip.AddrPort {
+// and returns its address, to give to NewResolver. Questions are counted
+// in log when it is not nil.
+func serveDNS(t *testing.T, z zone, log ...*queryLog) netip.AddrPort {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -47,6 +63,9 @@ func serveDNS(t *testing.T, z zone) netip.AddrPort {
 	}
 	mux := dns.NewServeMux()
 	mux.HandleFunc(".", func(w dns.ResponseWriter, q *dns.Msg) {
+		for _, l := range log {
+			l.count(q.Question[0])
+		}
 		m := new(dns.Msg)
 		m.SetReply(q)
 		m.Authoritative = true
@@ -209,6 +228,44 @@ func TestDiscover(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A batch names the same domain on several ports and several domains share
+// MX hosts: each name is asked once, however many workers need it.
+func TestDiscoverAsksEachNameOnce(t *testing.T) {
+	t.Parallel()
+	records := []string{"mx.shared.test. 300 IN A 127.0.0.1"}
+	var targets []string
+	for i := range 20 {
+		d := "d" + strconv.Itoa(i) + ".test"
+		records = append(records, d+". 300 IN MX 10 mx.shared.test.")
+		targets = append(targets, d)
+	}
+	log := &queryLog{n: map[string]int{}}
+	resolver := NewResolver(serveDNS(t, newZone(t, records...), log))
+	eps, err := Endpoints(targets, []int{25, 587}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs := Discover(context.Background(), eps, Discovery{MX: true}, Options{Resolver: resolver, Network: "ip4", Concurrency: 8})
+	if len(jobs) != 40 {
+		t.Fatalf("got %d jobs, want 40", len(jobs))
+	}
+	for i, j := range jobs {
+		if want := targets[i/2]; j.Endpoint.Target != want || j.Err != nil || j.Endpoint.Address != "127.0.0.1" {
+			t.Errorf("job %d = %+v, want %s via mx.shared.test", i, j, want)
+		}
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	for q, n := range log.n {
+		if n != 1 {
+			t.Errorf("%s asked %d times, want once", q, n)
+		}
+	}
+	if log.n["mx.shared.test. A"] != 1 || log.n["d7.test. MX"] != 1 {
+		t.Errorf("questions asked: %v", log.n)
 	}
 }
 
