@@ -106,13 +106,6 @@ func newApp(stdout, stderr io.Writer, getenv func(string) string, code *int) *cl
 		&cli.StringFlag{Name: "resolver", Usage: "ask this DNS server, `ADDR:PORT`, instead of the system's"},
 		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read targets from `FILE`, one per line, # for comments, - for stdin"},
 		&cli.IntFlag{Name: "concurrency", Value: probe.DefaultConcurrency, Usage: "endpoints probed at once"},
-		&cli.BoolFlag{Name: "mx", Usage: "targets are mail domains: probe every address of each MX host (the MX host name is the expected name)"},
-		&cli.BoolFlag{Name: "all-addresses", Usage: "probe every address of each host, not only the first (a load-balanced name)"},
-		&cli.BoolFlag{Name: "4", Usage: "IPv4 addresses only"},
-		&cli.BoolFlag{Name: "6", Usage: "IPv6 addresses only"},
-		&cli.StringFlag{Name: "resolver", Usage: "ask this DNS server, `ADDR:PORT`, instead of the system's"},
-		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read targets from `FILE`, one per line, # for comments, - for stdin"},
-		&cli.IntFlag{Name: "concurrency", Value: probe.DefaultConcurrency, Usage: "endpoints probed at once"},
 		&cli.StringFlag{Name: "baseline", Usage: "compare with the certificates and STARTTLS offers recorded in `FILE` (recorded on the first run): a changed certificate warns, a lost STARTTLS is critical"},
 		&cli.BoolFlag{Name: "update-baseline", Usage: "accept what this run sees as the new --baseline"},
 		&cli.BoolFlag{Name: "version", Usage: "print the version and exit"},
@@ -436,15 +429,25 @@ func probeJobs(ctx context.Context, jobs []probe.Job, opts probe.Options, expect
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish())
 	}
-	var writeErr error
-	results := probe.RunJobs(ctx, jobs, opts, func(_ int, r probe.Result) {
-		if out.format == "jsonl" && writeErr == nil {
-			writeErr = report.JSONLine(stdout, r, expect, time.Now(), out.verbose)
+	// Judging and writing happen in one goroutine of their own, so that a
+	// worker hands its result over and takes the next endpoint at once.
+	finished := make(chan probe.Result, len(jobs))
+	written := make(chan error, 1)
+	go func() {
+		var writeErr error
+		for r := range finished {
+			if out.format == "jsonl" && writeErr == nil {
+				writeErr = report.JSONLine(stdout, r, expect, time.Now(), out.verbose)
+			}
+			if bar != nil {
+				bar.Add(1)
+			}
 		}
-		if bar != nil {
-			bar.Add(1)
-		}
-	})
+		written <- writeErr
+	}()
+	results := probe.RunJobs(ctx, jobs, opts, func(_ int, r probe.Result) { finished <- r })
+	close(finished)
+	writeErr := <-written
 	if bar != nil {
 		bar.Finish()
 	}
