@@ -177,7 +177,10 @@ func writeConsistencyTables(w io.Writer, p palette, s Summary) {
 		}
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "%s %s port %d: its addresses differ\n", p.head.Sprint("consistency"), Escape(g.host), g.port)
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		// Laid out in a buffer, so that the padding of an empty last
+		// column does not end lines in spaces.
+		var table strings.Builder
+		tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  ADDRESS\tSTARTTLS\tLEAF SHA-1\tNOT AFTER\t")
 		for j, i := range g.members {
 			ep := s.Endpoints[i]
@@ -199,6 +202,9 @@ func writeConsistencyTables(w io.Writer, p palette, s Summary) {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", ep.Address, starttls, sha, notAfter, note)
 		}
 		tw.Flush()
+		for _, line := range strings.Split(strings.TrimSuffix(table.String(), "\n"), "\n") {
+			fmt.Fprintln(w, strings.TrimRight(line, " "))
+		}
 	}
 }
 
