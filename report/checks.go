@@ -171,6 +171,10 @@ func checkName(r *probe.Result, leaf *x509.Certificate, name string) Check {
 		c.Status, c.Message = OK, "certificate is valid for "+name
 		return c
 	}
+	if defaultCertificateOnBackend(r) {
+		c.Status, c.Message = OK, fmt.Sprintf("not valid for %s, but this is Exchange's default certificate (%s) on the back-end port 2525, where it belongs", name, leaf.Subject.CommonName)
+		return c
+	}
 	c.Status = severityForClients(r.Endpoint)
 	covers := strings.Join(SANs(leaf), ", ")
 	if covers == "" {
@@ -254,8 +258,20 @@ func checkTrust(r *probe.Result, roots *x509.CertPool, now time.Time) Check {
 		c.Status, c.Message = OK, "chain verifies to a trusted root"
 		return c
 	}
+	if defaultCertificateOnBackend(r) {
+		c.Status, c.Message = OK, reason+"; expected of Exchange's default certificate on the back-end port 2525, where only Exchange's own front end connects and accepts it"
+		return c
+	}
 	c.Status, c.Message = severityForClients(r.Endpoint), reason+opportunisticNote(r.Endpoint)
 	return c
+}
+
+// defaultCertificateOnBackend reports whether the endpoint is Exchange's
+// back-end transport (2525) presenting Exchange's default self-signed
+// certificate: that is how it should be, and a cron check of a healthy
+// Exchange server must not warn about it forever.
+func defaultCertificateOnBackend(r *probe.Result) bool {
+	return r.Endpoint.Role() == 2525 && IsExchangeDefaultCertificate(r.Leaf())
 }
 
 // verifyChain verifies the chain as sent and says why it fails, "" when it

@@ -75,8 +75,14 @@ func StartDemo() (*Demo, error) {
 	for _, l := range []struct {
 		role  int
 		chain *Chain
-	}{{25, good}, {587, other}, {2525, defaultCert}} {
-		s, err := Start(Config{Chain: l.chain, Domain: "EXCH01.contoso.test", Banner: banner})
+		auth  []string
+	}{
+		{25, good, nil},
+		// Client Frontend offers AUTH once TLS is up (BasicAuthRequireTLS).
+		{587, other, []string{"LOGIN"}},
+		{2525, defaultCert, nil},
+	} {
+		s, err := Start(Config{Chain: l.chain, Domain: "EXCH01.contoso.test", Banner: banner, AuthMechanisms: l.auth})
 		if err != nil {
 			d.Close()
 			return nil, errors.Join(errors.New("demo"), err)

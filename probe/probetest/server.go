@@ -81,6 +81,9 @@ func (s *Server) Close() error {
 	var err error
 	s.closing.Do(func() {
 		if s.smtp != nil {
+			// Close the listener ourselves too: go-smtp only knows it once
+			// its Serve goroutine has run, which a quick Close can beat.
+			s.listener.Close()
 			err = s.smtp.Close()
 		} else {
 			err = s.raw.close()
