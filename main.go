@@ -75,40 +75,40 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 // outputFlags are shared by the probe and the demo.
 func outputFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output format: text, json, jsonl (one result per line as each endpoint finishes), nagios (a monitoring plugin's output) or prometheus (for node_exporter's textfile collector)"},
-		&cli.StringFlag{Name: "output-file", Usage: "write the report to `FILE` instead of stdout, atomically (a temporary file, then a rename)"},
-		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing when every check is ok, the report otherwise (for cron, which mails only what is printed)"},
-		&cli.BoolFlag{Name: "no-color", Usage: "no colour (also when NO_COLOR is set; colour is only ever used on a terminal)"},
-		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "add the SMTP transcript with timings"},
-		&cli.DurationFlag{Name: "timeout", Value: probe.DefaultTimeout, Usage: "time allowed for each endpoint, from DNS to QUIT"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output `FORMAT`: text, json, jsonl (one result per line as each endpoint finishes), nagios (a monitoring plugin's output) or prometheus (for node_exporter's textfile collector)", Category: "Output"},
+		&cli.StringFlag{Name: "output-file", Usage: "write the report to `FILE` instead of stdout, atomically (a temporary file, then a rename)", Category: "Output"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing when every check is ok, the report otherwise (for cron, which mails only what is printed)", Category: "Output", DisableDefaultText: true},
+		&cli.BoolFlag{Name: "no-color", Usage: "no colour (also when NO_COLOR is set; colour is only ever used on a terminal)", Category: "Output", DisableDefaultText: true},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "add the SMTP transcript with timings", Category: "Output", DisableDefaultText: true},
+		&cli.DurationFlag{Name: "timeout", Value: probe.DefaultTimeout, Usage: "`DURATION` allowed for each endpoint, from DNS to QUIT", Category: "SMTP and TLS dialogue"},
 	}
 }
 
 func newApp(stdout, stderr io.Writer, getenv func(string) string, code *int) *cli.App {
 	onUsageError := func(_ *cli.Context, err error, _ bool) error { return err }
 	flags := append([]cli.Flag{
-		&cli.StringSliceFlag{Name: "port", Aliases: []string{"p"}, Usage: "port to probe, repeatable: a number or smtp, submission, submissions (default: 25, 587, 2525; 465 is implicit TLS)"},
-		&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Usage: "FQDN the certificate must cover (default: the target, when it is a name)"},
-		&cli.StringFlag{Name: "thumbprint", Usage: "expected leaf thumbprint, SHA-1 (as Get-ExchangeCertificate shows it) or SHA-256"},
-		&cli.StringFlag{Name: "tls-certificate-name", Usage: "the receive connector's TlsCertificateName, \"<I>issuer<S>subject\" as Get-ReceiveConnector shows it: critical when the presented leaf is another certificate"},
-		&cli.StringFlag{Name: "sni", Usage: "server name to send in the TLS handshake (default: the expected name)"},
-		&cli.BoolFlag{Name: "no-sni", Usage: "send no server name in the TLS handshake"},
-		&cli.StringFlag{Name: "ehlo", Usage: "name to say in EHLO (default: this machine's host name)"},
-		&cli.BoolFlag{Name: "implicit-tls", Usage: "start TLS at connect on every port, as on 465"},
-		&cli.BoolFlag{Name: "no-tls-required-test", Usage: "skip the test that asks each STARTTLS port for MAIL FROM:<> in plaintext to see whether it requires TLS (no RCPT, no DATA)"},
-		&cli.StringFlag{Name: "ca-file", Usage: "PEM file of extra trusted roots (your private CA), added to the system's"},
-		&cli.IntFlag{Name: "warn-days", Value: report.DefaultWarnDays, Usage: "warn when the leaf expires in fewer days"},
-		&cli.IntFlag{Name: "crit-days", Value: report.DefaultCritDays, Usage: "critical when the leaf expires in fewer days"},
-		&cli.BoolFlag{Name: "mx", Usage: "targets are mail domains: probe every address of each MX host (the MX host name is the expected name)"},
-		&cli.BoolFlag{Name: "all-addresses", Usage: "probe every address of each host, not only the first (a load-balanced name)"},
-		&cli.BoolFlag{Name: "4", Usage: "IPv4 addresses only"},
-		&cli.BoolFlag{Name: "6", Usage: "IPv6 addresses only"},
-		&cli.StringFlag{Name: "resolver", Usage: "ask this DNS server, `ADDR:PORT`, instead of the system's"},
-		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read targets from `FILE`, one per line, # for comments, - for stdin"},
-		&cli.IntFlag{Name: "concurrency", Value: probe.DefaultConcurrency, Usage: "endpoints probed at once"},
-		&cli.StringFlag{Name: "baseline", Usage: "compare with the certificates and STARTTLS offers recorded in `FILE` (recorded on the first run): a changed certificate warns, a lost STARTTLS is critical"},
-		&cli.BoolFlag{Name: "update-baseline", Usage: "accept what this run sees as the new --baseline"},
-		&cli.BoolFlag{Name: "version", Usage: "print the version and exit"},
+		&cli.StringSliceFlag{Name: "port", Aliases: []string{"p"}, Usage: "`PORT` to probe, repeatable: a number or smtp, submission, submissions (default: 25, 587, 2525; 465 is implicit TLS)", Category: "Choosing targets"},
+		&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Usage: "`FQDN` the certificate must cover (default: the target, when it is a name)", Category: "Expectations"},
+		&cli.StringFlag{Name: "thumbprint", Usage: "expected leaf thumbprint (`HEX`), SHA-1 (as Get-ExchangeCertificate shows it) or SHA-256", Category: "Expectations"},
+		&cli.StringFlag{Name: "tls-certificate-name", Usage: "the receive connector's TlsCertificateName (`VALUE`), \"<I>issuer<S>subject\" as Get-ReceiveConnector shows it: critical when the presented leaf is another certificate", Category: "Expectations"},
+		&cli.StringFlag{Name: "sni", Usage: "server `NAME` to send in the TLS handshake (default: the expected name)", Category: "SMTP and TLS dialogue"},
+		&cli.BoolFlag{Name: "no-sni", Usage: "send no server name in the TLS handshake", Category: "SMTP and TLS dialogue", DisableDefaultText: true},
+		&cli.StringFlag{Name: "ehlo", Usage: "`NAME` to say in EHLO (default: this machine's host name)", Category: "SMTP and TLS dialogue"},
+		&cli.BoolFlag{Name: "implicit-tls", Usage: "start TLS at connect on every port, as on 465", Category: "Choosing targets", DisableDefaultText: true},
+		&cli.BoolFlag{Name: "no-tls-required-test", Usage: "skip the test that asks each STARTTLS port for MAIL FROM:<> in plaintext to see whether it requires TLS (no RCPT, no DATA)", Category: "SMTP and TLS dialogue", DisableDefaultText: true},
+		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra trusted roots (your private CA), added to the system's", Category: "Expectations"},
+		&cli.IntFlag{Name: "warn-days", Value: report.DefaultWarnDays, Usage: "warn when the leaf expires in fewer `DAYS`", Category: "Expectations"},
+		&cli.IntFlag{Name: "crit-days", Value: report.DefaultCritDays, Usage: "critical when the leaf expires in fewer `DAYS`", Category: "Expectations"},
+		&cli.BoolFlag{Name: "mx", Usage: "targets are mail domains: probe every address of each MX host (the MX host name is the expected name)", Category: "Choosing targets", DisableDefaultText: true},
+		&cli.BoolFlag{Name: "all-addresses", Usage: "probe every address of each host, not only the first (a load-balanced name)", Category: "Choosing targets", DisableDefaultText: true},
+		&cli.BoolFlag{Name: "4", Usage: "IPv4 addresses only", Category: "Choosing targets", DisableDefaultText: true},
+		&cli.BoolFlag{Name: "6", Usage: "IPv6 addresses only", Category: "Choosing targets", DisableDefaultText: true},
+		&cli.StringFlag{Name: "resolver", Usage: "ask this DNS server, `ADDR:PORT`, instead of the system's", Category: "Choosing targets"},
+		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read targets from `FILE`, one per line, # for comments, - for stdin", Category: "Choosing targets"},
+		&cli.IntFlag{Name: "concurrency", Value: probe.DefaultConcurrency, Usage: "`N` endpoints probed at once", Category: "Choosing targets"},
+		&cli.StringFlag{Name: "baseline", Usage: "compare with the certificates and STARTTLS offers recorded in `FILE` (recorded on the first run): a changed certificate warns, a lost STARTTLS is critical", Category: "Expectations"},
+		&cli.BoolFlag{Name: "update-baseline", Usage: "accept what this run sees as the new --baseline", Category: "Expectations", DisableDefaultText: true},
+		&cli.BoolFlag{Name: "version", Usage: "print the version and exit", Category: "Output", DisableDefaultText: true},
 	}, outputFlags()...)
 
 	return &cli.App{
