@@ -355,6 +355,7 @@ func expectations(c *cli.Context) (report.Expect, error) {
 		}
 	}
 	expect.Roots = roots
+	expect.Verified = report.NewVerifyCache()
 	return expect, nil
 }
 

@@ -44,7 +44,7 @@ func judgeEndpoint(ep *Endpoint, expect Expect, now time.Time) []Check {
 		checkName(r, leaf, ep.ExpectedName),
 		checkThumbprint(leaf, expect.Thumbprint),
 		checkTLSCertificateName(leaf, expect.TLSCertificateName),
-		checkTrust(r, expect.Roots, now),
+		checkTrust(r, expect.Roots, expect.Verified, now),
 		checkExpiry(leaf, expect, now),
 		checkProtocol(r),
 	}
@@ -247,13 +247,13 @@ func checkTLSCertificateName(leaf *x509.Certificate, want string) Check {
 	return c
 }
 
-func checkTrust(r *probe.Result, roots *x509.CertPool, now time.Time) Check {
+func checkTrust(r *probe.Result, roots *x509.CertPool, verified *VerifyCache, now time.Time) Check {
 	c := Check{ID: CheckTrust}
 	if len(r.Chain) == 0 {
 		c.Status, c.Message = Skipped, "no certificate presented"
 		return c
 	}
-	reason := verifyChain(r.Chain, roots, now)
+	reason := verified.verifyChain(r.Chain, roots, now)
 	if reason == "" {
 		c.Status, c.Message = OK, "chain verifies to a trusted root"
 		return c

@@ -79,9 +79,19 @@ type CertificateRow struct {
 // diagnose names the causes for every endpoint of s, and lets the warnings
 // and criticals among them count in the statuses.
 func diagnose(s *Summary, now time.Time) {
+	// Grouped once for the run: finding each endpoint's group by scanning
+	// every endpoint would be quadratic in a batch.
+	groups := map[string]*hostGroup{}
+	for i := range s.Endpoints {
+		key := hostKey(s.Endpoints[i])
+		if groups[key] == nil {
+			groups[key] = &hostGroup{}
+		}
+		groups[key].members = append(groups[key].members, &s.Endpoints[i])
+	}
 	for i := range s.Endpoints {
 		ep := &s.Endpoints[i]
-		d := newDiagContext(s, i, now)
+		d := newDiagContext(ep, groups[hostKey(*ep)], now)
 		ep.Diagnoses = d.rules()
 		for _, x := range ep.Diagnoses {
 			ep.Status = Worse(ep.Status, x.Severity.status())
@@ -96,6 +106,7 @@ type diagContext struct {
 	ep    *Endpoint
 	peers []*Endpoint // the other endpoints of the same name, in report order
 	group []*Endpoint // all endpoints of the same name, this one included
+	host  *hostGroup  // the same, with what is computed once for all of them
 	now   time.Time
 	role  int
 	// server is this endpoint's software, or a peer's when this one's
@@ -105,17 +116,11 @@ type diagContext struct {
 	name string
 }
 
-func newDiagContext(s *Summary, i int, now time.Time) *diagContext {
-	ep := &s.Endpoints[i]
-	d := &diagContext{ep: ep, now: now, role: ep.Endpoint.Role(), server: ep.Server, name: ep.ExpectedName}
-	key := hostKey(*ep)
-	for j := range s.Endpoints {
-		if hostKey(s.Endpoints[j]) != key {
-			continue
-		}
-		d.group = append(d.group, &s.Endpoints[j])
-		if j != i {
-			d.peers = append(d.peers, &s.Endpoints[j])
+func newDiagContext(ep *Endpoint, host *hostGroup, now time.Time) *diagContext {
+	d := &diagContext{ep: ep, group: host.members, host: host, now: now, role: ep.Endpoint.Role(), server: ep.Server, name: ep.ExpectedName}
+	for _, m := range host.members {
+		if m != ep {
+			d.peers = append(d.peers, m)
 		}
 	}
 	if d.server.Software == SoftwareUnknown {

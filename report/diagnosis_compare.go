@@ -15,15 +15,10 @@ func (d *diagContext) certificateDiffers() *Diagnosis {
 	if !comparable(d.ep) {
 		return nil
 	}
-	var members []*Endpoint
-	for _, e := range d.group {
-		if comparable(e) {
-			members = append(members, e)
-		}
-	}
-	reference := d.referenceCertificate(members)
+	cmp := d.host.comparison(d)
+	members, reference := cmp.members, cmp.reference
 	mine := d.ep.Leaf()
-	if reference == nil || SHA1(mine) == SHA1(reference) {
+	if reference == nil || SHA1(mine) == cmp.referenceSHA1 {
 		return nil
 	}
 	addresses := map[string]bool{}
@@ -38,11 +33,11 @@ func (d *diagContext) certificateDiffers() *Diagnosis {
 	}
 	var rows []CertificateRow
 	var same []string
-	for _, m := range members {
+	for i, m := range members {
 		leaf := m.Leaf()
-		differs := SHA1(leaf) != SHA1(reference)
+		differs := cmp.sha1[i] != cmp.referenceSHA1
 		rows = append(rows, CertificateRow{
-			Address: m.Address, Port: m.Endpoint.Port, ServicePort: m.Endpoint.Role(), SHA1: SHA1(leaf),
+			Address: m.Address, Port: m.Endpoint.Port, ServicePort: m.Endpoint.Role(), SHA1: cmp.sha1[i],
 			Subject: DotNetName(leaf.RawSubject), NotAfter: leaf.NotAfter.UTC(), Differs: differs,
 		})
 		if !differs {
@@ -52,7 +47,7 @@ func (d *diagContext) certificateDiffers() *Diagnosis {
 	x := &Diagnosis{
 		ID: DiagCertificateDiffers, Severity: SeverityWarning,
 		Cause: fmt.Sprintf("%s presents another certificate (%s, SHA-1 %s) than %s (%s, SHA-1 %s): its connector was left out when the certificate was bound or renewed.",
-			capitalize(label(d.ep)), describeCertificate(mine), SHA1(mine), strings.Join(same, ", "), describeCertificate(reference), SHA1(reference)),
+			capitalize(label(d.ep)), describeCertificate(mine), SHA1(mine), strings.Join(same, ", "), describeCertificate(reference), cmp.referenceSHA1),
 		Compare: rows,
 	}
 	// Where another rule explains this certificate, it gives the fix too.
@@ -75,32 +70,68 @@ func comparable(e *Endpoint) bool {
 	return leaf != nil && !(e.Endpoint.Role() == 2525 && IsExchangeDefaultCertificate(leaf))
 }
 
+// hostGroup is the endpoints of one mail host (hostKey), with what the
+// rules compute once for all of them rather than once per member.
+type hostGroup struct {
+	members []*Endpoint
+	// compared is the certificate comparison, nil until a member needs it.
+	compared *certificateComparison
+}
+
+// certificateComparison is the group's comparable members, each one's leaf
+// thumbprint (hashed once per member, not once per pair) and the reference
+// certificate the others are compared with.
+type certificateComparison struct {
+	members       []*Endpoint
+	sha1          []string // of members' leaves, in the same order
+	reference     *x509.Certificate
+	referenceSHA1 string
+}
+
+// comparison is computed on the first call; every member of a group has
+// the same name and instant, so d's group facts are the group's.
+func (g *hostGroup) comparison(d *diagContext) *certificateComparison {
+	if g.compared != nil {
+		return g.compared
+	}
+	cmp := &certificateComparison{}
+	for _, e := range g.members {
+		if comparable(e) {
+			cmp.members = append(cmp.members, e)
+			cmp.sha1 = append(cmp.sha1, SHA1(e.Leaf()))
+		}
+	}
+	cmp.reference, cmp.referenceSHA1 = d.referenceCertificate(cmp.members, cmp.sha1)
+	g.compared = cmp
+	return cmp
+}
+
 // referenceCertificate is the certificate the others are compared with: the
 // one clients accept for the name if there is one, else the one most
-// endpoints present (the first seen on a tie).
-func (d *diagContext) referenceCertificate(members []*Endpoint) *x509.Certificate {
+// endpoints present (the first seen on a tie). thumbprints are the members'
+// leaves' SHA-1, in order.
+func (d *diagContext) referenceCertificate(members []*Endpoint, thumbprints []string) (*x509.Certificate, string) {
 	count := map[string]int{}
-	var distinct []*x509.Certificate
-	for _, m := range members {
-		leaf := m.Leaf()
-		if count[SHA1(leaf)] == 0 {
-			distinct = append(distinct, leaf)
+	var distinct []int // index in members of each thumbprint's first
+	for i, tp := range thumbprints {
+		if count[tp] == 0 {
+			distinct = append(distinct, i)
 		}
-		count[SHA1(leaf)]++
+		count[tp]++
 	}
 	if len(distinct) < 2 {
-		return nil
+		return nil, ""
 	}
 	if good := d.goodCertificate(); good != nil {
-		return good
+		return good, SHA1(good)
 	}
 	best := distinct[0]
-	for _, c := range distinct[1:] {
-		if count[SHA1(c)] > count[SHA1(best)] {
-			best = c
+	for _, i := range distinct[1:] {
+		if count[thumbprints[i]] > count[thumbprints[best]] {
+			best = i
 		}
 	}
-	return best
+	return members[best].Leaf(), thumbprints[best]
 }
 
 // certificateExplained reports whether another rule already names the cause

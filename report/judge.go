@@ -67,6 +67,10 @@ type Expect struct {
 	// TLSCertificateName, when set, is the receive connector's
 	// -TlsCertificateName ("<I>issuer<S>subject") the leaf must match.
 	TLSCertificateName string
+	// Verified, when set, remembers chain verifications across endpoints
+	// and judgements (a batch judges each endpoint twice: its JSONL line
+	// and the whole run); nil verifies every chain every time.
+	Verified *VerifyCache
 }
 
 // Default expiry thresholds, in days.

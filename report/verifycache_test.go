@@ -1,0 +1,66 @@
+package report
+
+import (
+	"testing"
+	"time"
+
+	"github.com/starttls-probe/starttls-probe/probe/probetest"
+)
+
+// The cache must give, for every chain and instant, the verdict a fresh
+// verification gives: at the second a leaf expires and just after it, for
+// a trusted chain and an untrusted one, each asked twice (miss, then hit).
+func TestVerifyCacheAgreesWithVerification(t *testing.T) {
+	root, err := probetest.NewRootCA("Cache Root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	notAfter := time.Now().Add(24 * time.Hour).Truncate(time.Second)
+	trusted, err := root.Issue(probetest.Spec{CommonName: "mx.test", DNSNames: []string{"mx.test"}, NotAfter: notAfter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := probetest.SelfSigned(probetest.Spec{CommonName: "mx.test", DNSNames: []string{"mx.test"}, NotAfter: notAfter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := root.Pool()
+	instants := []time.Time{
+		notAfter.Add(-time.Hour),
+		notAfter,                       // still valid: not after NotAfter
+		notAfter.Add(time.Millisecond), // expired, in the same second
+		notAfter.Add(999 * time.Millisecond),
+		notAfter.Add(time.Second),
+	}
+	cache := NewVerifyCache()
+	for _, chain := range []*probetest.Chain{trusted, self} {
+		for _, at := range instants {
+			want := verifyChain(chain.Certs, roots, at)
+			for try := range 2 {
+				if got := cache.verifyChain(chain.Certs, roots, at); got != want {
+					t.Errorf("%s at %s, try %d: cached %q, verified %q", chain.Leaf().Subject, at.Format(time.RFC3339Nano), try, got, want)
+				}
+			}
+		}
+	}
+	// The instants above straddle expiry: the cache must have told them
+	// apart, not answered every one from the first.
+	if verifyChain(trusted.Certs, roots, instants[0]) == verifyChain(trusted.Certs, roots, instants[2]) {
+		t.Fatal("the test's instants do not straddle expiry")
+	}
+	if n := len(cache.reasons); n != 2*4 {
+		t.Errorf("cache holds %d verdicts, want 8 (two chains, four distinct keys each: the two instants of one second share one)", n)
+	}
+}
+
+// A nil cache verifies, as Expect without one does.
+func TestNilVerifyCacheVerifies(t *testing.T) {
+	chain, err := probetest.SelfSigned(probetest.Spec{CommonName: "mx.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cache *VerifyCache
+	if got, want := cache.verifyChain(chain.Certs, nil, time.Now()), "self-signed certificate: no client trusts it unless told to"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
