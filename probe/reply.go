@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/emersion/go-smtp"
 )
@@ -67,9 +68,20 @@ func (r *Reply) Keywords() []string {
 }
 
 // HasKeyword reports whether the EHLO reply advertises the extension kw.
+// It is Keywords' test without building the list: report asks it several
+// times of every endpoint, twice per endpoint in a batch.
 func (r *Reply) HasKeyword(kw string) bool {
-	for _, k := range r.Keywords() {
-		if k == strings.ToUpper(kw) {
+	if r == nil || len(r.Lines) < 2 {
+		return false
+	}
+	want := strings.ToUpper(kw)
+	for _, line := range r.Lines[1:] {
+		// The first of strings.Fields(line), without the slice.
+		first := strings.TrimLeftFunc(line, unicode.IsSpace)
+		if end := strings.IndexFunc(first, unicode.IsSpace); end >= 0 {
+			first = first[:end]
+		}
+		if first != "" && strings.ToUpper(first) == want {
 			return true
 		}
 	}

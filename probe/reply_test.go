@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -122,6 +123,13 @@ func TestReplyHasKeyword(t *testing.T) {
 	var none *Reply
 	if none.HasKeyword("STARTTLS") {
 		t.Error("a nil reply has keywords")
+	}
+	// HasKeyword finds exactly what Keywords lists, whatever the spacing.
+	odd := &Reply{Code: 250, Lines: []string{"mx.test", "  auth\tLOGIN", "\tX-EXPS GSSAPI", "", " ", "8bitmime\u00a0x", "\u00a0dsn"}}
+	for _, kw := range []string{"AUTH", "LOGIN", "x-exps", "GSSAPI", "8BITMIME", "8BITMIME\u00a0X", "DSN", ""} {
+		if got, want := odd.HasKeyword(kw), slices.Contains(odd.Keywords(), strings.ToUpper(kw)); got != want {
+			t.Errorf("HasKeyword(%q) = %v, but Keywords() = %q", kw, got, odd.Keywords())
+		}
 	}
 }
 
