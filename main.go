@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -57,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	// verdict.
 	code := 0
 	app := newApp(stdout, stderr, getenv, &code)
-	if err := app.RunContext(ctx, args); err != nil {
+	if err := app.RunContext(ctx, flagsFirst(args, app.Flags)); err != nil {
 		fmt.Fprintf(stderr, "starttls-probe: error: %v\n", oneLine(err.Error()))
 		hint := "run 'starttls-probe --help' for usage"
 		var ue *usageError
@@ -68,6 +69,52 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return exitUsage
 	}
 	return code
+}
+
+// flagsFirst moves the flags given after the targets in front of them:
+// urfave/cli v2 stops at the first target, and admins write
+// "starttls-probe mail.contoso.com -p 587". A flag's value stays with it;
+// "--" ends the flags; a subcommand's arguments are left as they are.
+func flagsFirst(args []string, flags []cli.Flag) []string {
+	if len(args) < 2 || args[1] == "demo" {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, name := range f.Names() {
+			takesValue[name] = !isBool
+		}
+	}
+	var front, targets []string
+	rest := args[1:]
+	for i := 0; i < len(rest); i++ {
+		arg := rest[i]
+		switch {
+		case arg == "--":
+			targets = append(targets, rest[i+1:]...)
+			i = len(rest)
+		case len(arg) > 1 && arg[0] == '-':
+			front = append(front, arg)
+			name, _, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+			if takesValue[name] && !hasValue {
+				if i+1 == len(rest) {
+					// No value: end the line with the flag, for
+					// urfave/cli to say that it needs one.
+					return append([]string{args[0]}, front...)
+				}
+				i++
+				front = append(front, rest[i])
+			}
+		default:
+			targets = append(targets, arg)
+		}
+	}
+	out := append([]string{args[0]}, front...)
+	if len(targets) > 0 {
+		out = append(append(out, "--"), targets...)
+	}
+	return out
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
@@ -207,7 +254,7 @@ func probeTargets(c *cli.Context, stdout, stderr io.Writer, getenv func(string) 
 	targets := c.Args().Slice()
 	for _, t := range targets {
 		if strings.HasPrefix(t, "-") {
-			return usagef("put every flag before the first target", "flag %s after a target", t)
+			return usagef("targets look like mail.contoso.com, mail.contoso.com:587, 192.0.2.1 or [2001:db8::1]:25", "%q is not a target: a host name cannot start with '-'", t)
 		}
 	}
 	badLines, err := readTargetFile(c, stderr, &targets)
@@ -226,6 +273,10 @@ func probeTargets(c *cli.Context, stdout, stderr io.Writer, getenv func(string) 
 		ports = append(ports, port)
 	}
 	expect, err := expectations(c)
+	if err != nil {
+		return err
+	}
+	roots, err := trustedRoots(c)
 	if err != nil {
 		return err
 	}
@@ -252,7 +303,7 @@ func probeTargets(c *cli.Context, stdout, stderr io.Writer, getenv func(string) 
 		return err
 	}
 	jobs := probe.Discover(c.Context, endpoints, probe.Discovery{MX: c.Bool("mx"), AllAddresses: c.Bool("all-addresses")}, opts)
-	*code = render(c.Context, jobs, opts, expect, out, stdout, stderr)
+	*code = render(c.Context, jobs, opts, expect, roots, out, stdout, stderr)
 	if badLines > 0 && *code == 0 {
 		// Lines of the file were not probed: all is not known to be well.
 		*code = exitUsage
@@ -341,31 +392,48 @@ func expectations(c *cli.Context) (report.Expect, error) {
 		}
 		expect.TLSCertificateName = name
 	}
-	roots, err := x509.SystemCertPool()
-	if err != nil || roots == nil {
-		roots = x509.NewCertPool()
-	}
-	if path := c.String("ca-file"); path != "" {
-		pem, err := os.ReadFile(path)
-		if err != nil {
-			return expect, usagef("give a readable PEM file of CA certificates", "--ca-file: %v", err)
-		}
-		if !roots.AppendCertsFromPEM(pem) {
-			return expect, usagef("the file must hold PEM \"BEGIN CERTIFICATE\" blocks", "--ca-file %s: no certificate found in it", path)
-		}
-	}
-	expect.Roots = roots
 	expect.Verified = report.NewVerifyCache()
 	return expect, nil
 }
 
+// trustedRoots checks --ca-file at once, then loads the system's roots
+// with it while the endpoints are probed: parsing the system's bundle takes
+// as long as probing a nearby endpoint (tens of milliseconds), and nothing
+// needs the roots before the first result is judged. The returned function
+// waits for the pool.
+func trustedRoots(c *cli.Context) (func() *x509.CertPool, error) {
+	var extra []byte
+	if path := c.String("ca-file"); path != "" {
+		pem, err := os.ReadFile(path)
+		if err != nil {
+			return nil, usagef("give a readable PEM file of CA certificates", "--ca-file: %v", err)
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			return nil, usagef("the file must hold PEM \"BEGIN CERTIFICATE\" blocks", "--ca-file %s: no certificate found in it", path)
+		}
+		extra = pem
+	}
+	loaded := make(chan *x509.CertPool, 1)
+	go func() {
+		roots, err := x509.SystemCertPool()
+		if err != nil || roots == nil {
+			roots = x509.NewCertPool()
+		}
+		roots.AppendCertsFromPEM(extra)
+		loaded <- roots
+	}()
+	return sync.OnceValue(func() *x509.CertPool { return <-loaded }), nil
+}
+
 // render probes, judges and writes the report; it returns the exit status.
-func render(ctx context.Context, jobs []probe.Job, opts probe.Options, expect report.Expect, out output, stdout, stderr io.Writer) int {
-	results, err := probeJobs(ctx, jobs, opts, expect, out, stdout, stderr)
+// roots gives expect's trusted roots once they are loaded.
+func render(ctx context.Context, jobs []probe.Job, opts probe.Options, expect report.Expect, roots func() *x509.CertPool, out output, stdout, stderr io.Writer) int {
+	results, err := probeJobs(ctx, jobs, opts, expect, roots, out, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
 		return exitUsage
 	}
+	expect.Roots = roots()
 	summary := report.Judge(results, expect, time.Now())
 	summary.Version = version()
 	summary.Verbose = out.verbose
@@ -420,7 +488,7 @@ const progressMinJobs = 20
 // probeJobs runs the jobs. With --output jsonl it writes each result as soon
 // as its endpoint finishes; on a terminal it shows a progress bar on stderr
 // for long runs, never in a pipe.
-func probeJobs(ctx context.Context, jobs []probe.Job, opts probe.Options, expect report.Expect, out output, stdout, stderr io.Writer) ([]probe.Result, error) {
+func probeJobs(ctx context.Context, jobs []probe.Job, opts probe.Options, expect report.Expect, roots func() *x509.CertPool, out output, stdout, stderr io.Writer) ([]probe.Result, error) {
 	var bar *progressbar.ProgressBar
 	if len(jobs) >= progressMinJobs && isTerminal(stderr) && !(out.format == "jsonl" && isTerminal(stdout)) {
 		bar = progressbar.NewOptions(len(jobs),
@@ -438,6 +506,7 @@ func probeJobs(ctx context.Context, jobs []probe.Job, opts probe.Options, expect
 		var writeErr error
 		for r := range finished {
 			if out.format == "jsonl" && writeErr == nil {
+				expect.Roots = roots()
 				writeErr = report.JSONLine(stdout, r, expect, time.Now(), out.verbose)
 			}
 			if bar != nil {
@@ -484,6 +553,7 @@ func runDemo(c *cli.Context, stdout, stderr io.Writer, getenv func(string) strin
 		fmt.Fprintf(stderr, "demo: an Exchange-like server for %s on loopback: its 25, 587 and 2525 listeners run on free ports\n\n", probetest.DemoName)
 	}
 	expect := report.Expect{Name: probetest.DemoName, Roots: roots, WarnDays: report.DefaultWarnDays, CritDays: report.DefaultCritDays}
-	*code = render(c.Context, probe.JobsFor(demo.Endpoints), probe.Options{EHLOName: probe.DefaultEHLOName(), Timeout: c.Duration("timeout")}, expect, out, stdout, stderr)
+	*code = render(c.Context, probe.JobsFor(demo.Endpoints), probe.Options{EHLOName: probe.DefaultEHLOName(), Timeout: c.Duration("timeout")}, expect,
+		func() *x509.CertPool { return roots }, out, stdout, stderr)
 	return nil
 }
