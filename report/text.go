@@ -158,12 +158,18 @@ func writeEndpoint(w io.Writer, p palette, ep Endpoint, s Summary) {
 	// Skipped checks go on one line unless -v: after a refused connection
 	// seven "no certificate presented" lines would bury the one that matters.
 	var skipped []string
+	idWidth := 0
+	for _, c := range ep.Checks {
+		if c.Status != Skipped || s.Verbose {
+			idWidth = max(idWidth, len(c.ID))
+		}
+	}
 	for _, c := range ep.Checks {
 		if c.Status == Skipped && !s.Verbose {
 			skipped = append(skipped, c.ID)
 			continue
 		}
-		fmt.Fprintf(w, "    %s %-10s %s\n", p.word(c.Status, 8), c.ID, Escape(c.Message))
+		fmt.Fprintf(w, "    %s %-*s  %s\n", p.word(c.Status, 8), idWidth, c.ID, Escape(c.Message))
 	}
 	if len(skipped) > 0 {
 		fmt.Fprintf(w, "    %s %s\n", p.word(Skipped, 8), p.dim.Sprint(strings.Join(skipped, ", ")+" (-v says why)"))

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -138,4 +140,39 @@ func testChain(t *testing.T) *probetest.Chain {
 		t.Fatal(err)
 	}
 	return chain
+}
+
+// TestFlagsAfterTargets: admins write "starttls-probe HOST -p 587"; the
+// flags after the target apply as if they came first.
+func TestFlagsAfterTargets(t *testing.T) {
+	t.Parallel()
+	server := probetest.NewScript(t, probetest.Script{
+		Greeting: []string{"220 mx.test ESMTP"},
+		EHLO:     []string{"250-mx.test", "250 SIZE 1000"},
+	})
+	host, port, err := net.SplitHostPort(server.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runBinary(t, environ(), host, "-p", port, "--timeout=5s", "-o", "json", "--no-tls-required-test")
+	if r.code != 2 {
+		t.Fatalf("want exit 2 (STARTTLS not offered), got %s", r)
+	}
+	var doc struct {
+		Results []struct {
+			Port            int  `json:"port"`
+			STARTTLSOffered bool `json:"starttls_offered"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("-o after the target was not applied: %v\n%s", err, r)
+	}
+	if len(doc.Results) != 1 || fmt.Sprint(doc.Results[0].Port) != port {
+		t.Errorf("-p after the target was not applied: %+v", doc.Results)
+	}
+	for _, cmd := range server.Commands() {
+		if strings.HasPrefix(cmd, "MAIL") {
+			t.Errorf("--no-tls-required-test after the target was not applied: the server got %q", cmd)
+		}
+	}
 }
