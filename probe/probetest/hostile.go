@@ -3,8 +3,6 @@ package probetest
 import (
 	"bufio"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
@@ -113,28 +111,11 @@ func (ca *CA) LongChain(n int, spec Spec) (*Chain, error) {
 	}
 	issuer := ca
 	for i := range n - 1 {
-		key, err := newKey(0)
+		next, err := newCA(issuer, fmt.Sprintf("Long Chain Intermediate %d", i+1), 5*365*24*time.Hour, false)
 		if err != nil {
 			return nil, err
 		}
-		sn, err := serial()
-		if err != nil {
-			return nil, err
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber:          sn,
-			Subject:               pkix.Name{CommonName: fmt.Sprintf("Long Chain Intermediate %d", i+1), Organization: []string{"starttls-probe test"}},
-			NotBefore:             time.Now().Add(-time.Hour),
-			NotAfter:              time.Now().Add(5 * 365 * 24 * time.Hour),
-			KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-			BasicConstraintsValid: true,
-			IsCA:                  true,
-		}
-		cert, err := create(tmpl, issuer.Cert, key.Public(), issuer.Key)
-		if err != nil {
-			return nil, err
-		}
-		issuer = &CA{Cert: cert, Key: key, parent: issuer}
+		issuer = next
 	}
 	return issuer.Issue(spec)
 }

@@ -127,32 +127,18 @@ const caBackdate = 2 * 365 * 24 * time.Hour
 
 // NewRootCA makes a self-signed root valid for ten years.
 func NewRootCA(commonName string) (*CA, error) {
-	key, err := newKey(0)
-	if err != nil {
-		return nil, err
-	}
-	sn, err := serial()
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          sn,
-		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"starttls-probe test"}},
-		NotBefore:             time.Now().Add(-caBackdate),
-		NotAfter:              time.Now().Add(10 * 365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	cert, err := create(tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, err
-	}
-	return &CA{Cert: cert, Key: key}, nil
+	return newCA(nil, commonName, 10*365*24*time.Hour, false)
 }
 
-// NewIntermediate makes an intermediate CA signed by ca.
+// NewIntermediate makes an intermediate CA signed by ca, which may issue
+// leaves only (path length zero).
 func (ca *CA) NewIntermediate(commonName string) (*CA, error) {
+	return newCA(ca, commonName, 5*365*24*time.Hour, true)
+}
+
+// newCA makes a CA signed by parent, or self-signed when parent is nil,
+// valid from caBackdate ago for lifetime from now.
+func newCA(parent *CA, commonName string, lifetime time.Duration, leavesOnly bool) (*CA, error) {
 	key, err := newKey(0)
 	if err != nil {
 		return nil, err
@@ -165,18 +151,22 @@ func (ca *CA) NewIntermediate(commonName string) (*CA, error) {
 		SerialNumber:          sn,
 		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"starttls-probe test"}},
 		NotBefore:             time.Now().Add(-caBackdate),
-		NotAfter:              time.Now().Add(5 * 365 * 24 * time.Hour),
+		NotAfter:              time.Now().Add(lifetime),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		MaxPathLen:            0,
-		MaxPathLenZero:        true,
+		MaxPathLenZero:        leavesOnly,
 	}
-	cert, err := create(tmpl, ca.Cert, key.Public(), ca.Key)
+	issuerCert, issuerKey := tmpl, crypto.Signer(key)
+	if parent != nil {
+		issuerCert, issuerKey = parent.Cert, parent.Key
+	}
+	cert, err := create(tmpl, issuerCert, key.Public(), issuerKey)
 	if err != nil {
 		return nil, err
 	}
-	return &CA{Cert: cert, Key: key, parent: ca}, nil
+	return &CA{Cert: cert, Key: key, parent: parent}, nil
 }
 
 // Pool is a pool holding the root of ca's hierarchy, for --ca-file-like
