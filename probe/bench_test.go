@@ -15,6 +15,22 @@ import (
 	"github.com/starttls-probe/starttls-probe/probe/probetest"
 )
 
+// The servers run in the benchmark's own process, beside the probe and the
+// ceiling alike, so that both sides face the same servers sharing the CPU
+// the same way (scripts/bench runs both as processes of their own, against
+// servers in a third). To see where the time goes:
+//
+//	go test ./probe -run '^$' -bench . -benchtime 2000x -cpuprofile cpu.prof \
+//	    -blockprofile block.prof -mutexprofile mutex.prof -o probe.test
+//	go tool pprof -top -cum probe.test cpu.prof
+//
+// On two CPUs the probe's own work beyond the ceiling's (EHLO after TLS,
+// the transcript) costs no throughput here: both are bound by the TLS
+// handshakes, client and server. The block profile shows workers waiting
+// for the next job and, with the TLS-required test, for that test's
+// connection, which outlasts the main one; the mutex profile shows no
+// contention.
+
 // benchListeners is how many loopback listeners serve the benchmark's
 // endpoints: several, as a batch of real hosts would be.
 const benchListeners = 8

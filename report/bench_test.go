@@ -1,0 +1,50 @@
+package report
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/starttls-probe/starttls-probe/probe"
+)
+
+// BenchmarkJudgeOneName judges a batch of n nodes given one --name, as an
+// admin checks every node of a load-balanced namespace: one host group of
+// n members, one of which presents another certificate, so that the
+// certificate comparison runs for every member. Its time per endpoint
+// must stay flat as n grows (it was quadratic: every member's certificate
+// hashed for every member). With Expect.Verified, as main sets it, the
+// one chain is verified once, not n times.
+func BenchmarkJudgeOneName(b *testing.B) {
+	good, wrong := loadChain(b, "good"), loadChain(b, "wrongname")
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	banner := &probe.Reply{Code: 220, Lines: []string{"mail.contoso.test Microsoft ESMTP MAIL Service ready"}}
+	ehlo := &probe.Reply{Code: 250, Lines: []string{"mail.contoso.test Hello", "STARTTLS", "X-ANONYMOUSTLS", "SIZE 37748736"}}
+	startTLS := &probe.Reply{Code: 220, Lines: []string{"2.0.0 SMTP server ready"}}
+	for _, n := range []int{100, 1000} {
+		results := make([]probe.Result, n)
+		for i := range results {
+			chain := good
+			if i == n/2 {
+				chain = wrong
+			}
+			results[i] = probe.Result{
+				Endpoint: probe.Endpoint{Host: fmt.Sprintf("192.0.2.%d", 1+i%250), Port: 25 + i/250},
+				Address:  fmt.Sprintf("192.0.2.%d", 1+i%250),
+				Mode:     probe.ModeSTARTTLS, Banner: banner, EHLO: ehlo, STARTTLSOffered: true, STARTTLSReply: startTLS,
+				EHLOAfterTLS: ehlo, Chain: chain,
+				TLS: &probe.TLSState{Version: 0x0304, CipherSuite: 0x1301, HandshakeComplete: true},
+			}
+		}
+		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
+			expect := Expect{Name: "mail.contoso.test", Roots: rootPool(b), Verified: NewVerifyCache()}
+			for b.Loop() {
+				s := Judge(results, expect, now)
+				if len(s.Endpoints[n/2].Diagnoses) == 0 {
+					b.Fatal("the node with another certificate was not diagnosed")
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/endpoint")
+		})
+	}
+}
