@@ -3,95 +3,18 @@ package probe
 import (
 	"context"
 	"errors"
-	"net"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
+	"github.com/starttls-probe/starttls-probe/probe/probetest/dnstest"
 )
-
-// zone is a test DNS zone: owner name (lower case, fully qualified) to
-// records. Names it does not hold get NXDOMAIN.
-type zone map[string][]dns.RR
-
-func mustRR(t *testing.T, s string) dns.RR {
-	t.Helper()
-	rr, err := dns.NewRR(s)
-	if err != nil {
-		t.Fatalf("bad test record %q: %v", s, err)
-	}
-	return rr
-}
-
-func newZone(t *testing.T, records ...string) zone {
-	t.Helper()
-	z := zone{}
-	for _, s := range records {
-		rr := mustRR(t, s)
-		name := strings.ToLower(rr.Header().Name)
-		z[name] = append(z[name], rr)
-	}
-	return z
-}
-
-// queryLog counts the questions a test DNS server was asked, by name and
-// type ("mx.test. MX").
-type queryLog struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (l *queryLog) count(q dns.Question) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.n[strings.ToLower(q.Name)+" "+dns.TypeToString[q.Qtype]]++
-}
-
-// serveDNS answers from z on a UDP port of 127.0.0.1 until the test ends
-// and returns its address, to give to NewResolver. Questions are counted
-// in log when it is not nil.
-func serveDNS(t *testing.T, z zone, log ...*queryLog) netip.AddrPort {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen for DNS: %v", err)
-	}
-	mux := dns.NewServeMux()
-	mux.HandleFunc(".", func(w dns.ResponseWriter, q *dns.Msg) {
-		for _, l := range log {
-			l.count(q.Question[0])
-		}
-		m := new(dns.Msg)
-		m.SetReply(q)
-		m.Authoritative = true
-		name := strings.ToLower(q.Question[0].Name)
-		rrs, exists := z[name]
-		if !exists {
-			m.Rcode = dns.RcodeNameError
-		}
-		for _, rr := range rrs {
-			if rr.Header().Rrtype == q.Question[0].Qtype {
-				m.Answer = append(m.Answer, rr)
-			}
-		}
-		w.WriteMsg(m)
-	})
-	started := make(chan struct{})
-	srv := &dns.Server{PacketConn: pc, Handler: mux, NotifyStartedFunc: func() { close(started) }}
-	go srv.ActivateAndServe()
-	<-started
-	t.Cleanup(func() { srv.Shutdown() })
-	return netip.MustParseAddrPort(pc.LocalAddr().String())
-}
 
 func TestDiscover(t *testing.T) {
 	t.Parallel()
-	z := newZone(t,
+	dns := dnstest.New(t,
 		// Two MX hosts of equal preference (the resolver shuffles them),
 		// one lower-preference one, and a host with several addresses.
 		"contoso.test. 300 IN MX 20 backup.contoso.test.",
@@ -115,7 +38,7 @@ func TestDiscover(t *testing.T) {
 		"pool.test. 300 IN A 127.0.0.2",
 		"pool.test. 300 IN AAAA ::1",
 	)
-	resolver := NewResolver(serveDNS(t, z))
+	resolver := NewResolver(dns.Addr())
 
 	type want struct {
 		host, addr string
@@ -242,8 +165,8 @@ func TestDiscoverAsksEachNameOnce(t *testing.T) {
 		records = append(records, d+". 300 IN MX 10 mx.shared.test.")
 		targets = append(targets, d)
 	}
-	log := &queryLog{n: map[string]int{}}
-	resolver := NewResolver(serveDNS(t, newZone(t, records...), log))
+	dns := dnstest.New(t, records...)
+	resolver := NewResolver(dns.Addr())
 	eps, err := Endpoints(targets, []int{25, 587}, false)
 	if err != nil {
 		t.Fatal(err)
@@ -257,21 +180,20 @@ func TestDiscoverAsksEachNameOnce(t *testing.T) {
 			t.Errorf("job %d = %+v, want %s via mx.shared.test", i, j, want)
 		}
 	}
-	log.mu.Lock()
-	defer log.mu.Unlock()
-	for q, n := range log.n {
+	asked := dns.QueryCounts()
+	for q, n := range asked {
 		if n != 1 {
 			t.Errorf("%s asked %d times, want once", q, n)
 		}
 	}
-	if log.n["mx.shared.test. A"] != 1 || log.n["d7.test. MX"] != 1 {
-		t.Errorf("questions asked: %v", log.n)
+	if asked["mx.shared.test. A"] != 1 || asked["d7.test. MX"] != 1 {
+		t.Errorf("questions asked: %v", asked)
 	}
 }
 
 func TestDiscoverNullMXIsTyped(t *testing.T) {
 	t.Parallel()
-	resolver := NewResolver(serveDNS(t, newZone(t, "nomail.test. 300 IN MX 0 .")))
+	resolver := NewResolver(dnstest.New(t, "nomail.test. 300 IN MX 0 .").Addr())
 	eps, _ := Endpoints([]string{"nomail.test"}, []int{25}, false)
 	jobs := Discover(context.Background(), eps, Discovery{MX: true}, Options{Resolver: resolver})
 	var nullMX *NullMXError
@@ -287,12 +209,12 @@ func TestDiscoverNullMXIsTyped(t *testing.T) {
 
 func TestProbeResolvesThroughGivenServerAndFamily(t *testing.T) {
 	t.Parallel()
-	z := newZone(t,
+	dns := dnstest.New(t,
 		"mail.test. 300 IN A 127.0.0.1",
 		"mail.test. 300 IN AAAA ::1",
 		"v6only.test. 300 IN AAAA ::1",
 	)
-	resolver := NewResolver(serveDNS(t, z))
+	resolver := NewResolver(dns.Addr())
 	cases := []struct {
 		host, network, wantAddr string
 		wantErr                 bool

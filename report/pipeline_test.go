@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/miekg/dns"
 
 	"github.com/starttls-probe/starttls-probe/probe"
 	"github.com/starttls-probe/starttls-probe/probe/probetest"
+	"github.com/starttls-probe/starttls-probe/probe/probetest/dnstest"
 	"github.com/starttls-probe/starttls-probe/report"
 )
 
@@ -115,24 +115,7 @@ func refusedPort(t *testing.T) int {
 // NXDOMAIN to everything, so that "unknown host" never asks the real DNS.
 func nxdomainResolver(t *testing.T) *net.Resolver {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	started := make(chan struct{})
-	srv := &dns.Server{
-		PacketConn:        pc,
-		NotifyStartedFunc: func() { close(started) },
-		Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-			m := new(dns.Msg)
-			m.SetRcode(q, dns.RcodeNameError)
-			w.WriteMsg(m)
-		}),
-	}
-	go srv.ActivateAndServe()
-	<-started
-	t.Cleanup(func() { srv.Shutdown() })
-	return probe.NewResolver(pc.LocalAddr().(*net.UDPAddr).AddrPort())
+	return probe.NewResolver(dnstest.New(t).Addr())
 }
 
 // colonHex writes a thumbprint the way certutil or a browser shows it:

@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/starttls-probe/starttls-probe/probe/probetest"
+	"github.com/starttls-probe/starttls-probe/probe/probetest/dnstest"
 )
 
 // batchResult is the part of a JSON result the batch tests read.
@@ -210,44 +209,11 @@ func TestJSONLStreams(t *testing.T) {
 	}
 }
 
-// serveZone answers DNS from records on a loopback UDP port until the test
-// ends; unknown names get NXDOMAIN.
+// serveZone answers DNS from records on loopback until the test ends and
+// returns its address for --resolver; unknown names get NXDOMAIN.
 func serveZone(t *testing.T, records ...string) string {
 	t.Helper()
-	zone := map[string][]dns.RR{}
-	for _, s := range records {
-		rr, err := dns.NewRR(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := strings.ToLower(rr.Header().Name)
-		zone[name] = append(zone[name], rr)
-	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := dns.NewServeMux()
-	mux.HandleFunc(".", func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		rrs, ok := zone[strings.ToLower(q.Question[0].Name)]
-		if !ok {
-			m.Rcode = dns.RcodeNameError
-		}
-		for _, rr := range rrs {
-			if rr.Header().Rrtype == q.Question[0].Qtype {
-				m.Answer = append(m.Answer, rr)
-			}
-		}
-		w.WriteMsg(m)
-	})
-	started := make(chan struct{})
-	srv := &dns.Server{PacketConn: pc, Handler: mux, NotifyStartedFunc: func() { close(started) }}
-	go srv.ActivateAndServe()
-	<-started
-	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().String()
+	return dnstest.New(t, records...).Addr().String()
 }
 
 // TestMXWholeDomain: --mx through a loopback DNS server. The MX host has two

@@ -1,0 +1,117 @@
+// Package dnstest answers DNS from a fixed zone on a loopback UDP port, for
+// tests of name resolution (MX discovery, unknown hosts) that must send
+// nothing to the system's resolver. It imports nothing of this module, so
+// the probe package's own tests can use it.
+package dnstest
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/miekg/dns"
+)
+
+// TB is the part of testing.TB that New needs.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
+// Server answers from its zone: the records whose owner and type match the
+// question; NXDOMAIN for names the zone does not hold.
+type Server struct {
+	addr netip.AddrPort
+	srv  *dns.Server
+
+	mu      sync.Mutex
+	queries map[string]int
+}
+
+// Start serves records, given in zone-file syntax ("mx.test. 300 IN A
+// 127.0.0.1"), on a free port of 127.0.0.1.
+func Start(records ...string) (*Server, error) {
+	zone := map[string][]dns.RR{}
+	for _, r := range records {
+		rr, err := dns.NewRR(r)
+		if err != nil {
+			return nil, fmt.Errorf("dnstest: record %q: %w", r, err)
+		}
+		name := strings.ToLower(rr.Header().Name)
+		zone[name] = append(zone[name], rr)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("dnstest: listen on loopback: %w", err)
+	}
+	s := &Server{addr: netip.MustParseAddrPort(pc.LocalAddr().String()), queries: map[string]int{}}
+	mux := dns.NewServeMux()
+	mux.HandleFunc(".", func(w dns.ResponseWriter, q *dns.Msg) {
+		question := q.Question[0]
+		s.count(question)
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.Authoritative = true
+		rrs, exists := zone[strings.ToLower(question.Name)]
+		if !exists {
+			m.Rcode = dns.RcodeNameError
+		}
+		for _, rr := range rrs {
+			if rr.Header().Rrtype == question.Qtype {
+				m.Answer = append(m.Answer, rr)
+			}
+		}
+		w.WriteMsg(m)
+	})
+	started := make(chan struct{})
+	s.srv = &dns.Server{PacketConn: pc, Handler: mux, NotifyStartedFunc: func() { close(started) }}
+	go s.srv.ActivateAndServe()
+	<-started
+	return s, nil
+}
+
+// New starts a server and stops it when the test ends.
+func New(t TB, records ...string) *Server {
+	t.Helper()
+	s, err := Start(records...)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Addr is the server's address, for probe.NewResolver or --resolver.
+func (s *Server) Addr() netip.AddrPort { return s.addr }
+
+// Queries is how many times the server was asked for name and type
+// ("mx.test.", "MX").
+func (s *Server) Queries(name, qtype string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queries[strings.ToLower(name)+" "+qtype]
+}
+
+// QueryCounts is how many times each question was asked, keyed as
+// "mx.test. MX".
+func (s *Server) QueryCounts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	counts := make(map[string]int, len(s.queries))
+	for q, n := range s.queries {
+		counts[q] = n
+	}
+	return counts
+}
+
+func (s *Server) count(q dns.Question) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queries[strings.ToLower(q.Name)+" "+dns.TypeToString[q.Qtype]]++
+}
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Shutdown() }
