@@ -10,10 +10,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"math/big"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -742,13 +740,6 @@ func TestDiagnosisOfProbedExchange(t *testing.T) {
 
 // Golden files: the diagnosis part of the text and JSON reports.
 
-// updateGolden reads the -update flag that render_test.go registers; one
-// flag serves every golden file of the package.
-func updateGolden() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
-
 type diagGoldenCase struct {
 	name      string
 	dialogues []dialogue
@@ -862,28 +853,8 @@ func TestDiagnosisGolden(t *testing.T) {
 			if bytes.ContainsRune(text, 0x1b) || bytes.ContainsRune(text, 0x07) {
 				t.Errorf("control characters reached the text report:\n%q", text)
 			}
-			diagCompareGolden(t, filepath.Join("testdata", "diagnosis", tc.name+".text.golden"), text)
-			diagCompareGolden(t, filepath.Join("testdata", "diagnosis", tc.name+".json.golden"), diagnosisJSON(t, sum))
+			compareGolden(t, filepath.Join("testdata", "diagnosis", tc.name+".text.golden"), text)
+			compareGolden(t, filepath.Join("testdata", "diagnosis", tc.name+".json.golden"), diagnosisJSON(t, sum))
 		})
-	}
-}
-
-func diagCompareGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if updateGolden() {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./report -run TestDiagnosisGolden -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run with -update and review the diff)\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
