@@ -354,7 +354,7 @@ func checkExpiry(leaf *x509.Certificate, expect Expect, now time.Time) Check {
 	case now.Before(leaf.NotBefore):
 		c.Status, c.Message = Critical, "not yet valid: valid from "+leaf.NotBefore.UTC().Format(time.DateTime)+" UTC"
 	case now.After(leaf.NotAfter):
-		c.Status, c.Message = Critical, fmt.Sprintf("expired on %s (%d days ago)", notAfter, -days)
+		c.Status, c.Message = Critical, fmt.Sprintf("expired on %s (%s)", notAfter, sinceExpiry(leaf, now))
 	case days < expect.CritDays:
 		c.Status, c.Message = Critical, fmt.Sprintf("expires on %s, in %d days (critical below %d)", notAfter, days, expect.CritDays)
 	case days < expect.WarnDays:

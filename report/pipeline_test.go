@@ -340,8 +340,9 @@ func TestPipeline(t *testing.T) {
 			setup: func(t *testing.T, pki *testPKI) scenario {
 				spec := forName(mailName)
 				spec.NotBefore = time.Now().Add(-200 * 24 * time.Hour)
-				// Expired nine days and 23 hours ago: "10 days ago",
-				// as DaysLeft rounds, in the check and the renderers alike.
+				// Expired nine days and 23 hours ago: whole days
+				// elapsed, "9 days ago", in the check and the renderers
+				// alike (days_left, counted to NotAfter, is -10).
 				spec.NotAfter = time.Now().Add(-10*24*time.Hour + time.Hour)
 				s := serve(t, pki.issue(t, spec))
 				return scenario{endpoints: []probe.Endpoint{endpointOf(s, mailName, 25)}, expect: pki.expect()}
@@ -349,7 +350,7 @@ func TestPipeline(t *testing.T) {
 			want: []wantEndpoint{{
 				status: report.Critical,
 				checks: with(okChecks, map[string]wantCheck{
-					report.CheckExpiry: {report.Critical, []string{"expired on", "(10 days ago)"}},
+					report.CheckExpiry: {report.Critical, []string{"expired on", "(9 days ago)"}},
 					report.CheckTrust:  {report.Warning, []string{"issued by a trusted CA, but the leaf is outside its validity period", notePort25}},
 				}),
 			}},

@@ -220,12 +220,25 @@ func writeCertificate(field func(string, string), leaf *x509.Certificate, now ti
 	field("self-signed", selfSigned)
 }
 
+// sinceExpiry is how long ago c expired, in whole days: "1 day ago",
+// "less than a day ago".
+func sinceExpiry(c *x509.Certificate, now time.Time) string {
+	switch days := int(now.Sub(c.NotAfter).Hours() / 24); days {
+	case 0:
+		return "less than a day ago"
+	case 1:
+		return "1 day ago"
+	default:
+		return fmt.Sprintf("%d days ago", days)
+	}
+}
+
 func daysLeftText(c *x509.Certificate, now time.Time) string {
 	switch d := DaysLeft(c, now); {
 	case now.Before(c.NotBefore):
 		return "not yet valid"
-	case d < 0:
-		return fmt.Sprintf("expired %d days ago", -d)
+	case now.After(c.NotAfter):
+		return "expired " + sinceExpiry(c, now)
 	case d == 1:
 		return "1 day left"
 	default:
