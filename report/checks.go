@@ -62,7 +62,7 @@ func checkConnect(r *probe.Result) Check {
 	if e := r.Error; e != nil {
 		switch e.Phase {
 		case probe.PhaseDNS:
-			c.Status, c.Message = Unknown, "cannot resolve "+r.Endpoint.Host+": "+errorMessage(e)
+			c.Status, c.Message = Unknown, resolveFailure(r.Endpoint.Host, e.Err)
 			return c
 		case probe.PhaseConnect, probe.PhaseBanner, probe.PhaseEHLO:
 			c.Status, c.Message = Critical, errorMessage(e)
@@ -76,6 +76,20 @@ func checkConnect(r *probe.Result) Check {
 	}
 	c.Status, c.Message = OK, fmt.Sprintf("connected to %s, greeted with %d", r.Address, r.Banner.Code)
 	return c
+}
+
+// resolveFailure says why a host did not resolve without repeating its name
+// the way net.DNSError's text does ("lookup X on Y: no such host").
+func resolveFailure(host string, err error) string {
+	var dnsErr *net.DNSError
+	if !errors.As(err, &dnsErr) {
+		return fmt.Sprintf("cannot resolve %s: %v", host, err)
+	}
+	msg := fmt.Sprintf("cannot resolve %s: %s", host, dnsErr.Err)
+	if dnsErr.Server != "" {
+		msg += " (asked " + dnsErr.Server + ")"
+	}
+	return msg
 }
 
 func checkSTARTTLS(r *probe.Result) Check {
