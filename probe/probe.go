@@ -34,6 +34,11 @@ type Options struct {
 	// NoTLSRequiredTest turns off the plaintext MAIL FROM test that tells
 	// whether a STARTTLS endpoint requires TLS (tlsrequired.go).
 	NoTLSRequiredTest bool
+
+	// cipherSuites is allCipherSuites, listed once per run by RunJobs:
+	// crypto/tls builds the list anew on each call. nil lists it per
+	// endpoint.
+	cipherSuites []uint16
 }
 
 const (
@@ -303,7 +308,7 @@ func (s *session) handshake() bool {
 		// Offer what old mail servers still speak, so a TLS 1.0 server is
 		// reported as such instead of failing the handshake.
 		MinVersion:   tls.VersionTLS10,
-		CipherSuites: allCipherSuites(),
+		CipherSuites: s.opts.offeredCipherSuites(),
 		// VerifyConnection runs even with InsecureSkipVerify, before the
 		// handshake finishes: the chain is kept if anything fails after.
 		VerifyConnection: func(cs tls.ConnectionState) error {
@@ -343,6 +348,13 @@ func (s *session) quit() {
 	}
 	s.conn.SetDeadline(dl)
 	s.command("QUIT")
+}
+
+func (o Options) offeredCipherSuites() []uint16 {
+	if o.cipherSuites != nil {
+		return o.cipherSuites
+	}
+	return allCipherSuites()
 }
 
 // allCipherSuites lists every suite crypto/tls implements, insecure ones
