@@ -2,6 +2,7 @@ package report
 
 import (
 	"crypto/x509"
+	"iter"
 	"regexp"
 	"strconv"
 	"strings"
@@ -104,7 +105,6 @@ func diagnose(s *Summary, now time.Time) {
 // other endpoints of the same mail host, and what they tell together.
 type diagContext struct {
 	ep    *Endpoint
-	peers []*Endpoint // the other endpoints of the same name, in report order
 	group []*Endpoint // all endpoints of the same name, this one included
 	host  *hostGroup  // the same, with what is computed once for all of them
 	now   time.Time
@@ -118,13 +118,8 @@ type diagContext struct {
 
 func newDiagContext(ep *Endpoint, host *hostGroup, now time.Time) *diagContext {
 	d := &diagContext{ep: ep, group: host.members, host: host, now: now, role: ep.Endpoint.Role(), server: ep.Server, name: ep.ExpectedName}
-	for _, m := range host.members {
-		if m != ep {
-			d.peers = append(d.peers, m)
-		}
-	}
 	if d.server.Software == SoftwareUnknown {
-		for _, p := range d.peers {
+		for p := range d.peers() {
 			if p.Server.Software != SoftwareUnknown {
 				d.server.Software = p.Server.Software
 				break
@@ -142,6 +137,19 @@ func hostKey(ep Endpoint) string {
 		return strings.ToLower(ep.ExpectedName)
 	}
 	return strings.ToLower(ep.Endpoint.Host)
+}
+
+// peers are the other endpoints of the same name, in report order: the
+// group without this one, not copied (a copy per endpoint is quadratic when
+// one --name covers a whole batch).
+func (d *diagContext) peers() iter.Seq[*Endpoint] {
+	return func(yield func(*Endpoint) bool) {
+		for _, e := range d.group {
+			if e != d.ep && !yield(e) {
+				return
+			}
+		}
+	}
 }
 
 func (d *diagContext) exchange() bool { return d.server.Software == SoftwareExchange }

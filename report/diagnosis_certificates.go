@@ -52,7 +52,7 @@ func (d *diagContext) defaultCertificate() *Diagnosis {
 // renewalOf finds a certificate on this host that replaces the expired
 // leaf: same subject, valid now.
 func (d *diagContext) renewalOf(leaf *x509.Certificate) (*x509.Certificate, *Endpoint) {
-	for _, p := range d.peers {
+	for p := range d.peers() {
 		c := p.Leaf()
 		if c != nil && c.Subject.String() == leaf.Subject.String() && !d.now.Before(c.NotBefore) && !d.now.After(c.NotAfter) {
 			return c, p
