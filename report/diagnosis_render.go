@@ -43,10 +43,11 @@ func serverField(ep Endpoint) string {
 }
 
 // tlsRequiredField is the text report's "TLS required" line, "" when the
-// test did not run.
+// test did not run, or when the main connection never got an EHLO reply
+// either: then the test failed for the same reason, said once already.
 func tlsRequiredField(ep Endpoint) string {
 	t := ep.Result.TLSRequired
-	if t == nil {
+	if t == nil || (t.Mail == nil && ep.Result.EHLO == nil) {
 		return ""
 	}
 	answer := map[TLSRequired]string{TLSRequiredTrue: "yes", TLSRequiredFalse: "no", TLSRequiredUnknown: "unknown"}[ep.RequiresTLS]
