@@ -1,6 +1,8 @@
 package report_test
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,5 +60,75 @@ func TestDefaultCertificateOnBackendPort(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A --thumbprint or --tls-certificate-name names the front-end certificate;
+// Exchange's default certificate on 2525 is not held against it.
+func TestFrontEndExpectationsSkipTheBackendDefault(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	exchangeDefault, err := probetest.SelfSigned(probetest.Spec{
+		CommonName: "EXCH01",
+		DNSNames:   []string{"EXCH01", "EXCH01.contoso.test"},
+		NotBefore:  now.Add(-24 * time.Hour),
+		NotAfter:   now.Add(5*365*24*time.Hour - 24*time.Hour),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frontEnd, err := probetest.SelfSigned(probetest.Spec{CommonName: "mail.contoso.test", DNSNames: []string{"mail.contoso.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	thumbprint, err := report.ParseThumbprint(report.SHA1(frontEnd.Leaf()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect := report.Expect{Thumbprint: thumbprint, TLSCertificateName: report.TLSCertificateName(frontEnd.Leaf())}
+	for _, tc := range []struct {
+		port int
+		want report.Status
+	}{{2525, report.Skipped}, {25, report.Critical}} {
+		res := probe.Result{
+			Endpoint: probe.Endpoint{Host: "mail.contoso.test", Port: tc.port}, Address: "127.0.0.1", Mode: probe.ModeSTARTTLS,
+			Banner: &probe.Reply{Code: 220, Lines: []string{"EXCH01 ready"}}, EHLO: &probe.Reply{Code: 250, Lines: []string{"EXCH01", "STARTTLS"}},
+			STARTTLSOffered: true, STARTTLSReply: &probe.Reply{Code: 220, Lines: []string{"2.0.0 SMTP server ready"}},
+			TLS:   &probe.TLSState{Version: 0x0304, CipherSuite: 0x1301, HandshakeComplete: true},
+			Chain: exchangeDefault.Certs,
+		}
+		for _, c := range report.Judge([]probe.Result{res}, expect, now).Endpoints[0].Checks {
+			if (c.ID == report.CheckThumbprint || c.ID == report.CheckTLSCertificateName) && c.Status != tc.want {
+				t.Errorf("port %d: %s is %s (%s), want %s", tc.port, c.ID, c.Status, c.Message, tc.want)
+			}
+		}
+	}
+	// No certificate at all: the thumbprint check has nothing to compare and
+	// leaves the verdict to the check that says why.
+	noTLS := probe.Result{
+		Endpoint: probe.Endpoint{Host: "nosuch.test", Port: 25},
+		Error:    &probe.Error{Phase: probe.PhaseDNS, Err: errors.New("no such host")},
+	}
+	sum := report.Judge([]probe.Result{noTLS}, expect, now)
+	if sum.Status != report.Unknown {
+		t.Errorf("unresolvable host with --thumbprint: status %s, want UNKNOWN", sum.Status)
+	}
+}
+
+// Plaintext injected after "220 Ready to start TLS" fails the STARTTLS
+// step: the check must name the injection, not the harmless 220.
+func TestInjectedPlaintextIsNamed(t *testing.T) {
+	t.Parallel()
+	ready := &probe.Reply{Code: 220, Lines: []string{"2.0.0 Ready to start TLS"}}
+	res := probe.Result{
+		Endpoint: probe.Endpoint{Host: "mx.test", Port: 25}, Address: "127.0.0.1", Mode: probe.ModeSTARTTLS,
+		Banner: &probe.Reply{Code: 220, Lines: []string{"mx.test ESMTP"}}, EHLO: &probe.Reply{Code: 250, Lines: []string{"mx.test", "STARTTLS"}},
+		STARTTLSOffered: true, STARTTLSReply: ready,
+		Error: &probe.Error{Phase: probe.PhaseSTARTTLS, Err: errors.New("server sent 12 bytes of plaintext after its 220 reply, before the TLS handshake"), Reply: ready},
+	}
+	for _, c := range report.Judge([]probe.Result{res}, report.Expect{}, time.Now()).Endpoints[0].Checks {
+		if c.ID == report.CheckSTARTTLS && (c.Status != report.Critical || !strings.Contains(c.Message, "plaintext") || strings.Contains(c.Message, "replied 220")) {
+			t.Errorf("starttls check: %s %q, want CRITICAL naming the plaintext", c.Status, c.Message)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emersion/go-smtp"
 	"github.com/starttls-probe/starttls-probe/probe"
 )
 
@@ -42,19 +43,29 @@ func judgeEndpoint(ep *Endpoint, expect Expect, now time.Time) []Check {
 		checkSTARTTLS(r),
 		checkHandshake(r),
 		checkName(r, leaf, ep.ExpectedName),
-		checkThumbprint(leaf, expect.Thumbprint),
-		checkTLSCertificateName(leaf, expect.TLSCertificateName),
+		checkThumbprint(r, expect.Thumbprint),
+		checkTLSCertificateName(r, expect.TLSCertificateName),
 		checkTrust(r, expect.Roots, expect.Verified, now),
 		checkExpiry(leaf, expect, now),
 		checkProtocol(r),
 	}
 }
 
+// errorMessage is the failure with its phase: "starttls: server replied 454
+// 4.7.0 ...".
 func errorMessage(e *probe.Error) string {
-	if e.Reply != nil {
-		return fmt.Sprintf("%s: server replied %d %s", e.Phase, e.Reply.Code, e.Reply.Text())
+	return fmt.Sprintf("%s: %s", e.Phase, errorText(e))
+}
+
+// errorText is the failure without its phase, for checks named after it.
+// The reply is the failure only when the error is the reply: a 220 to
+// STARTTLS followed by injected plaintext failed for the plaintext.
+func errorText(e *probe.Error) string {
+	var replyErr *smtp.SMTPError
+	if e.Reply != nil && errors.As(e.Err, &replyErr) {
+		return fmt.Sprintf("server replied %d %s", e.Reply.Code, e.Reply.Text())
 	}
-	return fmt.Sprintf("%s: %v", e.Phase, e.Err)
+	return e.Err.Error()
 }
 
 func checkConnect(r *probe.Result) Check {
@@ -74,7 +85,10 @@ func checkConnect(r *probe.Result) Check {
 			}
 		}
 	}
-	c.Status, c.Message = OK, fmt.Sprintf("connected to %s, greeted with %d", r.Address, r.Banner.Code)
+	c.Status, c.Message = OK, "connected to "+r.Address
+	if r.Banner != nil {
+		c.Message += fmt.Sprintf(", greeted with %d", r.Banner.Code)
+	}
 	return c
 }
 
@@ -101,12 +115,14 @@ func checkSTARTTLS(r *probe.Result) Check {
 		c.Status, c.Message = Skipped, "no EHLO reply to read"
 	case !r.STARTTLSOffered:
 		c.Status, c.Message = Critical, "STARTTLS not offered in the EHLO reply: senders that require TLS fail with \"451 5.7.3 STARTTLS is required to send mail\""
+	case r.STARTTLSReply == nil && r.Error != nil:
+		c.Status, c.Message = Critical, "offered, but "+errorText(r.Error)
 	case r.STARTTLSReply == nil:
-		c.Status, c.Message = Critical, "offered, but "+errorMessage(r.Error)
+		c.Status, c.Message = Critical, "offered, but no reply to STARTTLS was recorded"
 	case r.STARTTLSReply.Code != 220:
 		c.Status, c.Message = Critical, fmt.Sprintf("offered, but refused: %d %s", r.STARTTLSReply.Code, r.STARTTLSReply.Text())
 	case r.Error != nil && r.Error.Phase == probe.PhaseSTARTTLS:
-		c.Status, c.Message = Critical, errorMessage(r.Error)
+		c.Status, c.Message = Critical, "accepted, but "+errorText(r.Error)
 	default:
 		c.Status, c.Message = OK, "offered and accepted"
 	}
@@ -123,7 +139,7 @@ func checkHandshake(r *probe.Result) Check {
 	case r.Error != nil && r.Error.Phase == probe.PhasePostTLS:
 		// A server that drops the session right after the handshake takes
 		// no mail over TLS, however good its certificate.
-		c.Status, c.Message = Critical, "TLS handshake completed, but the session failed after it: "+errorMessage(r.Error)
+		c.Status, c.Message = Critical, "TLS handshake completed, but the session failed after it: "+errorText(r.Error)
 	default:
 		c.Status, c.Message = OK, fmt.Sprintf("%s, %s", TLSVersionName(r.TLS.Version), tls.CipherSuiteName(r.TLS.CipherSuite))
 	}
@@ -202,13 +218,21 @@ func checkName(r *probe.Result, leaf *x509.Certificate, name string) Check {
 	return c
 }
 
-func checkThumbprint(leaf *x509.Certificate, want Thumbprint) Check {
+// backendExemption is why an expectation about the front-end certificate
+// does not apply to Exchange's back-end port 2525.
+const backendExemption = "Exchange's default certificate on the back-end port 2525, where it belongs; the expectation names the front-end certificate"
+
+func checkThumbprint(r *probe.Result, want Thumbprint) Check {
 	c := Check{ID: CheckThumbprint}
+	leaf := r.Leaf()
 	switch {
 	case want.IsZero():
 		c.Status, c.Message = Skipped, "no --thumbprint given"
 	case leaf == nil:
-		c.Status, c.Message = Critical, "expected "+want.String()+" but no certificate was presented"
+		// The starttls, handshake or connect check says why.
+		c.Status, c.Message = Skipped, "no certificate presented"
+	case defaultCertificateOnBackend(r) && !want.Matches(leaf):
+		c.Status, c.Message = Skipped, backendExemption
 	case want.Matches(leaf):
 		c.Status, c.Message = OK, want.Kind()+" matches "+want.String()
 	default:
@@ -222,14 +246,19 @@ func checkThumbprint(leaf *x509.Certificate, want Thumbprint) Check {
 // name; when it names another certificate (a renewal not bound, an old one
 // deleted) Exchange logs Event 12014 and stops offering STARTTLS, or offers
 // another certificate (KB 2989382).
-func checkTLSCertificateName(leaf *x509.Certificate, want string) Check {
+func checkTLSCertificateName(r *probe.Result, want string) Check {
 	c := Check{ID: CheckTLSCertificateName}
+	leaf := r.Leaf()
 	if want == "" {
 		c.Status, c.Message = Skipped, "no --tls-certificate-name given"
 		return c
 	}
 	if leaf == nil {
 		c.Status, c.Message = Skipped, "no certificate presented to compare with the connector's TlsCertificateName"
+		return c
+	}
+	if defaultCertificateOnBackend(r) {
+		c.Status, c.Message = Skipped, backendExemption
 		return c
 	}
 	wanted, err := ParseTLSCertificateName(want)

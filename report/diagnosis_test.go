@@ -552,7 +552,9 @@ func TestJudgeTLSRequired(t *testing.T) {
 		{reply: []string{"451 5.7.3 STARTTLS is required to send mail"}, want: TLSRequiredTrue},
 		{reply: []string{"530 5.7.0 Must issue a STARTTLS command first"}, want: TLSRequiredTrue},
 		{reply: []string{"451 5.7.3 Must issue a STARTTLS command first"}, want: TLSRequiredTrue},
-		{reply: []string{"530 5.7.0 Authentication required"}, want: TLSRequiredTrue},
+		// RFC 4954's "Authentication required" shares 530 5.7.0 with
+		// Postfix's STARTTLS refusal: only the text tells them apart.
+		{reply: []string{"530 5.7.0 Authentication required"}, want: TLSRequiredUnknown},
 		{reply: []string{"250 2.1.0 Sender OK"}, want: TLSRequiredFalse},
 		{reply: []string{"530 5.7.1 Client was not authenticated"}, want: TLSRequiredUnknown},
 		{reply: []string{"530 5.7.57 Client not authenticated to send mail."}, want: TLSRequiredUnknown},

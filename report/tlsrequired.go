@@ -41,7 +41,10 @@ func JudgeTLSRequired(t *probe.TLSRequiredTest) TLSRequired {
 		return TLSRequiredFalse
 	case m.Code >= 400 && strings.Contains(strings.ToUpper(m.Text()), "TLS"):
 		return TLSRequiredTrue
-	case m.Code == 530 && m.EnhancedCode() == "5.7.0", m.Code == 451 && m.EnhancedCode() == "5.7.3":
+	case m.Code == 451 && m.EnhancedCode() == "5.7.3":
+		// Exchange's RequireTLS code, whatever language its text is in.
+		// 530 5.7.0 alone is not enough: RFC 4954 uses it for
+		// "Authentication required".
 		return TLSRequiredTrue
 	}
 	return TLSRequiredUnknown
