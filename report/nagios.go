@@ -61,11 +61,21 @@ func nagiosStatusText(s Summary) string {
 	}
 	var problems []nagiosProblem
 	for _, ep := range s.Endpoints {
+		worstCheck := Skipped
 		for _, c := range ep.Checks {
+			worstCheck = Worse(worstCheck, c.Status)
 			if c.Status == OK || c.Status == Skipped {
 				continue
 			}
 			problems = append(problems, nagiosProblem{c.Status, nagiosText(ep.Endpoint.String()) + " " + nagiosText(statusLineMessage(c.Message))})
+		}
+		// A diagnosis that raised the endpoint above its checks (AUTH
+		// before TLS, another certificate than the other ports) must be
+		// on the status line too, or the alert would not say why.
+		for _, d := range ep.Diagnoses {
+			if st := d.Severity.status(); st.severity() > worstCheck.severity() {
+				problems = append(problems, nagiosProblem{st, nagiosText(ep.Endpoint.String()) + " " + d.ID})
+			}
 		}
 	}
 	if len(problems) == 0 {
@@ -99,7 +109,7 @@ func writeNagiosEndpoint(w io.Writer, ep Endpoint, now time.Time) {
 	if addr == "" {
 		addr = "not resolved"
 	}
-	fmt.Fprintf(w, "%s %s (%s, %s)\n", nagiosText(endpointTitle(ep)), ep.Status, addr, modeName(r.Mode))
+	fmt.Fprintf(w, "%s %s (%s, %s)\n", strings.ReplaceAll(endpointTitle(ep), "|", `\x7c`), ep.Status, addr, modeName(r.Mode))
 	if leaf := r.Leaf(); leaf != nil {
 		fmt.Fprintf(w, "  certificate %s, issued by %s, SHA-1 %s, expires %s (%s)\n",
 			nagiosText(leaf.Subject.String()), nagiosText(leaf.Issuer.String()), SHA1(leaf),
@@ -107,6 +117,9 @@ func writeNagiosEndpoint(w io.Writer, ep Endpoint, now time.Time) {
 	}
 	for _, c := range ep.Checks {
 		fmt.Fprintf(w, "  %s %s: %s\n", c.Status, c.ID, nagiosText(c.Message))
+	}
+	for _, d := range ep.Diagnoses {
+		fmt.Fprintf(w, "  diagnosis %s %s: %s\n", strings.ToUpper(string(d.Severity)), d.ID, nagiosText(d.Cause))
 	}
 }
 
