@@ -291,6 +291,11 @@ func probeTargets(c *cli.Context, stdout, stderr io.Writer, getenv func(string) 
 	if sni == "" {
 		sni = expect.Name
 	}
+	if ehlo := c.String("ehlo"); ehlo != "" {
+		if err := probe.CheckEHLOName(ehlo); err != nil {
+			return usagef("for example --ehlo probe.contoso.com or --ehlo [192.0.2.7]", "--ehlo: %v", err)
+		}
+	}
 	opts := probe.Options{
 		EHLOName: c.String("ehlo"),
 		SNI:      sni,

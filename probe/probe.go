@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -48,6 +49,46 @@ const (
 	// complete by then, so a server that does not answer must not hold us.
 	quitGrace = 500 * time.Millisecond
 )
+
+// allowedCommand is the whole list of what the probe may say, checked on
+// every line it writes: whatever the options, it can never send RCPT or
+// DATA, nor smuggle a second command into the first with a line break.
+func allowedCommand(line string) bool {
+	if strings.ContainsAny(line, "\r\n\x00") {
+		return false
+	}
+	verb, arg, _ := strings.Cut(line, " ")
+	switch verb {
+	case "EHLO":
+		return CheckEHLOName(arg) == nil
+	case "STARTTLS", "RSET", "NOOP", "QUIT":
+		return arg == ""
+	case "MAIL":
+		return arg == "FROM:<>"
+	}
+	return false
+}
+
+// CheckEHLOName accepts what RFC 5321 allows after EHLO: a host name, or an
+// address literal ("[192.0.2.1]", "[IPv6:2001:db8::1]").
+func CheckEHLOName(name string) error {
+	if literal, ok := strings.CutPrefix(name, "["); ok {
+		literal, ok = strings.CutSuffix(literal, "]")
+		if !ok {
+			return fmt.Errorf("EHLO name %q: an address literal ends with ]", name)
+		}
+		literal, isV6 := strings.CutPrefix(literal, "IPv6:")
+		addr, err := netip.ParseAddr(literal)
+		if err != nil || addr.Is6() != isV6 {
+			return fmt.Errorf("EHLO name %q: not an address literal like [192.0.2.1] or [IPv6:2001:db8::1]", name)
+		}
+		return nil
+	}
+	if err := checkHostname(name); err != nil {
+		return fmt.Errorf("EHLO name %q: %w", name, err)
+	}
+	return nil
+}
 
 // DefaultEHLOName is this machine's host name, as RFC 5321 asks EHLO to
 // carry; "localhost" when it cannot be had.
@@ -236,6 +277,9 @@ func (s *session) greeting() bool {
 
 // command writes one command line and reads the whole reply.
 func (s *session) command(line string) (*Reply, error) {
+	if !allowedCommand(line) {
+		return nil, fmt.Errorf("refusing to send %q: the probe sends only EHLO, STARTTLS, MAIL FROM:<>, RSET, NOOP and QUIT", line)
+	}
 	if _, err := s.conn.Write([]byte(line + "\r\n")); err != nil {
 		return nil, err
 	}
@@ -246,6 +290,10 @@ func (s *session) ehlo(phase Phase, took *time.Duration) (*Reply, bool) {
 	name := s.opts.EHLOName
 	if name == "" {
 		name = DefaultEHLOName()
+	}
+	if err := CheckEHLOName(name); err != nil {
+		s.fail(phase, err, nil)
+		return nil, false
 	}
 	start := time.Now()
 	reply, err := s.command("EHLO " + name)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -225,6 +226,52 @@ func TestProbeSendsOnlyAllowedCommands(t *testing.T) {
 					t.Errorf("transcript client lines = %q, want %q", client, tc.want)
 				}
 			})
+		}
+	}
+}
+
+// TestEHLONameCannotSmuggleCommands: whatever EHLO name the options carry,
+// the probe writes one allowed command per line; a name with a line break
+// (which would smuggle "RCPT TO" after EHLO) fails the ehlo phase before
+// anything is sent.
+func TestEHLONameCannotSmuggleCommands(t *testing.T) {
+	t.Parallel()
+	chain := newChain(t)
+	for _, name := range []string{
+		"x\r\nRCPT TO:<victim@example.com>",
+		"x\nDATA",
+		"probe.test RCPT",
+		"[192.0.2.1\r\nRSET]",
+		"",
+	} {
+		t.Run(fmt.Sprintf("%q", name), func(t *testing.T) {
+			t.Parallel()
+			s := probetest.NewScript(t, starttlsScript(chain))
+			opts := options()
+			opts.EHLOName = name
+			if name == "" {
+				opts.EHLOName = "bad name"
+			}
+			res := probe.Probe(context.Background(), endpointOf(s), opts)
+			if res.Error == nil || res.Error.Phase != probe.PhaseEHLO {
+				t.Errorf("error = %v, want one in phase ehlo", res.Error)
+			}
+			s.Close()
+			for _, cmd := range s.Commands() {
+				if !strings.HasPrefix(cmd, "QUIT") {
+					t.Errorf("server received %q", cmd)
+				}
+			}
+		})
+	}
+	for _, good := range []string{"probe.contoso.test", "[192.0.2.1]", "[IPv6:2001:db8::1]"} {
+		if err := probe.CheckEHLOName(good); err != nil {
+			t.Errorf("CheckEHLOName(%q) = %v, want nil", good, err)
+		}
+	}
+	for _, bad := range []string{"[2001:db8::1]", "[IPv6:192.0.2.1]", "[192.0.2.1", "a b", "x\r\n"} {
+		if err := probe.CheckEHLOName(bad); err == nil {
+			t.Errorf("CheckEHLOName(%q) = nil, want an error", bad)
 		}
 	}
 }

@@ -54,6 +54,8 @@ func TestBadInput(t *testing.T) {
 		{"timeout 0s", []string{"--timeout", "0s", target}, "--timeout"},
 		{"timeout not a duration", []string{"--timeout", "soon", target}, "soon"},
 		{"crit-days above warn-days", []string{"--warn-days", "5", "--crit-days", "10", target}, "--crit-days"},
+		{"ehlo with a line break", []string{"--ehlo", "x\r\nRCPT TO:<victim@example.com>", target}, "--ehlo"},
+		{"ehlo not a name", []string{"--ehlo", "a b", target}, "--ehlo"},
 		{"sni and no-sni", []string{"--sni", "mail.contoso.test", "--no-sni", target}, "--no-sni"},
 		{"no target", nil, "no target"},
 		{"demo output yaml", []string{"demo", "--output", "yaml"}, `"yaml"`},
