@@ -97,11 +97,16 @@ func Network(only4, only6 bool) string {
 // Discover expands endpoints (as Endpoints made them) into the jobs to run,
 // in a stable order: targets as given; for MX, hosts by preference then
 // name; addresses IPv4 first, in numeric order; ports as given. Lookups of
-// the same name are made once. Host names are resolved with opts.Resolver
+// the same name are made once, each bounded by opts.Timeout; without MX or
+// AllAddresses a name is probed at its first address in that order. Host names are resolved with opts.Resolver
 // and filtered to opts.Network, at most opts.Concurrency lookups at a time:
 // a batch of domains must not wait for each domain's DNS in turn.
 func Discover(ctx context.Context, endpoints []Endpoint, d Discovery, opts Options) []Job {
-	r := &discoverer{ctx: ctx, resolver: opts.resolver(), network: opts.network(),
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	r := &discoverer{ctx: ctx, timeout: timeout, resolver: opts.resolver(), network: opts.network(),
 		mx: map[string]*lookup[mxAnswer]{}, addrs: map[string]*lookup[addrAnswer]{}}
 	expanded := make([][]Job, len(endpoints))
 	limit := opts.Concurrency
@@ -142,7 +147,14 @@ func (r *discoverer) expand(ep Endpoint, d Discovery) []Job {
 	case d.AllAddresses:
 		return r.everyAddress(ep, ep.Host)
 	}
-	// The first address is chosen at probe time, as without discovery.
+	// One lookup per name, shared by its ports: with round-robin DNS each
+	// port resolving on its own could land on another node, and the
+	// report would compare different servers' certificates as one host's.
+	ans := r.lookupAddrs(ep.Host)
+	if ans.err != nil {
+		return []Job{{Endpoint: ep, Err: ans.err}}
+	}
+	ep.Address = ans.addrs[0].String()
 	return []Job{{Endpoint: ep}}
 }
 
@@ -159,7 +171,10 @@ type addrAnswer struct {
 // discoverer remembers answers for one Discover call: a domain is listed once
 // per port, and its MX hosts are often shared by other domains in a batch.
 type discoverer struct {
-	ctx      context.Context
+	ctx context.Context
+	// timeout bounds each lookup, as Options.Timeout bounds each endpoint:
+	// a resolver that never answers must not hold the run.
+	timeout  time.Duration
 	resolver *net.Resolver
 	network  string
 
@@ -235,7 +250,9 @@ func (r *discoverer) lookupMX(domain string) mxAnswer {
 }
 
 func (r *discoverer) resolveMX(domain string) mxAnswer {
-	records, err := r.resolver.LookupMX(r.ctx, domain)
+	ctx, cancel := context.WithTimeout(r.ctx, r.timeout)
+	defer cancel()
+	records, err := r.resolver.LookupMX(ctx, domain)
 	var dnsErr *net.DNSError
 	if err != nil && errors.As(err, &dnsErr) && dnsErr.IsNotFound {
 		// NXDOMAIN and "no MX records" look alike here; the address lookup
@@ -281,7 +298,9 @@ func (r *discoverer) lookupAddrs(host string) addrAnswer {
 
 func (r *discoverer) resolveAddrs(host string) addrAnswer {
 	var ans addrAnswer
-	addrs, err := r.resolver.LookupNetIP(r.ctx, r.network, host)
+	ctx, cancel := context.WithTimeout(r.ctx, r.timeout)
+	defer cancel()
+	addrs, err := r.resolver.LookupNetIP(ctx, r.network, host)
 	switch {
 	case err != nil:
 		ans.err = err

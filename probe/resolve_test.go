@@ -3,6 +3,8 @@ package probe
 import (
 	"context"
 	"errors"
+	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -107,8 +109,10 @@ func TestDiscover(t *testing.T) {
 			},
 		},
 		{
-			name: "without discovery the address is left to the probe", targets: []string{"pool.test:25"},
-			want: []want{{"pool.test", "", 25, ""}},
+			// Looked up once for all its ports, so that they all reach
+			// the same node: the first address, IPv4 first.
+			name: "without discovery a name is probed at its first address", targets: []string{"pool.test"}, ports: []int{25, 587},
+			want: []want{{"pool.test", "127.0.0.2", 25, ""}, {"pool.test", "127.0.0.2", 587, ""}},
 		},
 		{
 			name: "an IPv6 literal with -4", targets: []string{"[::1]:25"}, network: "ip4", d: Discovery{MX: true},
@@ -259,5 +263,32 @@ func TestParseResolverAddr(t *testing.T) {
 	}
 	if !slices.Contains([]string{"ip", "ip4", "ip6"}, Network(true, true)) || Network(true, false) != "ip4" || Network(false, true) != "ip6" || Network(false, false) != "ip" {
 		t.Error("Network picks the wrong family")
+	}
+}
+
+// A resolver that never answers costs one timeout, not the resolver's own
+// retries: discovery is bounded by Options.Timeout like the probe itself.
+func TestDiscoverLookupsAreBoundedByTheTimeout(t *testing.T) {
+	t.Parallel()
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	resolver := NewResolver(netip.MustParseAddrPort(silent.LocalAddr().String()))
+	eps, err := Endpoints([]string{"contoso.test", "pool.test"}, []int{25}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const timeout = 300 * time.Millisecond
+	start := time.Now()
+	jobs := Discover(context.Background(), eps, Discovery{MX: true}, Options{Resolver: resolver, Timeout: timeout})
+	if took := time.Since(start); took > timeout+700*time.Millisecond {
+		t.Errorf("Discover took %s with a %s timeout", took, timeout)
+	}
+	for _, j := range jobs {
+		if j.Err == nil {
+			t.Errorf("job %+v: want a lookup error", j.Endpoint)
+		}
 	}
 }
