@@ -1,6 +1,7 @@
 package report
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -37,6 +38,9 @@ func clientsValidate(ep probe.Endpoint) bool {
 
 func judgeEndpoint(ep *Endpoint, expect Expect, now time.Time) []Check {
 	r := &ep.Result
+	if interrupted(r) {
+		return interruptedChecks(r)
+	}
 	leaf := r.Leaf()
 	return []Check{
 		checkConnect(r),
@@ -49,6 +53,23 @@ func judgeEndpoint(ep *Endpoint, expect Expect, now time.Time) []Check {
 		checkExpiry(leaf, expect, now),
 		checkProtocol(r),
 	}
+}
+
+// interrupted reports whether the user stopped the run (Ctrl-C, SIGTERM)
+// before this endpoint finished.
+func interrupted(r *probe.Result) bool {
+	return r.Error != nil && errors.Is(r.Error.Err, context.Canceled)
+}
+
+// interruptedChecks judge nothing: an endpoint cut short by the user, or
+// never started, is UNKNOWN, not a CRITICAL that would page someone for a
+// server nobody finished looking at.
+func interruptedChecks(r *probe.Result) []Check {
+	checks := []Check{{ID: CheckConnect, Status: Unknown, Message: fmt.Sprintf("interrupted in the %s phase, before the probe finished: not judged", r.Error.Phase)}}
+	for _, id := range []string{CheckSTARTTLS, CheckHandshake, CheckName, CheckThumbprint, CheckTLSCertificateName, CheckTrust, CheckExpiry, CheckProtocol} {
+		checks = append(checks, Check{ID: id, Status: Skipped, Message: "interrupted"})
+	}
+	return checks
 }
 
 // errorMessage is the failure with its phase: "starttls: server replied 454
