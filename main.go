@@ -106,6 +106,9 @@ func flagsFirst(args []string, flags []cli.Flag) []string {
 				i++
 				front = append(front, rest[i])
 			}
+		case arg == "demo" && len(targets) == 0:
+			// "starttls-probe -o json demo": the flags are the demo's.
+			return append(append([]string{args[0], "demo"}, front...), rest[i+1:]...)
 		default:
 			targets = append(targets, arg)
 		}
@@ -236,6 +239,9 @@ func outputOptions(c *cli.Context, stdout io.Writer, getenv func(string) string)
 	}
 	if out.format == "jsonl" && (out.quiet || out.file != "") {
 		return out, usagef("use --output json with --quiet or --output-file", "--output jsonl streams each result as it comes: it cannot be held back by --quiet or written atomically to --output-file")
+	}
+	if out.format == "jsonl" && out.baseline != "" {
+		return out, usagef("use --output json with --baseline", "--output jsonl writes each result before the run is compared with --baseline, so the baseline's verdict would be on no line")
 	}
 	if out.updateBaseline && out.baseline == "" {
 		return out, usagef("for example --baseline /var/lib/starttls-probe/baseline.json --update-baseline", "--update-baseline needs --baseline FILE")

@@ -27,7 +27,13 @@ func TestDemo(t *testing.T) {
 
 func TestDemoJSON(t *testing.T) {
 	t.Parallel()
-	r := runBinary(t, environ(), "demo", "-o", "json")
+	for _, args := range [][]string{{"demo", "-o", "json"}, {"-o", "json", "demo"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) { testDemoJSON(t, args) })
+	}
+}
+
+func testDemoJSON(t *testing.T, args []string) {
+	r := runBinary(t, environ(), args...)
 	if r.code != 2 {
 		t.Fatalf("demo -o json: want exit 2, got %s", r)
 	}

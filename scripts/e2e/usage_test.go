@@ -60,6 +60,8 @@ func TestBadInput(t *testing.T) {
 		{"no target", nil, "no target"},
 		{"demo output yaml", []string{"demo", "--output", "yaml"}, `"yaml"`},
 		{"demo unknown flag", []string{"demo", "--bogus"}, "bogus"},
+		{"a probe flag before demo", []string{"--name", "mail.contoso.test", "demo"}, "name"},
+		{"jsonl with a baseline", []string{"-o", "jsonl", "--baseline", filepath.Join(dir, "baseline.json"), target}, "--baseline"},
 		{"demo with a target", []string{"demo", "mail.contoso.test"}, "mail.contoso.test"},
 	}
 	for _, tc := range cases {
