@@ -15,5 +15,8 @@ import (
 // exit status.
 func JSONLine(w io.Writer, r probe.Result, expect Expect, now time.Time, verbose bool) error {
 	s := Judge([]probe.Result{r}, expect, now)
-	return json.NewEncoder(w).Encode(toJSONResult(s.Endpoints[0], now, verbose))
+	enc := json.NewEncoder(w)
+	// As in JSON: "<I>...<S>..." stays pasteable, not \u003cI\u003e.
+	enc.SetEscapeHTML(false)
+	return enc.Encode(toJSONResult(s.Endpoints[0], now, verbose))
 }
