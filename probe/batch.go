@@ -29,7 +29,12 @@ func ReadTargets(r io.Reader) (targets []string, bad []*LineError, err error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 512), maxBatchLine)
 	for n := 1; sc.Scan(); n++ {
-		line, _, _ := strings.Cut(sc.Text(), "#")
+		text := sc.Text()
+		if n == 1 {
+			// Windows Notepad starts a UTF-8 file with a byte-order mark.
+			text = strings.TrimPrefix(text, "\ufeff")
+		}
+		line, _, _ := strings.Cut(text, "#")
 		line = strings.TrimSpace(line)
 		if line == "" {
 			continue

@@ -10,7 +10,7 @@ import (
 func TestReadTargets(t *testing.T) {
 	t.Parallel()
 	in := strings.Join([]string{
-		"# Contoso mail hosts",
+		"\ufeff# Contoso mail hosts, saved by Notepad with a byte-order mark",
 		"mail.contoso.test",
 		"",
 		"   mail2.contoso.test:587   # the submission node",
@@ -37,6 +37,14 @@ func TestReadTargets(t *testing.T) {
 	}
 	if !slices.Equal(lines, []int{5, 7, 8}) {
 		t.Errorf("bad lines = %v, want [5 7 8]", lines)
+	}
+}
+
+func TestReadTargetsByteOrderMark(t *testing.T) {
+	t.Parallel()
+	targets, bad, err := ReadTargets(strings.NewReader("\ufeffmail.contoso.test\n"))
+	if err != nil || len(bad) != 0 || !slices.Equal(targets, []string{"mail.contoso.test"}) {
+		t.Errorf("a first line after a byte-order mark: targets %q, bad %v, err %v", targets, bad, err)
 	}
 }
 

@@ -120,11 +120,9 @@ func resolveFailure(host string, err error) string {
 	if !errors.As(err, &dnsErr) {
 		return fmt.Sprintf("cannot resolve %s: %v", host, err)
 	}
-	msg := fmt.Sprintf("cannot resolve %s: %s", host, dnsErr.Err)
-	if dnsErr.Server != "" {
-		msg += " (asked " + dnsErr.Server + ")"
-	}
-	return msg
+	// dnsErr.Server is left out: with --resolver it names the system's
+	// server, not the one asked.
+	return fmt.Sprintf("cannot resolve %s: %s", host, dnsErr.Err)
 }
 
 func checkSTARTTLS(r *probe.Result) Check {

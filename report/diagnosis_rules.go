@@ -82,7 +82,7 @@ func (d *diagContext) starttlsMissing() *Diagnosis {
 		x := &Diagnosis{ID: DiagSTARTTLSMissingTLSRequired, Severity: SeverityCritical}
 		switch {
 		case d.exchange():
-			x.Cause = fmt.Sprintf("%s requires TLS (%q) but offers no STARTTLS: %s names in its TlsCertificateName a certificate that is no longer installed, so nothing can deliver (KB 2989382, Event 12014).",
+			x.Cause = fmt.Sprintf("%s requires TLS (%q) but offers no STARTTLS, so nothing can deliver: %s found no certificate matching its TlsCertificateName or FQDN (Event 12014); most often TlsCertificateName still names a certificate that was renewed and removed (KB 2989382).",
 				port, quoted, d.connectorName())
 			x.Fix = append(x.Fix, d.bindCertificateKB()...)
 		case d.postfix():

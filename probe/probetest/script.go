@@ -163,6 +163,9 @@ func (rs *rawServer) handle(c net.Conn) {
 	}
 	secure := false
 	if sc.Implicit {
+		if rs.tlsConfig() == nil {
+			return
+		}
 		tc := tls.Server(c, rs.tlsConfig())
 		if tc.Handshake() != nil || sc.CloseAfterHandshake {
 			return
@@ -202,6 +205,12 @@ func (rs *rawServer) handle(c net.Conn) {
 				reply = []string{"220 2.0.0 Ready to start TLS"}
 			}
 			if secure || !strings.HasPrefix(reply[0], "220") {
+				break
+			}
+			if rs.tlsConfig() == nil && sc.AfterSTARTTLS == nil {
+				// A script without a certificate cannot start TLS;
+				// say so instead of panicking in the handshake.
+				reply = []string{"454 4.7.0 TLS not available: the script has no certificate"}
 				break
 			}
 			if writeLines(c, reply) != nil {
