@@ -62,6 +62,9 @@ type key struct {
 
 func (e Entry) key() key { return key{e.Host, e.Address, e.Port} }
 
+// nameKey leaves the address out: the same host and port at any address.
+func (e Entry) nameKey() key { return key{e.Host, "", e.Port} }
+
 // document is the file's JSON shape.
 type document struct {
 	Format  string  `json:"format"`

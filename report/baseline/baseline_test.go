@@ -205,6 +205,34 @@ func TestCertificateChanged(t *testing.T) {
 	}
 }
 
+// An endpoint whose address changed (DNS moved to another node) is compared
+// with what the old address presented: a new node with another certificate
+// warns instead of being recorded silently.
+func TestCertificateChangedWithTheAddress(t *testing.T) {
+	p := newPKI(t)
+	path := filepath.Join(t.TempDir(), "baseline.json")
+	first := run(t, p, probetest.Config{Chain: p.before})
+	apply(t, path, &first, Options{})
+	recorded := first.Endpoints[0].Result.Address
+
+	moved := run(t, p, probetest.Config{Chain: p.next})
+	// The same host and port, answered from another address: only the
+	// recorded value changes, nothing is dialed there.
+	moved.Endpoints[0].Result.Address = "192.0.2.99"
+	apply(t, path, &moved, Options{})
+	c := baselineCheck(t, moved)
+	if c.Status != report.Warning || !strings.Contains(c.Message, "certificate changed") || !strings.Contains(c.Message, "the address is now 192.0.2.99") || !strings.Contains(c.Message, recorded) {
+		t.Errorf("moved and changed: %s %q, want a WARNING naming both addresses", c.Status, c.Message)
+	}
+
+	same := run(t, p, probetest.Config{Chain: p.before})
+	same.Endpoints[0].Result.Address = "192.0.2.99"
+	apply(t, path, &same, Options{})
+	if c := baselineCheck(t, same); c.Status != report.OK {
+		t.Errorf("moved, same certificate: %s %q, want OK", c.Status, c.Message)
+	}
+}
+
 func TestSTARTTLSLost(t *testing.T) {
 	p := newPKI(t)
 	path := filepath.Join(t.TempDir(), "baseline.json")

@@ -41,8 +41,15 @@ func observe(ep report.Endpoint, now time.Time) observation {
 // endpoints this run did not probe are kept as they are.
 func compare(entries []Entry, s *report.Summary, opts Options) ([]Entry, bool) {
 	byKey := map[key]int{}
+	// byName finds a recorded address of the same host and port, for an
+	// endpoint whose address changed (DNS moved, a node replaced): it is
+	// compared with what was recorded there, not silently recorded anew.
+	byName := map[key]int{}
 	for i, e := range entries {
 		byKey[e.key()] = i
+		if _, ok := byName[e.nameKey()]; !ok {
+			byName[e.nameKey()] = i
+		}
 	}
 	next := append([]Entry(nil), entries...)
 	changed := false
@@ -50,13 +57,21 @@ func compare(entries []Entry, s *report.Summary, opts Options) ([]Entry, bool) {
 		ep := &s.Endpoints[i]
 		obs := observe(*ep, s.Now)
 		idx, known := byKey[obs.entry.key()]
+		moved := false
+		if !known {
+			idx, moved = byName[obs.entry.nameKey()]
+			known = moved
+		}
 		var old Entry
 		if known {
 			old = next[idx]
 		}
 		c, record := judge(ep, old, known, obs, opts)
+		if moved {
+			c.Message += fmt.Sprintf(" (compared with what %s presented: the address is now %s)", old.Address, obs.entry.Address)
+		}
 		if record {
-			if known {
+			if known && !moved {
 				next[idx] = obs.entry
 			} else {
 				byKey[obs.entry.key()] = len(next)
