@@ -17,7 +17,13 @@ import (
 // disk and renames it over path. A new file gets mode perm; an existing
 // one keeps its mode. When fill or any step fails, path is left as it was
 // and the temporary file is removed.
+//
+// A path that is a symbolic link is followed: the link's target is
+// replaced, and the link (often set up by configuration management) stays.
 func Write(path string, perm fs.FileMode, fill func(io.Writer) error) (err error) {
+	if target, linkErr := filepath.EvalSymlinks(path); linkErr == nil {
+		path = target
+	}
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."

@@ -90,3 +90,25 @@ func assertOnlyFile(t *testing.T, path string) {
 		t.Errorf("directory holds %v, want only %s", names, filepath.Base(path))
 	}
 }
+
+// A path that is a symbolic link keeps being one: the target is replaced.
+func TestWriteFollowsASymbolicLink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "real.prom")
+	link := filepath.Join(dir, "link.prom")
+	if err := os.WriteFile(target, []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(link, 0o644, func(w io.Writer) error { _, err := io.WriteString(w, "new\n"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Lstat(link); err != nil || info.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("%s is no longer a symbolic link (%v)", link, err)
+	}
+	if got, err := os.ReadFile(target); err != nil || string(got) != "new\n" {
+		t.Errorf("target holds %q (%v), want the new content", got, err)
+	}
+}
