@@ -132,3 +132,48 @@ func TestInjectedPlaintextIsNamed(t *testing.T) {
 		}
 	}
 }
+
+// The connector the text report names and the one the fixes name are the
+// same: the server's NetBIOS name from its default certificate, not the
+// first label of a banner that shows the public name.
+func TestConnectorNamedOnce(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	exchangeDefault, err := probetest.SelfSigned(probetest.Spec{
+		CommonName: "EXCH01",
+		DNSNames:   []string{"EXCH01", "EXCH01.contoso.test"},
+		NotBefore:  now.Add(-24 * time.Hour),
+		NotAfter:   now.Add(5*365*24*time.Hour - 24*time.Hour),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	banner := &probe.Reply{Code: 220, Lines: []string{"mail.contoso.test Microsoft ESMTP MAIL Service ready at Tue, 24 Nov 2026 02:17:12 +0000"}}
+	result := func(port int) probe.Result {
+		return probe.Result{
+			Endpoint: probe.Endpoint{Host: "mail.contoso.test", Port: port}, Address: "127.0.0.1", Mode: probe.ModeSTARTTLS,
+			Banner: banner, EHLO: &probe.Reply{Code: 250, Lines: []string{"mail.contoso.test Hello", "STARTTLS"}},
+			STARTTLSOffered: true, STARTTLSReply: &probe.Reply{Code: 220, Lines: []string{"2.0.0 SMTP server ready"}},
+			TLS:   &probe.TLSState{Version: 0x0304, CipherSuite: 0x1301, HandshakeComplete: true},
+			Chain: exchangeDefault.Certs,
+		}
+	}
+	sum := report.Judge([]probe.Result{result(587), result(2525)}, report.Expect{}, now)
+	if got := sum.Endpoints[0].Connector; got != "Client Frontend EXCH01" {
+		t.Errorf("587's connector = %q, want Client Frontend EXCH01", got)
+	}
+	var text strings.Builder
+	if err := report.Text(&text, sum, false); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(text.String(), "Frontend MAIL") {
+		t.Errorf("the text report names a connector after the banner's public name:\n%s", text.String())
+	}
+	for _, d := range sum.Endpoints[0].Diagnoses {
+		for _, line := range d.Fix {
+			if strings.Contains(line, "Set-ReceiveConnector") && !strings.Contains(line, `EXCH01\Client Frontend EXCH01`) {
+				t.Errorf("fix names another connector: %s", line)
+			}
+		}
+	}
+}

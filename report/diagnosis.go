@@ -93,6 +93,11 @@ func diagnose(s *Summary, now time.Time) {
 	for i := range s.Endpoints {
 		ep := &s.Endpoints[i]
 		d := newDiagContext(ep, groups[hostKey(*ep)], now)
+		if d.exchange() {
+			if server := d.serverName(); server != "" {
+				ep.Connector = ExchangeConnector(d.role, server)
+			}
+		}
 		ep.Diagnoses = d.rules()
 		for _, x := range ep.Diagnoses {
 			ep.Status = Worse(ep.Status, x.Severity.status())

@@ -32,12 +32,8 @@ func serverField(ep Endpoint) string {
 		out += "; the banner is masked by a firewall's SMTP inspection"
 	}
 	out += ")"
-	if s.Software == SoftwareExchange {
-		if server := s.ServerName(); server != "" {
-			if c := ExchangeConnector(ep.Endpoint.Role(), server); c != "" {
-				out += `, receive connector "` + Escape(c) + `"`
-			}
-		}
+	if ep.Connector != "" {
+		out += `, receive connector "` + Escape(ep.Connector) + `"`
 	}
 	return out
 }

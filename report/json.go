@@ -40,6 +40,7 @@ type (
 		Chain           []jsonCert       `json:"chain"`
 		Checks          []Check          `json:"checks"`
 		Server          Server           `json:"server"`
+		Connector       string           `json:"connector,omitempty"`
 		TLSRequired     *jsonTLSRequired `json:"tls_required"`
 		Diagnosis       []Diagnosis      `json:"diagnosis"`
 		TimingsMS       jsonTimings      `json:"timings_ms"`
@@ -128,6 +129,7 @@ func toJSONResult(ep Endpoint, now time.Time, verbose bool) jsonResult {
 		Chain:           []jsonCert{},
 		Checks:          ep.Checks,
 		Server:          ep.Server,
+		Connector:       ep.Connector,
 		TLSRequired:     toJSONTLSRequired(ep),
 		Diagnosis:       toJSONDiagnoses(ep.Diagnoses),
 		TimingsMS: jsonTimings{

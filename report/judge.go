@@ -99,6 +99,10 @@ type Endpoint struct {
 	// RequiresTLS is the verdict on the plaintext MAIL FROM test
 	// (tlsrequired.go).
 	RequiresTLS TLSRequired
+	// Connector is the Exchange receive connector this endpoint belongs
+	// to ("Client Frontend EXCH01"), "" when the server is not Exchange or
+	// its name is unknown. The text report and the fixes name the same one.
+	Connector string
 	// Diagnoses name causes and fixes (diagnosis.go).
 	Diagnoses []Diagnosis
 }
