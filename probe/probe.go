@@ -365,7 +365,6 @@ func (s *session) handshake() bool {
 			return nil
 		},
 	}
-	s.raw.paused = true
 	tlsConn := tls.Client(s.raw.Conn, cfg)
 	start := time.Now()
 	err := tlsConn.HandshakeContext(s.ctx)

@@ -83,18 +83,17 @@ func (t *transcript) finish() []TranscriptLine {
 }
 
 // recordingConn copies the plaintext that crosses a connection into a
-// transcript. Under STARTTLS it wraps the raw conn until the handshake and
-// then the tls.Conn, so the transcript never holds TLS records.
+// transcript. Under STARTTLS it wraps the raw conn until the handshake; the
+// tls.Conn is built on the unwrapped conn and wrapped in turn, so the
+// transcript never holds TLS records.
 type recordingConn struct {
 	net.Conn
 	t *transcript
-	// paused stops recording once the TLS handshake starts on this conn.
-	paused bool
 }
 
 func (c *recordingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 && !c.paused {
+	if n > 0 {
 		c.t.add(FromServer, p[:n])
 	}
 	return n, err
@@ -102,7 +101,7 @@ func (c *recordingConn) Read(p []byte) (int, error) {
 
 func (c *recordingConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
-	if n > 0 && !c.paused {
+	if n > 0 {
 		c.t.add(FromClient, p[:n])
 	}
 	return n, err
