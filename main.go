@@ -1,3 +1,10 @@
+// A probe must reach old servers to report on them: crypto/tls refuses
+// SHA-1 signatures in TLS 1.2 handshakes since Go 1.25, which would turn a
+// server that signs only with SHA-1 into a handshake failure instead of an
+// observation.
+//
+//go:debug tlssha1=1
+
 // Command starttls-probe shows what a mail server really does with TLS: it
 // probes SMTP ports (STARTTLS on 25, 587 and 2525, implicit TLS on 465),
 // shows the certificate chain each one presents and judges it against the

@@ -87,3 +87,17 @@ func TestGoInstall(t *testing.T) {
 		t.Errorf("installed binary --version: %s", r)
 	}
 }
+
+// The binary accepts SHA-1 handshake signatures (tlssha1=1), so that a
+// server that signs only with SHA-1 is reported, not mistaken for a broken
+// handshake.
+func TestBinaryAcceptsSHA1HandshakeSignatures(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "version", "-m", binary).Output()
+	if err != nil {
+		t.Fatalf("go version -m: %v", err)
+	}
+	if !strings.Contains(string(out), "tlssha1=1") {
+		t.Errorf("the binary's default GODEBUG lacks tlssha1=1:\n%s", out)
+	}
+}
