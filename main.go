@@ -270,9 +270,19 @@ func probeTargets(c *cli.Context, stdout, stderr io.Writer, getenv func(string) 
 			return usagef("targets look like mail.contoso.com, mail.contoso.com:587, 192.0.2.1 or [2001:db8::1]:25", "%q is not a target: a host name cannot start with '-'", t)
 		}
 	}
+	// Conflicting flags are refused before -f - reads stdin.
+	if c.Bool("no-sni") && c.String("sni") != "" {
+		return usagef("give one of them", "--sni and --no-sni conflict")
+	}
+	if c.Bool("4") && c.Bool("6") {
+		return usagef("give one of them, or neither for both families", "-4 and -6 conflict")
+	}
 	badLines, err := readTargetFile(c, stderr, &targets)
 	if err != nil {
 		return err
+	}
+	if len(targets) == 0 && c.String("file") != "" {
+		return usagef("give at least one target, one per line", "no valid target in --file %s", c.String("file"))
 	}
 	if len(targets) == 0 {
 		return usagef("try 'starttls-probe mail.example.com', or 'starttls-probe demo' to see it work", "no target given")
@@ -292,9 +302,6 @@ func probeTargets(c *cli.Context, stdout, stderr io.Writer, getenv func(string) 
 	roots, err := trustedRoots(c)
 	if err != nil {
 		return err
-	}
-	if c.Bool("no-sni") && c.String("sni") != "" {
-		return usagef("give one of them", "--sni and --no-sni conflict")
 	}
 	endpoints, err := probe.Endpoints(targets, ports, c.Bool("implicit-tls"))
 	if err != nil {
@@ -363,9 +370,6 @@ func readTargetFile(c *cli.Context, stderr io.Writer, targets *[]string) (int, e
 
 // discoveryOptions sets the resolver, address family and concurrency.
 func discoveryOptions(c *cli.Context, opts *probe.Options) error {
-	if c.Bool("4") && c.Bool("6") {
-		return usagef("give one of them, or neither for both families", "-4 and -6 conflict")
-	}
 	opts.Network = probe.Network(c.Bool("4"), c.Bool("6"))
 	if s := c.String("resolver"); s != "" {
 		server, err := probe.ParseResolverAddr(s)
