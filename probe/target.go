@@ -43,8 +43,9 @@ func (e Endpoint) HostIsIP() bool {
 // String is host:port, with brackets around IPv6 literals.
 func (e Endpoint) String() string { return net.JoinHostPort(e.Host, strconv.Itoa(e.Port)) }
 
-// DefaultPorts are the ports probed when a target names none.
-var DefaultPorts = []int{25, 587, 2525}
+// DefaultPorts are the ports probed when a target names none: a new slice
+// each time, so no caller can change another's defaults.
+func DefaultPorts() []int { return []int{25, 587, 2525} }
 
 // ImplicitTLSPort is the submissions port (RFC 8314), where TLS starts at once.
 const ImplicitTLSPort = 465
@@ -164,7 +165,7 @@ func checkHostname(h string) error {
 // implicit forces it on every port.
 func Endpoints(targets []string, ports []int, implicit bool) ([]Endpoint, error) {
 	if len(ports) == 0 {
-		ports = DefaultPorts
+		ports = DefaultPorts()
 	}
 	var eps []Endpoint
 	for _, t := range targets {
