@@ -9,6 +9,7 @@ package probetest
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -76,7 +77,8 @@ func (s *Server) Port() int {
 	return n
 }
 
-// Close stops the server and waits for its connections to end.
+// Close stops the server. A scripted server also waits for its
+// connections to end; go-smtp's closes them without waiting.
 func (s *Server) Close() error {
 	var err error
 	s.closing.Do(func() {
@@ -84,7 +86,9 @@ func (s *Server) Close() error {
 			// Close the listener ourselves too: go-smtp only knows it once
 			// its Serve goroutine has run, which a quick Close can beat.
 			s.listener.Close()
-			err = s.smtp.Close()
+			if err = s.smtp.Close(); errors.Is(err, net.ErrClosed) {
+				err = nil // the listener we closed on purpose
+			}
 		} else {
 			err = s.raw.close()
 		}
