@@ -2,7 +2,7 @@ package probetest
 
 import (
 	"crypto/x509"
-	"errors"
+	"fmt"
 	"time"
 
 	"github.com/starttls-probe/starttls-probe/probe"
@@ -57,20 +57,14 @@ func StartDemo() (*Demo, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Exchange's default certificate: CN is the server's NetBIOS name, the
-	// SANs that name and its FQDN, five years.
-	defaultCert, err := SelfSigned(Spec{
-		CommonName: "EXCH01",
-		DNSNames:   []string{"EXCH01", "EXCH01.contoso.test"},
-		NotBefore:  time.Now().Add(-400 * 24 * time.Hour),
-		NotAfter:   time.Now().Add((5*365 - 400) * 24 * time.Hour),
-		RSABits:    2048,
-	})
+	// Exchange's default certificate, made when Exchange was installed
+	// 400 days ago.
+	exchange := Exchange{Server: "EXCH01", Domain: "contoso.test"}
+	defaultCert, err := ExchangeDefaultCertificate(exchange.Server, exchange.Domain, time.Now().AddDate(0, 0, -400))
 	if err != nil {
 		return nil, err
 	}
-	banner := "220 EXCH01.contoso.test Microsoft ESMTP MAIL Service ready at " +
-		time.Now().Format("Mon, 2 Jan 2006 15:04:05 -0700")
+	banner := exchange.Banner()
 	d := &Demo{Root: root.Cert}
 	for _, l := range []struct {
 		role  int
@@ -82,10 +76,10 @@ func StartDemo() (*Demo, error) {
 		{587, other, []string{"LOGIN"}},
 		{2525, defaultCert, nil},
 	} {
-		s, err := Start(Config{Chain: l.chain, Domain: "EXCH01.contoso.test", Banner: banner, AuthMechanisms: l.auth})
+		s, err := Start(Config{Chain: l.chain, Domain: exchange.FQDN(), Banner: banner, AuthMechanisms: l.auth})
 		if err != nil {
 			d.Close()
-			return nil, errors.Join(errors.New("demo"), err)
+			return nil, fmt.Errorf("demo: %w", err)
 		}
 		d.servers = append(d.servers, s)
 		d.Endpoints = append(d.Endpoints, probe.Endpoint{

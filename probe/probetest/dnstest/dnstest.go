@@ -50,6 +50,12 @@ func Start(records ...string) (*Server, error) {
 	s := &Server{addr: netip.MustParseAddrPort(pc.LocalAddr().String()), queries: map[string]int{}}
 	mux := dns.NewServeMux()
 	mux.HandleFunc(".", func(w dns.ResponseWriter, q *dns.Msg) {
+		if len(q.Question) == 0 {
+			m := new(dns.Msg)
+			m.SetRcode(q, dns.RcodeFormatError)
+			w.WriteMsg(m)
+			return
+		}
 		question := q.Question[0]
 		s.count(question)
 		m := new(dns.Msg)
