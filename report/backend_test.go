@@ -18,15 +18,7 @@ import (
 func TestDefaultCertificateOnBackendPort(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
-	exchangeDefault, err := probetest.SelfSigned(probetest.Spec{
-		CommonName: "EXCH01",
-		DNSNames:   []string{"EXCH01", "EXCH01.contoso.test"},
-		NotBefore:  now.Add(-24 * time.Hour),
-		NotAfter:   now.Add(5*365*24*time.Hour - 24*time.Hour),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	exchangeDefault := exchangeDefaultCertificate(t, now)
 	otherSelfSigned, err := probetest.SelfSigned(probetest.Spec{CommonName: "mail.contoso.test", DNSNames: []string{"mail.contoso.test"}})
 	if err != nil {
 		t.Fatal(err)
@@ -68,15 +60,7 @@ func TestDefaultCertificateOnBackendPort(t *testing.T) {
 func TestFrontEndExpectationsSkipTheBackendDefault(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
-	exchangeDefault, err := probetest.SelfSigned(probetest.Spec{
-		CommonName: "EXCH01",
-		DNSNames:   []string{"EXCH01", "EXCH01.contoso.test"},
-		NotBefore:  now.Add(-24 * time.Hour),
-		NotAfter:   now.Add(5*365*24*time.Hour - 24*time.Hour),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	exchangeDefault := exchangeDefaultCertificate(t, now)
 	frontEnd, err := probetest.SelfSigned(probetest.Spec{CommonName: "mail.contoso.test", DNSNames: []string{"mail.contoso.test"}})
 	if err != nil {
 		t.Fatal(err)
@@ -139,15 +123,7 @@ func TestInjectedPlaintextIsNamed(t *testing.T) {
 func TestConnectorNamedOnce(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
-	exchangeDefault, err := probetest.SelfSigned(probetest.Spec{
-		CommonName: "EXCH01",
-		DNSNames:   []string{"EXCH01", "EXCH01.contoso.test"},
-		NotBefore:  now.Add(-24 * time.Hour),
-		NotAfter:   now.Add(5*365*24*time.Hour - 24*time.Hour),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	exchangeDefault := exchangeDefaultCertificate(t, now)
 	banner := &probe.Reply{Code: 220, Lines: []string{"mail.contoso.test Microsoft ESMTP MAIL Service ready at Tue, 24 Nov 2026 02:17:12 +0000"}}
 	result := func(port int) probe.Result {
 		return probe.Result{
@@ -176,4 +152,15 @@ func TestConnectorNamedOnce(t *testing.T) {
 			}
 		}
 	}
+}
+
+// exchangeDefaultCertificate is Exchange's default certificate for EXCH01,
+// made a day before now.
+func exchangeDefaultCertificate(t *testing.T, now time.Time) *probetest.Chain {
+	t.Helper()
+	chain, err := probetest.ExchangeDefaultCertificate("EXCH01", "contoso.test", now.Add(-24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return chain
 }
