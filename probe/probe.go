@@ -142,9 +142,11 @@ type session struct {
 	res        Result
 	transcript *transcript
 
-	raw     *recordingConn // the TCP conn, recorded until TLS starts
-	conn    net.Conn       // what commands are written to: raw or TLS
-	replies *replyReader
+	raw *recordingConn // the TCP conn, recorded until TLS starts
+	// stopCloseOnDone stops closing raw when ctx ends (open).
+	stopCloseOnDone func() bool
+	conn            net.Conn // what commands are written to: raw or TLS
+	replies         *replyReader
 }
 
 func (s *session) run() {
@@ -153,21 +155,11 @@ func (s *session) run() {
 		return
 	}
 	s.res.Address = addr
-	if wait := s.startTLSRequiredTest(addr); wait != nil {
-		defer wait()
-	}
-	if !s.connect(addr) {
+	defer s.tlsRequiredNotRun()
+	if !s.open(addr) {
 		return
 	}
-	defer s.raw.Close()
-	// go-smtp-style per-command deadlines would outlive ours; instead one
-	// deadline for the whole endpoint, and closing the conn when ctx ends
-	// (Ctrl-C) unblocks any read at once.
-	if dl, ok := s.ctx.Deadline(); ok {
-		s.raw.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(s.ctx, func() { s.raw.Close() })
-	defer stop()
+	defer func() { s.hangUp() }()
 
 	if s.res.Mode == ModeImplicit {
 		if !s.handshake() || !s.greeting() {
@@ -180,14 +172,19 @@ func (s *session) run() {
 		return
 	}
 
-	if !s.greeting() {
+	if !s.hello() {
 		return
 	}
-	var ok2 bool
-	if s.res.EHLO, ok2 = s.ehlo(PhaseEHLO, &s.res.Timings.EHLO); !ok2 {
-		return
+	if s.testsTLSRequired() && !s.testTLSRequired() && s.res.STARTTLSOffered {
+		// The server ended the session in answer to the test: this
+		// connection is the test's, and STARTTLS is probed on a new one.
+		s.res.TLSRequired.Transcript = s.transcript.finish()
+		s.hangUp()
+		s.transcript = newTranscript(s.res.Started)
+		if !s.open(addr) || !s.hello() {
+			return
+		}
 	}
-	s.res.STARTTLSOffered = s.res.EHLO.HasKeyword("STARTTLS")
 	if !s.res.STARTTLSOffered {
 		s.quit()
 		return
@@ -195,18 +192,64 @@ func (s *session) run() {
 	if !s.starttls() || !s.handshake() {
 		return
 	}
-	if s.res.EHLOAfterTLS, ok2 = s.ehlo(PhasePostTLS, &s.res.Timings.PostTLS); ok2 {
+	if s.res.EHLOAfterTLS, ok = s.ehlo(PhasePostTLS, &s.res.Timings.PostTLS); ok {
 		s.quit()
 	}
 }
 
+// open connects to addr for the rest of the session. One deadline covers
+// the whole endpoint (go-smtp-style per-command deadlines would outlive it),
+// and the connection is closed when ctx ends, so that Ctrl-C unblocks any
+// read at once. hangUp undoes it.
+func (s *session) open(addr string) bool {
+	if !s.connect(addr) {
+		return false
+	}
+	if dl, ok := s.ctx.Deadline(); ok {
+		s.raw.SetDeadline(dl)
+	}
+	raw := s.raw
+	s.stopCloseOnDone = context.AfterFunc(s.ctx, func() { raw.Close() })
+	return true
+}
+
+// hangUp closes the connection open made, if any.
+func (s *session) hangUp() {
+	if s.raw == nil {
+		return
+	}
+	s.stopCloseOnDone()
+	s.raw.Close()
+	s.raw = nil
+}
+
+// hello reads the banner and says EHLO: the plaintext start of a STARTTLS
+// session.
+func (s *session) hello() bool {
+	if !s.greeting() {
+		return false
+	}
+	var ok bool
+	if s.res.EHLO, ok = s.ehlo(PhaseEHLO, &s.res.Timings.EHLO); !ok {
+		return false
+	}
+	s.res.STARTTLSOffered = s.res.EHLO.HasKeyword("STARTTLS")
+	return true
+}
+
 func (s *session) fail(phase Phase, err error, reply *Reply) {
+	s.res.Error = s.errorAt(phase, err, reply)
+}
+
+// errorAt is the Error of a failure in phase, saying plainly when time ran
+// out or the user interrupted.
+func (s *session) errorAt(phase Phase, err error, reply *Reply) *Error {
 	if ctxErr := s.ctx.Err(); ctxErr != nil {
 		err = s.ctxError(phase, ctxErr)
 	} else if errors.Is(err, os.ErrDeadlineExceeded) {
 		err = s.ctxError(phase, context.DeadlineExceeded)
 	}
-	s.res.Error = &Error{Phase: phase, Err: err, Reply: reply}
+	return &Error{Phase: phase, Err: err, Reply: reply}
 }
 
 // ctxError says plainly that time ran out or the user interrupted, instead of
@@ -277,13 +320,43 @@ func (s *session) greeting() bool {
 
 // command writes one command line and reads the whole reply.
 func (s *session) command(line string) (*Reply, error) {
-	if !allowedCommand(line) {
-		return nil, fmt.Errorf("refusing to send %q: the probe sends only EHLO, STARTTLS, MAIL FROM:<>, RSET, NOOP and QUIT", line)
-	}
-	if _, err := s.conn.Write([]byte(line + "\r\n")); err != nil {
+	replies, err := s.commands(false, line)
+	if err != nil {
 		return nil, err
 	}
-	return s.replies.read()
+	return replies[0], nil
+}
+
+// commands sends lines and reads their replies, in one write when pipelined
+// (RFC 2920, for servers that advertise PIPELINING). It returns the replies
+// read before any error.
+func (s *session) commands(pipelined bool, lines ...string) ([]*Reply, error) {
+	wire := make([]string, len(lines))
+	for i, line := range lines {
+		if !allowedCommand(line) {
+			return nil, fmt.Errorf("refusing to send %q: the probe sends only EHLO, STARTTLS, MAIL FROM:<>, RSET, NOOP and QUIT", line)
+		}
+		wire[i] = line + "\r\n"
+	}
+	batch := 1
+	if pipelined {
+		batch = len(wire)
+	}
+	var replies []*Reply
+	for len(wire) > 0 {
+		if _, err := io.WriteString(s.conn, strings.Join(wire[:batch], "")); err != nil {
+			return replies, err
+		}
+		for range batch {
+			reply, err := s.replies.read()
+			if err != nil {
+				return replies, err
+			}
+			replies = append(replies, reply)
+		}
+		wire = wire[batch:]
+	}
+	return replies, nil
 }
 
 func (s *session) ehlo(phase Phase, took *time.Duration) (*Reply, bool) {

@@ -2,6 +2,9 @@ package probe
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
 	"time"
 )
 
@@ -9,9 +12,14 @@ import (
 const PhaseMail Phase = "mail"
 
 // TLSRequiredTest is what the server said when asked to start a mail
-// transaction in plaintext: on its own connection, banner, EHLO,
-// "MAIL FROM:<>" before any STARTTLS, then RSET and QUIT. No RCPT, no DATA:
-// nothing can be delivered.
+// transaction in plaintext: after EHLO and before any STARTTLS, "MAIL
+// FROM:<>", then RSET. No RCPT, no DATA: nothing can be delivered.
+//
+// The test runs on the main connection, so that an endpoint costs its
+// server one connection, as it does a sending MTA. When the server ends or
+// spoils that connection in answer (Exchange drops some sessions after
+// "451 5.7.3"), STARTTLS is probed on a new connection and the first one is
+// the test's own, with its own Transcript.
 //
 // It records the reply only. Whether "451 5.7.3" or "530 5.7.0" means "TLS
 // is required" is a judgement, and judging is report's job: the same
@@ -26,78 +34,53 @@ type TLSRequiredTest struct {
 	// Error is the failure that ended the test before a reply to MAIL
 	// (connection refused, no banner, a non-250 EHLO, a timeout).
 	Error *Error
-	// Duration is how long the test took, from dial to QUIT.
-	Duration time.Duration
-	// Transcript is this connection's own dialogue, for -v.
+	// Transcript is the test's own connection when the server ended it and
+	// STARTTLS was probed on another; empty when the test shared the main
+	// connection, whose transcript then holds its lines.
 	Transcript []TranscriptLine
 }
 
-// startTLSRequiredTest runs the TLS-required test on its own connection to
-// addr while the main probe goes on, within the same endpoint context. The
-// returned wait blocks until the test is done and stores it in the main
-// result; it is nil when the test does not apply (implicit TLS, or turned
-// off).
-func (s *session) startTLSRequiredTest(addr string) (wait func()) {
-	if s.res.Mode != ModeSTARTTLS || s.opts.NoTLSRequiredTest {
-		return nil
-	}
-	done := make(chan *TLSRequiredTest, 1)
-	go func() { done <- runTLSRequiredTest(s.ctx, s.res.Endpoint, addr, s.opts) }()
-	return func() { s.res.TLSRequired = <-done }
+// testsTLSRequired says whether this endpoint gets the TLS-required test:
+// STARTTLS endpoints, unless it is turned off.
+func (s *session) testsTLSRequired() bool {
+	return s.res.Mode == ModeSTARTTLS && !s.opts.NoTLSRequiredTest
 }
 
-// runTLSRequiredTest reuses the session's dialogue steps on a second session
-// whose Result only collects what this test needs.
-func runTLSRequiredTest(ctx context.Context, ep Endpoint, addr string, opts Options) *TLSRequiredTest {
-	side := &session{
-		ctx:  ctx,
-		opts: opts,
-		res:  Result{Endpoint: ep, Address: addr, Mode: ModeSTARTTLS, Started: time.Now()},
-	}
-	side.transcript = newTranscript(side.res.Started)
-	test := &TLSRequiredTest{}
-	test.Mail = side.mailBeforeTLS()
-	test.Banner, test.EHLO, test.Error = side.res.Banner, side.res.EHLO, side.res.Error
-	test.Duration = time.Since(side.res.Started)
-	test.Transcript = side.transcript.finish()
-	return test
-}
-
-// mailBeforeTLS dials, greets and asks for a transaction in plaintext. It
-// returns the reply to MAIL, or nil with the failure in s.res.Error.
-func (s *session) mailBeforeTLS() *Reply {
-	if !s.connect(s.res.Address) {
-		return nil
-	}
-	defer s.raw.Close()
-	// Same deadline handling as the main probe: one deadline for the whole
-	// endpoint, and closing the conn when ctx ends.
+// testTLSRequired asks for a transaction on the current connection, in
+// plaintext after EHLO, and resets it. It reports whether the connection
+// can go on to STARTTLS: not when the server hung up, refused RSET, or gave
+// no answer within half of the time left, which leaves the other half to
+// probe STARTTLS on a new connection.
+func (s *session) testTLSRequired() (usable bool) {
+	test := &TLSRequiredTest{Banner: s.res.Banner, EHLO: s.res.EHLO}
+	s.res.TLSRequired = test
+	var share time.Duration
 	if dl, ok := s.ctx.Deadline(); ok {
-		s.raw.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(s.ctx, func() { s.raw.Close() })
-	defer stop()
-
-	if !s.greeting() {
-		return nil
-	}
-	var ok bool
-	var took time.Duration
-	if s.res.EHLO, ok = s.ehlo(PhaseEHLO, &took); !ok {
-		if s.res.EHLO != nil {
-			s.quit()
-		}
-		return nil
-	}
-	reply, err := s.command("MAIL FROM:<>")
-	if err != nil {
-		s.fail(PhaseMail, err, nil)
-		return nil
+		share = time.Until(dl) / 2
+		s.raw.SetDeadline(time.Now().Add(share))
+		defer s.raw.SetDeadline(dl)
 	}
 	// RSET whatever the reply: a server that accepted the sender must not
-	// be left with an open transaction. Its reply tells nothing more.
-	if _, err := s.command("RSET"); err == nil {
-		s.quit()
+	// be left with an open transaction before STARTTLS, which RFC 3207
+	// allows only outside one. Both go in one write when the server
+	// pipelines: it costs the server one round trip more than no test.
+	replies, err := s.commands(s.res.EHLO.HasKeyword("PIPELINING"), "MAIL FROM:<>", "RSET")
+	if len(replies) == 0 {
+		if errors.Is(err, os.ErrDeadlineExceeded) && s.ctx.Err() == nil {
+			err = fmt.Errorf("no answer within %s, half of the time left (%w)", share.Round(time.Millisecond), context.DeadlineExceeded)
+		}
+		test.Error = s.errorAt(PhaseMail, err, nil)
+		return false
 	}
-	return reply
+	test.Mail = replies[0]
+	return err == nil && replies[1].Code == 250
+}
+
+// tlsRequiredNotRun records, for an endpoint that should have had the
+// test, the failure that came before it (no connection, no banner, EHLO
+// refused), so that the verdict is "unknown" rather than "not tested".
+func (s *session) tlsRequiredNotRun() {
+	if s.testsTLSRequired() && s.res.TLSRequired == nil && s.res.Error != nil {
+		s.res.TLSRequired = &TLSRequiredTest{Banner: s.res.Banner, EHLO: s.res.EHLO, Error: s.res.Error}
+	}
 }

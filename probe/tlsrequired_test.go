@@ -3,6 +3,8 @@ package probe_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -22,9 +24,16 @@ func exchangeConnector(t *testing.T, connector probetest.ExchangeConnector, chai
 	})
 }
 
-// tlsRequiredCommands is what the TLS-required connection must say, in this
-// order, and nothing more.
-var tlsRequiredCommands = []string{"EHLO " + ehloName, "MAIL FROM:<>", "RSET", "QUIT"}
+// clientLines is what the probe said in a transcript.
+func clientLines(transcript []probe.TranscriptLine) []string {
+	var client []string
+	for _, l := range transcript {
+		if l.Dir == probe.FromClient {
+			client = append(client, l.Text)
+		}
+	}
+	return client
+}
 
 func TestTLSRequiredTest(t *testing.T) {
 	t.Parallel()
@@ -99,44 +108,123 @@ func TestTLSRequiredTest(t *testing.T) {
 			if test.Mail == nil || test.Mail.Code != tc.code || test.Mail.EnhancedCode() != tc.enhanced || test.Mail.Text() != tc.text {
 				t.Fatalf("MAIL reply = %+v, want %d %s", test.Mail, tc.code, tc.text)
 			}
-			if test.Banner == nil || test.Banner.Code != 220 || test.EHLO == nil || test.EHLO.Code != 250 {
-				t.Errorf("banner %+v, EHLO %+v: want the greeting and EHLO of the test's own connection", test.Banner, test.EHLO)
+			if test.Banner != res.Banner || test.EHLO != res.EHLO {
+				t.Errorf("banner %+v, EHLO %+v: want the main connection's, which the test shares", test.Banner, test.EHLO)
 			}
-			var client []string
-			for _, l := range test.Transcript {
-				if l.TLS {
-					t.Errorf("transcript line %+v under TLS: the test never starts TLS", l)
-				}
-				if l.Dir == probe.FromClient {
-					client = append(client, l.Text)
-				}
+			if len(test.Transcript) != 0 {
+				t.Errorf("test transcript = %+v, want none: the test shared the main connection", test.Transcript)
 			}
-			if !slices.Equal(client, tlsRequiredCommands) {
-				t.Errorf("test's client lines = %q, want %q", client, tlsRequiredCommands)
+			// On the main connection, in plaintext, before STARTTLS.
+			want := []string{"EHLO " + ehloName, "MAIL FROM:<>", "RSET", "STARTTLS", "EHLO " + ehloName, "QUIT"}
+			if !tc.starttls {
+				want = []string{"EHLO " + ehloName, "MAIL FROM:<>", "RSET", "QUIT"}
 			}
-			// The main dialogue never asks for a transaction.
+			if client := clientLines(res.Transcript); !slices.Equal(client, want) {
+				t.Errorf("client lines = %q, want %q", client, want)
+			}
 			for _, l := range res.Transcript {
-				if l.Dir == probe.FromClient && (strings.HasPrefix(l.Text, "MAIL") || l.Text == "RSET") {
-					t.Errorf("main dialogue sent %q", l.Text)
+				if l.TLS && (strings.HasPrefix(l.Text, "MAIL") || l.Text == "RSET") {
+					t.Errorf("%q sent under TLS", l.Text)
 				}
 			}
 			if tc.goSMTP {
 				return
 			}
 			s.Close()
-			cmds := s.Commands()
-			for _, cmd := range cmds {
-				if !allowedCommand(cmd) {
-					t.Errorf("the probe sent %q; it may only send EHLO, STARTTLS, MAIL FROM:<>, RSET, NOOP and QUIT", cmd)
-				}
-			}
-			if n := countOf(cmds, "MAIL FROM:<>"); n != 1 {
-				t.Errorf("MAIL FROM:<> sent %d times in %q, want once", n, cmds)
-			}
-			if !isSubsequence(cmds, tlsRequiredCommands) {
-				t.Errorf("commands = %q, want %q in this order", cmds, tlsRequiredCommands)
+			if cmds := s.Commands(); !slices.Equal(cmds, want) {
+				t.Errorf("the server heard %q, want %q", cmds, want)
 			}
 		})
+	}
+}
+
+// When the server hangs up or falls silent in answer to the test (one of
+// Exchange's code paths drops the session after 451 5.7.3), the reply is
+// kept and STARTTLS is probed on a new connection; the first connection
+// becomes the test's own transcript.
+func TestTLSRequiredTestOnASpoiledConnection(t *testing.T) {
+	t.Parallel()
+	chain := newChain(t)
+	tests := []struct {
+		name      string
+		afterMail func(net.Conn)
+		timeout   time.Duration
+		mail      int    // the reply kept, 0 for none
+		errorHas  string // the test's error, "" for none
+	}{
+		{name: "hangs up after 451 5.7.3", afterMail: probetest.HangUp, timeout: 10 * time.Second, mail: 451},
+		{name: "silent after 451 5.7.3", afterMail: func(c net.Conn) { io.Copy(io.Discard, c) }, timeout: 2 * time.Second, mail: 451},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			script := starttlsScript(chain)
+			script.Mail = []string{"451 5.7.3 STARTTLS is required to send mail"}
+			script.AfterMail = tc.afterMail
+			s := probetest.NewScript(t, script)
+			opts := options()
+			opts.Timeout = tc.timeout
+			res := probe.Probe(context.Background(), endpointOf(s), opts)
+			if res.Error != nil || res.TLS == nil || !res.TLS.HandshakeComplete || res.EHLOAfterTLS == nil {
+				t.Fatalf("error %v, TLS %+v: want the whole STARTTLS dialogue on a new connection", res.Error, res.TLS)
+			}
+			test := res.TLSRequired
+			if test == nil || test.Mail == nil || test.Mail.Code != tc.mail || test.Error != nil {
+				t.Fatalf("TLSRequired = %+v, want the %d kept and no error", test, tc.mail)
+			}
+			if first := clientLines(test.Transcript); len(first) < 2 || first[0] != "EHLO "+ehloName || first[1] != "MAIL FROM:<>" {
+				t.Errorf("test's own transcript = %q, want EHLO and MAIL FROM:<>", first)
+			}
+			if main := clientLines(res.Transcript); !slices.Equal(main, []string{"EHLO " + ehloName, "STARTTLS", "EHLO " + ehloName, "QUIT"}) {
+				t.Errorf("main transcript = %q, want the new connection's dialogue only", main)
+			}
+			s.Close()
+			if n := countOf(s.Commands(), "MAIL FROM:<>"); n != 1 {
+				t.Errorf("MAIL FROM:<> sent %d times, want once", n)
+			}
+		})
+	}
+}
+
+// A server that never answers MAIL costs the test half the time left; the
+// other half still shows its STARTTLS.
+func TestTLSRequiredTestUnansweredMail(t *testing.T) {
+	t.Parallel()
+	script := starttlsScript(newChain(t))
+	script.Mail = []string{}
+	script.AfterMail = func(c net.Conn) { io.Copy(io.Discard, c) }
+	s := probetest.NewScript(t, script)
+	opts := options()
+	opts.Timeout = 2 * time.Second
+	res := probe.Probe(context.Background(), endpointOf(s), opts)
+	if res.Error != nil || res.TLS == nil || !res.TLS.HandshakeComplete {
+		t.Fatalf("error %v, TLS %+v: want the handshake on a new connection", res.Error, res.TLS)
+	}
+	test := res.TLSRequired
+	if test == nil || test.Mail != nil || test.Error == nil || test.Error.Phase != probe.PhaseMail {
+		t.Fatalf("TLSRequired = %+v, want a failure at MAIL and no reply", test)
+	}
+	if !errors.Is(test.Error, context.DeadlineExceeded) || !strings.Contains(test.Error.Error(), "half of the time left") {
+		t.Errorf("error = %v, want it to say the test's share of the time ran out", test.Error)
+	}
+}
+
+// Without PIPELINING the server hears MAIL and RSET one at a time, with the
+// same outcome.
+func TestTLSRequiredTestWithoutPipelining(t *testing.T) {
+	t.Parallel()
+	script := starttlsScript(newChain(t))
+	script.EHLO = []string{"250-" + mailName, "250 STARTTLS"}
+	script.Mail = []string{"530 5.7.0 Must issue a STARTTLS command first"}
+	s := probetest.NewScript(t, script)
+	res := probe.Probe(context.Background(), endpointOf(s), options())
+	if res.Error != nil || res.TLSRequired == nil || res.TLSRequired.Mail == nil || res.TLSRequired.Mail.Code != 530 {
+		t.Fatalf("error %v, TLSRequired %+v: want the 530 and a whole dialogue", res.Error, res.TLSRequired)
+	}
+	s.Close()
+	want := []string{"EHLO " + ehloName, "MAIL FROM:<>", "RSET", "STARTTLS", "EHLO " + ehloName, "QUIT"}
+	if cmds := s.Commands(); !slices.Equal(cmds, want) {
+		t.Errorf("the server heard %q, want %q", cmds, want)
 	}
 }
 

@@ -724,19 +724,52 @@ func TestDiagnosisOfProbedExchange(t *testing.T) {
 	if sum.Endpoints[0].RequiresTLS != TLSRequiredTrue || sum.Endpoints[1].RequiresTLS != TLSRequiredFalse {
 		t.Errorf("TLS required: %q, %q", sum.Endpoints[0].RequiresTLS, sum.Endpoints[1].RequiresTLS)
 	}
-	// With -v the test's own connection is shown too.
+	// With -v the test shows in the transcript of the connection it
+	// shared; a connection of its own only when the server spoiled it.
 	sum.Verbose = true
 	var text bytes.Buffer
 	if err := Text(&text, sum, false); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(text.String(), "transcript of the TLS-required test") || !strings.Contains(text.String(), " C MAIL FROM:<>\n") {
-		t.Errorf("verbose text lacks the TLS-required transcript:\n%s", text.String())
+	if !strings.Contains(text.String(), " C MAIL FROM:<>\n") || strings.Contains(text.String(), "transcript of the TLS-required test") {
+		t.Errorf("verbose text lacks MAIL FROM:<> in the transcript, or shows a connection of the test's own:\n%s", text.String())
 	}
 	// The default certificate's CN names the server in every fix.
 	fix := strings.Join(findDiagnosis(sum.Endpoints[1], DiagDefaultCertificate).Fix, "\n")
 	if !strings.Contains(fix, `'EXCH01\Client Frontend EXCH01' -Fqdn mail.contoso.test`) {
 		t.Errorf("fix:\n%s", fix)
+	}
+}
+
+// Exchange dropping the session after 451 5.7.3: the verdict stands, the
+// certificate comes from a second connection, and -v shows the test's
+// connection on its own.
+func TestDiagnosisOfExchangeDroppingTheSession(t *testing.T) {
+	t.Parallel()
+	root, err := probetest.NewRootCA("Contoso Test Root CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, err := root.Issue(probetest.Spec{CommonName: diagName, DNSNames: []string{diagName}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := probetest.NewExchange(t, probetest.Exchange{Server: diagServer, Domain: diagDomain, Connector: probetest.DefaultFrontend,
+		Chain: chain, RequireTLS: true, DropsAfterRequireTLS: true})
+	ep := probe.Endpoint{Target: diagName, Host: diagName, Address: s.IP(), Port: s.Port(), ServicePort: 25}
+	results := probe.Run(context.Background(), []probe.Endpoint{ep}, probe.Options{EHLOName: "probe.contoso.test", Timeout: 10 * time.Second})
+	sum := Judge(results, Expect{Name: diagName, Roots: root.Pool()}, time.Now())
+	sum.Verbose = true
+	if got := sum.Endpoints[0]; got.RequiresTLS != TLSRequiredTrue || got.Status != OK {
+		t.Errorf("TLS required %q, status %s, want true and OK", got.RequiresTLS, got.Status)
+	}
+	var text bytes.Buffer
+	if err := Text(&text, sum, false); err != nil {
+		t.Fatal(err)
+	}
+	_, test, found := strings.Cut(text.String(), "transcript of the TLS-required test")
+	if !found || !strings.Contains(test, " C MAIL FROM:<>\n") || !strings.Contains(test, "451 5.7.3 STARTTLS is required") {
+		t.Errorf("verbose text lacks the test's own connection after the main transcript:\n%s", text.String())
 	}
 }
 

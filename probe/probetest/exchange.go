@@ -34,6 +34,9 @@ type Exchange struct {
 	// RequireTLS answers MAIL FROM before STARTTLS with 451 5.7.3, as a
 	// connector with RequireTLS does.
 	RequireTLS bool
+	// DropsAfterRequireTLS hangs up after that 451 5.7.3, as one of
+	// Exchange's code paths (MailCommandHelpers.ValidateSecureState) does.
+	DropsAfterRequireTLS bool
 	// Exchange2019 adds SMTPUTF8, as Exchange 2019 advertises.
 	Exchange2019 bool
 	// Masked is the dialogue as seen through a Cisco ASA with ESMTP
@@ -169,6 +172,9 @@ func (e Exchange) Script() Script {
 	}
 	if e.RequireTLS {
 		sc.Mail = []string{"451 5.7.3 STARTTLS is required to send mail"}
+		if e.DropsAfterRequireTLS {
+			sc.AfterMail = HangUp
+		}
 	}
 	if e.Masked {
 		sc.Greeting = []string{maskedBanner(e.Banner())}

@@ -29,6 +29,10 @@ type Script struct {
 	// Both default to "250 2.1.0 Sender OK".
 	Mail         []string
 	MailAfterTLS []string
+	// AfterMail, when set, takes the connection after the reply to MAIL
+	// before TLS (to hang up, or fall silent, as some servers do after
+	// refusing plaintext mail).
+	AfterMail func(c net.Conn)
 	// Chain is the certificate chain for the handshake.
 	Chain *Chain
 	// TLSConfig, when set, is used instead of one built from Chain.
@@ -234,6 +238,12 @@ func (rs *rawServer) handle(c net.Conn) {
 			}
 			if reply == nil {
 				reply = []string{"250 2.1.0 Sender OK"}
+			}
+			if !secure && sc.AfterMail != nil {
+				if writeLines(c, reply) == nil {
+					sc.AfterMail(c)
+				}
+				return
 			}
 		case "RSET":
 			reply = []string{"250 2.0.0 Resetting"}

@@ -183,7 +183,7 @@ func bench(cfg config) error {
 	sample := spread(f.addrs, cfg.opensslSample)
 	var fulls, leans, ceils, openssls []measurement
 	for range cfg.rounds {
-		m, err := runProbe(cfg.binary, "starttls-probe (default: + TLS-required test)", probeArgs)
+		m, err := runProbe(cfg.binary, "starttls-probe (default, with the TLS-required test)", probeArgs)
 		if err != nil {
 			return err
 		}
@@ -246,12 +246,14 @@ func bench(cfg config) error {
 	vsCeilFull, vsCeilLean := medianRatio(fulls, ceils), medianRatio(bests, ceils)
 	vsOpensslFull, vsOpensslLean := medianRatio(fulls, openssls), medianRatio(bests, openssls)
 	fmt.Printf("  (ratios: median over the %d rounds of each round's own ratio)\n", cfg.rounds)
-	// Like for like is --no-tls-required-test: the ceiling and openssl make
-	// one connection per endpoint, the default run two.
-	fmt.Printf("  throughput vs ceiling  %.2fx like for like, --no-tls-required-test (target >= 0.8x): %s\n", vsCeilLean, verdict(vsCeilLean >= 0.8))
-	fmt.Printf("                         %.2fx default, with the TLS-required test's second connection per endpoint: %s\n", vsCeilFull, verdict(vsCeilFull >= 0.8))
-	fmt.Printf("  throughput vs openssl  %.0fx like for like, --no-tls-required-test (target >= 40x): %s\n", vsOpensslLean, verdict(vsOpensslLean >= 40))
-	fmt.Printf("                         %.0fx default: %s\n", vsOpensslFull, verdict(vsOpensslFull >= 40))
+	// The default run is what users run: the TLS-required test's MAIL
+	// FROM:<> and RSET share the main connection, one round trip more than
+	// the ceiling. --no-tls-required-test does the ceiling's dialogue plus
+	// the EHLO after TLS.
+	fmt.Printf("  throughput vs ceiling  %.2fx default (target >= 0.8x): %s\n", vsCeilFull, verdict(vsCeilFull >= 0.8))
+	fmt.Printf("                         %.2fx --no-tls-required-test: %s\n", vsCeilLean, verdict(vsCeilLean >= 0.8))
+	fmt.Printf("  throughput vs openssl  %.0fx default (target >= 40x): %s\n", vsOpensslFull, verdict(vsOpensslFull >= 40))
+	fmt.Printf("                         %.0fx --no-tls-required-test: %s\n", vsOpensslLean, verdict(vsOpensslLean >= 40))
 	fmt.Printf("  peak RSS               %.1f MB at %d endpoints (target < 100 MB): %s\n", float64(full.peakRSSKB)/1024, full.endpoints, verdict(full.peakRSSKB < 100*1024))
 	fmt.Printf("  three ports vs one     %.2fx (target <= 1.3x): %s\n", float64(three)/float64(one), verdict(float64(three) <= 1.3*float64(one)))
 	if full.failures > 0 || ceil.failures > 0 || openssl.failures > 0 {
