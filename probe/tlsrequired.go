@@ -48,9 +48,9 @@ func (s *session) testsTLSRequired() bool {
 
 // testTLSRequired asks for a transaction on the current connection, in
 // plaintext after EHLO, and resets it. It reports whether the connection
-// can go on to STARTTLS: not when the server hung up, refused RSET, or gave
-// no answer within half of the time left, which leaves the other half to
-// probe STARTTLS on a new connection.
+// can go on to STARTTLS: not when the server hung up or said 421, left the
+// accepted transaction open, or gave no answer within half of the time
+// left, which leaves the other half to probe STARTTLS on a new connection.
 func (s *session) testTLSRequired() (usable bool) {
 	test := &TLSRequiredTest{Banner: s.res.Banner, EHLO: s.res.EHLO}
 	s.res.TLSRequired = test
@@ -73,7 +73,13 @@ func (s *session) testTLSRequired() (usable bool) {
 		return false
 	}
 	test.Mail = replies[0]
-	return err == nil && replies[1].Code == 250
+	if err != nil || test.Mail.Code == 421 || replies[1].Code == 421 {
+		return false
+	}
+	// A refused MAIL leaves no transaction, whatever RSET gets (Postfix at
+	// smtpd_tls_security_level = encrypt answers it 530 too); an accepted
+	// one must have been reset.
+	return test.Mail.Code/100 != 2 || replies[1].Code/100 == 2
 }
 
 // tlsRequiredNotRun records, for an endpoint that should have had the

@@ -186,6 +186,45 @@ func TestTLSRequiredTestOnASpoiledConnection(t *testing.T) {
 	}
 }
 
+// STARTTLS stays on the test's connection unless the server closes it or
+// might still hold a transaction.
+func TestTLSRequiredTestKeepsTheConnectionWhenItCan(t *testing.T) {
+	t.Parallel()
+	chain := newChain(t)
+	tests := []struct {
+		name       string
+		mail, rset string
+		newConn    bool
+	}{
+		{name: "refused, reset", mail: "451 5.7.3 STARTTLS is required to send mail", rset: "250 2.0.0 Resetting"},
+		// Postfix at smtpd_tls_security_level = encrypt refuses RSET too.
+		{name: "refused, RSET refused too", mail: "530 5.7.0 Must issue a STARTTLS command first", rset: "530 5.7.0 Must issue a STARTTLS command first"},
+		{name: "accepted, reset", mail: "250 2.1.0 Sender OK", rset: "250 2.0.0 Resetting"},
+		{name: "accepted, RSET refused", mail: "250 2.1.0 Sender OK", rset: "502 5.5.1 RSET not implemented", newConn: true},
+		{name: "421 to MAIL", mail: "421 4.7.0 Too many errors on this connection, closing transmission channel", rset: "421 4.7.0 closing", newConn: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			script := starttlsScript(chain)
+			script.Mail, script.RSET = []string{tc.mail}, []string{tc.rset}
+			s := probetest.NewScript(t, script)
+			res := probe.Probe(context.Background(), endpointOf(s), options())
+			if res.Error != nil || res.TLS == nil || !res.TLS.HandshakeComplete {
+				t.Fatalf("error %v, TLS %+v: want a whole dialogue", res.Error, res.TLS)
+			}
+			if res.TLSRequired == nil || res.TLSRequired.Mail == nil || res.TLSRequired.Mail.Text() != tc.mail[4:] {
+				t.Fatalf("TLSRequired = %+v, want the reply %q", res.TLSRequired, tc.mail)
+			}
+			shared := slices.Contains(clientLines(res.Transcript), "MAIL FROM:<>")
+			if shared == tc.newConn || (len(res.TLSRequired.Transcript) > 0) != tc.newConn {
+				t.Errorf("MAIL FROM:<> in the main transcript: %v, test's own transcript: %d lines; want a new connection for STARTTLS: %v",
+					shared, len(res.TLSRequired.Transcript), tc.newConn)
+			}
+		})
+	}
+}
+
 // A server that never answers MAIL costs the test half the time left; the
 // other half still shows its STARTTLS.
 func TestTLSRequiredTestUnansweredMail(t *testing.T) {

@@ -33,6 +33,8 @@ type Script struct {
 	// before TLS (to hang up, or fall silent, as some servers do after
 	// refusing plaintext mail).
 	AfterMail func(c net.Conn)
+	// RSET is the reply to RSET; it defaults to "250 2.0.0 Resetting".
+	RSET []string
 	// Chain is the certificate chain for the handshake.
 	Chain *Chain
 	// TLSConfig, when set, is used instead of one built from Chain.
@@ -246,7 +248,10 @@ func (rs *rawServer) handle(c net.Conn) {
 				return
 			}
 		case "RSET":
-			reply = []string{"250 2.0.0 Resetting"}
+			reply = sc.RSET
+			if reply == nil {
+				reply = []string{"250 2.0.0 Resetting"}
+			}
 		case "NOOP":
 			reply = []string{"250 2.0.0 OK"}
 		case "QUIT":

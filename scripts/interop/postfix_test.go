@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,18 @@ type jsonReport struct {
 			Status  string `json:"status"`
 			Message string `json:"message"`
 		} `json:"checks"`
+		TLSRequired *struct {
+			Required string `json:"required"`
+			Reply    *struct {
+				Code int `json:"code"`
+			} `json:"reply"`
+		} `json:"tls_required"`
+		// Transcript is there with -v.
+		Transcript []struct {
+			Dir  string `json:"dir"`
+			TLS  bool   `json:"tls"`
+			Text string `json:"text"`
+		} `json:"transcript"`
 	} `json:"results"`
 }
 
@@ -79,6 +92,10 @@ func TestPostfix(t *testing.T) {
 			chainLen   int
 			selfSigned bool
 			checks     map[string]string // check ID -> status
+			// tlsRequired is the verdict, mailCode the reply to MAIL
+			// FROM:<> before STARTTLS.
+			tlsRequired string
+			mailCode    int
 		}
 		cases := []struct {
 			name     string
@@ -92,7 +109,7 @@ func TestPostfix(t *testing.T) {
 			want: want{exit: 0, starttls: true, tlsVersion: "TLS 1.3", chainLen: 2, checks: map[string]string{
 				"connect": "ok", "starttls": "ok", "handshake": "ok", "name": "ok", "thumbprint": "ok",
 				"trust": "ok", "expiry": "ok", "protocol": "ok",
-			}},
+			}, tlsRequired: "false", mailCode: 250},
 		}, {
 			name:     "good chain, another certificate's thumbprint expected",
 			listener: "good",
@@ -116,18 +133,21 @@ func TestPostfix(t *testing.T) {
 				"handshake": "ok", "name": "ok", "thumbprint": "ok", "trust": "warning", "protocol": "ok",
 			}},
 		}, {
+			// Postfix at smtpd_tls_security_level = encrypt refuses MAIL
+			// FROM:<> and then starts TLS on the same connection.
 			name:     "TLS required",
 			listener: "tls-required",
+			args:     []string{"-v"},
 			want: want{exit: 0, starttls: true, tlsVersion: "TLS 1.3", chainLen: 2, checks: map[string]string{
 				"starttls": "ok", "handshake": "ok", "name": "ok", "trust": "ok",
-			}},
+			}, tlsRequired: "true", mailCode: 530},
 		}, {
 			name:     "STARTTLS off",
 			listener: "no-starttls",
 			want: want{exit: 2, starttls: false, chainLen: 0, checks: map[string]string{
 				"connect": "ok", "starttls": "critical", "handshake": "skipped", "name": "skipped",
 				"trust": "skipped", "protocol": "skipped",
-			}},
+			}, tlsRequired: "false", mailCode: 250},
 		}}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -173,6 +193,23 @@ func TestPostfix(t *testing.T) {
 				for id, want := range tc.want.checks {
 					if checks[id] != want {
 						t.Errorf("check %s is %q, want %q (all: %v)", id, checks[id], want, r.Checks)
+					}
+				}
+				if tc.want.tlsRequired != "" {
+					if req := r.TLSRequired; req == nil || req.Required != tc.want.tlsRequired || req.Reply == nil || req.Reply.Code != tc.want.mailCode {
+						t.Errorf("tls_required %+v, want %q with a %d reply", req, tc.want.tlsRequired, tc.want.mailCode)
+					}
+				}
+				if len(r.Transcript) > 0 {
+					var client []string
+					for _, l := range r.Transcript {
+						if l.Dir == "C" {
+							client = append(client, fmt.Sprintf("%s tls=%v", strings.Fields(l.Text)[0], l.TLS))
+						}
+					}
+					want := []string{"EHLO tls=false", "MAIL tls=false", "RSET tls=false", "STARTTLS tls=false", "EHLO tls=true", "QUIT tls=true"}
+					if !slices.Equal(client, want) {
+						t.Errorf("the probe said %q on one connection, want %q", client, want)
 					}
 				}
 			})
