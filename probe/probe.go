@@ -455,7 +455,7 @@ func (s *session) handshake() bool {
 	s.res.Chain = cs.PeerCertificates
 	s.transcript.setTLS()
 	s.conn = &recordingConn{Conn: tlsConn, t: s.transcript}
-	s.replies = newReplyReader(s.conn)
+	s.replies.switchTo(s.conn)
 	return true
 }
 

@@ -134,6 +134,14 @@ func newReplyReader(r io.Reader) *replyReader {
 	return &replyReader{budget: budget, buf: bufio.NewReaderSize(budget, 4096)}
 }
 
+// switchTo reads from r from now on, in the same buffer: for the TLS conn
+// once the handshake is done, when nothing is buffered (starttls refuses
+// plaintext behind its 220, and implicit TLS reads nothing before).
+func (rr *replyReader) switchTo(r io.Reader) {
+	rr.budget.r = r
+	rr.buf.Reset(rr.budget)
+}
+
 // read reads one whole reply, whatever its code. It does not use
 // net/textproto: ReadResponse takes a line with another code or no separator
 // as more text and keeps reading, so a malformed reply would hold the probe
