@@ -15,6 +15,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -526,14 +527,23 @@ func probeJobs(ctx context.Context, jobs []probe.Job, opts probe.Options, expect
 	written := make(chan error, 1)
 	go func() {
 		var writeErr error
+		lines := bufio.NewWriterSize(stdout, 64<<10)
 		for r := range finished {
 			if out.format == "jsonl" && writeErr == nil {
 				expect.Roots = roots()
-				writeErr = report.JSONLine(stdout, r, expect, time.Now(), out.verbose)
+				writeErr = report.JSONLine(lines, r, expect, time.Now(), out.verbose)
+				// Each line goes out as its endpoint finishes, several in
+				// one write when several finished at once.
+				if writeErr == nil && len(finished) == 0 {
+					writeErr = lines.Flush()
+				}
 			}
 			if bar != nil {
 				bar.Add(1)
 			}
+		}
+		if writeErr == nil {
+			writeErr = lines.Flush()
 		}
 		written <- writeErr
 	}()

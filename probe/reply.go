@@ -74,14 +74,13 @@ func (r *Reply) HasKeyword(kw string) bool {
 	if r == nil || len(r.Lines) < 2 {
 		return false
 	}
-	want := strings.ToUpper(kw)
 	for _, line := range r.Lines[1:] {
 		// The first of strings.Fields(line), without the slice.
 		first := strings.TrimLeftFunc(line, unicode.IsSpace)
 		if end := strings.IndexFunc(first, unicode.IsSpace); end >= 0 {
 			first = first[:end]
 		}
-		if first != "" && strings.ToUpper(first) == want {
+		if first != "" && strings.EqualFold(first, kw) {
 			return true
 		}
 	}
