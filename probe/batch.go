@@ -23,13 +23,30 @@ func (e *LineError) Unwrap() error { return e.Err }
 
 // ReadTargets reads a target file: one target per line (as on the command
 // line), blank lines and "#" comments ignored, also after a target. Each bad
-// line is returned as a *LineError beside the good targets; err is only for
-// a file that cannot be read.
+// line, one longer than any target included, is returned as a *LineError
+// beside the good targets; err is only for a file that cannot be read.
 func ReadTargets(r io.Reader) (targets []string, bad []*LineError, err error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 512), maxBatchLine)
-	for n := 1; sc.Scan(); n++ {
-		text := sc.Text()
+	br := bufio.NewReaderSize(r, maxBatchLine+len("\r\n"))
+	for n := 1; ; n++ {
+		raw, long, err := br.ReadLine()
+		if err == io.EOF {
+			return targets, bad, nil
+		}
+		if err != nil {
+			return targets, bad, fmt.Errorf("reading targets: %w", err)
+		}
+		if long {
+			// Skip the rest of the line, a buffer at a time.
+			for long && err == nil {
+				_, long, err = br.ReadLine()
+			}
+			if err != nil && err != io.EOF {
+				return targets, bad, fmt.Errorf("reading targets: %w", err)
+			}
+			bad = append(bad, &LineError{Line: n, Err: fmt.Errorf("longer than %d bytes, which no target is", maxBatchLine)})
+			continue
+		}
+		text := string(raw)
 		if n == 1 {
 			// Windows Notepad starts a UTF-8 file with a byte-order mark.
 			text = strings.TrimPrefix(text, "\ufeff")
@@ -45,8 +62,4 @@ func ReadTargets(r io.Reader) (targets []string, bad []*LineError, err error) {
 		}
 		targets = append(targets, line)
 	}
-	if err := sc.Err(); err != nil {
-		return targets, bad, fmt.Errorf("reading targets: %w", err)
-	}
-	return targets, bad, nil
 }

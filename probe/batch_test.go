@@ -1,7 +1,6 @@
 package probe
 
 import (
-	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -48,10 +47,21 @@ func TestReadTargetsByteOrderMark(t *testing.T) {
 	}
 }
 
+// A line longer than any target is one bad line: the lines after it are
+// still read, whatever its length.
 func TestReadTargetsTooLongLine(t *testing.T) {
 	t.Parallel()
-	_, _, err := ReadTargets(strings.NewReader("mail.test\n" + strings.Repeat("a", 2*maxBatchLine) + "\n"))
-	if err == nil || !errors.Is(err, errors.Unwrap(err)) {
-		t.Fatalf("err = %v, want a read error for a line far longer than any target", err)
+	for _, n := range []int{maxBatchLine + 1, 3*maxBatchLine + 7} {
+		in := "mail.test\n" + strings.Repeat("a", n) + "\r\nmail2.test\n" + strings.Repeat("b", n)
+		targets, bad, err := ReadTargets(strings.NewReader(in))
+		if err != nil {
+			t.Fatalf("%d-byte line: %v", n, err)
+		}
+		if !slices.Equal(targets, []string{"mail.test", "mail2.test"}) {
+			t.Errorf("%d-byte line: targets = %q", n, targets)
+		}
+		if len(bad) != 2 || bad[0].Line != 2 || bad[1].Line != 4 || !strings.Contains(bad[0].Error(), "longer than 4096 bytes") {
+			t.Errorf("%d-byte line: bad = %v, want lines 2 and 4, too long", n, bad)
+		}
 	}
 }
