@@ -241,6 +241,15 @@ func (s *session) fail(phase Phase, err error, reply *Reply) {
 	s.res.Error = s.errorAt(phase, err, reply)
 }
 
+// refused records a reply that ends the dialogue and says QUIT, as RFC 5321
+// asks even after a 554 greeting; after a 421 the server has closed already.
+func (s *session) refused(phase Phase, reply *Reply) {
+	s.fail(phase, reply.AsError(), reply)
+	if reply.Code != 421 {
+		s.quit()
+	}
+}
+
 // errorAt is the Error of a failure in phase, saying plainly when time ran
 // out or the user interrupted.
 func (s *session) errorAt(phase Phase, err error, reply *Reply) *Error {
@@ -312,7 +321,7 @@ func (s *session) greeting() bool {
 	}
 	s.res.Banner = reply
 	if reply.Code != 220 {
-		s.fail(PhaseBanner, reply.AsError(), reply)
+		s.refused(PhaseBanner, reply)
 		return false
 	}
 	return true
@@ -376,7 +385,7 @@ func (s *session) ehlo(phase Phase, took *time.Duration) (*Reply, bool) {
 		return nil, false
 	}
 	if reply.Code != 250 {
-		s.fail(phase, reply.AsError(), reply)
+		s.refused(phase, reply)
 		return reply, false
 	}
 	return reply, true
@@ -392,7 +401,7 @@ func (s *session) starttls() bool {
 	}
 	s.res.STARTTLSReply = reply
 	if reply.Code != 220 {
-		s.fail(PhaseSTARTTLS, reply.AsError(), reply)
+		s.refused(PhaseSTARTTLS, reply)
 		return false
 	}
 	// Anything after "220" and before our ClientHello is plaintext the

@@ -177,8 +177,8 @@ func TestProbeSendsOnlyAllowedCommands(t *testing.T) {
 			want:     []string{"EHLO " + ehloName, "QUIT"},
 			withTest: []string{"EHLO " + ehloName, "MAIL FROM:<>", "RSET", "QUIT"}},
 		{name: "STARTTLS refused", script: refuse, phase: probe.PhaseSTARTTLS,
-			want:     []string{"EHLO " + ehloName, "STARTTLS"},
-			withTest: []string{"EHLO " + ehloName, "MAIL FROM:<>", "RSET", "STARTTLS"}},
+			want:     []string{"EHLO " + ehloName, "STARTTLS", "QUIT"},
+			withTest: []string{"EHLO " + ehloName, "MAIL FROM:<>", "RSET", "STARTTLS", "QUIT"}},
 		{name: "implicit TLS", script: implicit, implicit: true,
 			want:     []string{"EHLO " + ehloName, "QUIT"},
 			withTest: []string{"EHLO " + ehloName, "QUIT"}},
@@ -524,5 +524,50 @@ func TestRunProbesEndpointsAtOnce(t *testing.T) {
 		if res.Error != nil || res.Banner == nil {
 			t.Errorf("%v: %v; endpoints were not probed at the same time", res.Endpoint, res.Error)
 		}
+	}
+}
+
+// After a refusal the probe says QUIT, as RFC 5321 asks even after a 554
+// greeting; after a 421 the server has closed, so it says nothing more.
+func TestQuitAfterRefusal(t *testing.T) {
+	t.Parallel()
+	chain := newChain(t)
+	script := func(edit func(*probetest.Script)) probetest.Script {
+		sc := starttlsScript(chain)
+		edit(&sc)
+		return sc
+	}
+	tests := []struct {
+		name   string
+		script probetest.Script
+		phase  probe.Phase
+		want   []string
+	}{
+		{"554 greeting", script(func(sc *probetest.Script) { sc.Greeting = []string{"554 5.3.2 no SMTP service here"} }),
+			probe.PhaseBanner, []string{"QUIT"}},
+		{"550 to EHLO", script(func(sc *probetest.Script) { sc.EHLO = []string{"550 5.7.1 Access denied"} }),
+			probe.PhaseEHLO, []string{"EHLO " + ehloName, "QUIT"}},
+		{"421 to EHLO", script(func(sc *probetest.Script) { sc.EHLO = []string{"421 4.3.2 Service not available, closing channel"} }),
+			probe.PhaseEHLO, []string{"EHLO " + ehloName}},
+		{"454 to STARTTLS", script(func(sc *probetest.Script) {
+			sc.STARTTLS = []string{"454 4.7.0 TLS not available due to temporary reason"}
+		}),
+			probe.PhaseSTARTTLS, []string{"EHLO " + ehloName, "STARTTLS", "QUIT"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := probetest.NewScript(t, tc.script)
+			opts := options()
+			opts.NoTLSRequiredTest = true
+			res := probe.Probe(context.Background(), endpointOf(s), opts)
+			if res.Error == nil || res.Error.Phase != tc.phase {
+				t.Fatalf("error %v, want one in phase %s", res.Error, tc.phase)
+			}
+			s.Close()
+			if cmds := s.Commands(); !slices.Equal(cmds, tc.want) {
+				t.Errorf("the server heard %q, want %q", cmds, tc.want)
+			}
+		})
 	}
 }
