@@ -40,7 +40,8 @@ type Config struct {
 	// Domain is the name in the greeting and EHLO reply; "mx.test" if empty.
 	Domain string
 	// Banner, when set, replaces the whole greeting line ("220 ..." or
-	// "554 ...").
+	// "554 ..."). Not with Implicit: go-smtp would no longer see the TLS
+	// conn under the banner's wrapper; a Script does both.
 	Banner string
 	// RequireTLS answers MAIL FROM before STARTTLS with 530 5.7.0, as
 	// Postfix does at smtpd_tls_security_level = encrypt.
@@ -111,6 +112,9 @@ func listenLoopback() (net.Listener, error) {
 
 // Start starts a go-smtp server on a free loopback port.
 func Start(cfg Config) (*Server, error) {
+	if cfg.Implicit && cfg.Banner != "" {
+		return nil, errors.New("probetest: Config.Banner does not work with Implicit; use a Script")
+	}
 	l, err := listenLoopback()
 	if err != nil {
 		return nil, err

@@ -74,9 +74,17 @@ func Start(records ...string) (*Server, error) {
 	})
 	started := make(chan struct{})
 	s.srv = &dns.Server{PacketConn: pc, Handler: mux, NotifyStartedFunc: func() { close(started) }}
-	go s.srv.ActivateAndServe()
-	<-started
-	return s, nil
+	failed := make(chan error, 1)
+	go func() { failed <- s.srv.ActivateAndServe() }()
+	// ActivateAndServe returns at once when it cannot serve, without
+	// calling NotifyStartedFunc: wait for whichever comes first.
+	select {
+	case <-started:
+		return s, nil
+	case err := <-failed:
+		pc.Close()
+		return nil, fmt.Errorf("dnstest: serving: %w", err)
+	}
 }
 
 // New starts a server and stops it when the test ends.
