@@ -25,10 +25,9 @@ import (
 //	go tool pprof -top -cum probe.test cpu.prof
 //
 // On two CPUs the probe's own work beyond the ceiling's (EHLO after TLS,
-// the transcript) costs no throughput here: both are bound by the TLS
-// handshakes, client and server. The block profile shows workers waiting
-// for the next job and, with the TLS-required test, for that test's
-// connection, which outlasts the main one; the mutex profile shows no
+// MAIL FROM:<> and RSET, the transcript) costs little throughput here: both
+// are bound by the TLS handshakes, client and server. The block profile
+// shows workers waiting only for the next job; the mutex profile shows no
 // contention.
 
 // benchListeners is how many loopback listeners serve the benchmark's

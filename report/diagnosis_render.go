@@ -157,13 +157,15 @@ func toJSONDiagnoses(ds []Diagnosis) []Diagnosis {
 }
 
 // writeTLSRequiredTranscript shows, with -v, the TLS-required test's own
-// connection, in the main transcript's format.
+// connection, in the main transcript's format: there is one only when the
+// server ended it in answer to MAIL FROM:<> and STARTTLS was probed on a new
+// one; otherwise the test's lines are in the main transcript.
 func writeTLSRequiredTranscript(w io.Writer, p palette, ep Endpoint) {
 	t := ep.Result.TLSRequired
 	if t == nil || len(t.Transcript) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "  transcript of the TLS-required test")
+	fmt.Fprintln(w, "  transcript of the TLS-required test (a connection of its own: the server ended it)")
 	for _, l := range t.Transcript {
 		fmt.Fprintf(w, "    %s     %s %s\n", p.dim.Sprintf("%8.1fms", ms(l.At)), l.Dir, Escape(l.Text))
 	}
