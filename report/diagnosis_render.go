@@ -129,6 +129,9 @@ type jsonTLSRequired struct {
 	Required TLSRequired `json:"required"`
 	Reply    *jsonReply  `json:"reply"`
 	Error    *jsonError  `json:"error"`
+	// Transcript is the test's own connection, with -v, when the server
+	// ended it; otherwise its lines are in the result's transcript.
+	Transcript []jsonTranscript `json:"transcript,omitempty"`
 }
 
 func toJSONTLSRequired(ep Endpoint) *jsonTLSRequired {

@@ -771,6 +771,25 @@ func TestDiagnosisOfExchangeDroppingTheSession(t *testing.T) {
 	if !found || !strings.Contains(test, " C MAIL FROM:<>\n") || !strings.Contains(test, "451 5.7.3 STARTTLS is required") {
 		t.Errorf("verbose text lacks the test's own connection after the main transcript:\n%s", text.String())
 	}
+	var doc bytes.Buffer
+	if err := JSON(&doc, sum); err != nil {
+		t.Fatal(err)
+	}
+	var parsed struct {
+		Results []struct {
+			TLSRequired struct {
+				Transcript []struct{ Dir, Text string } `json:"transcript"`
+			} `json:"tls_required"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(doc.Bytes(), &parsed); err != nil {
+		t.Fatal(err)
+	}
+	if lines := parsed.Results[0].TLSRequired.Transcript; len(lines) < 4 || !slices.ContainsFunc(lines, func(l struct{ Dir, Text string }) bool {
+		return l.Dir == "C" && l.Text == "MAIL FROM:<>"
+	}) {
+		t.Errorf("JSON tls_required.transcript = %+v, want the test's own connection", lines)
+	}
 }
 
 // Golden files: the diagnosis part of the text and JSON reports.

@@ -148,9 +148,18 @@ func toJSONResult(ep Endpoint, now time.Time, verbose bool) jsonResult {
 		out.Chain = append(out.Chain, toJSONCert(c, now))
 	}
 	if verbose {
-		for _, l := range r.Transcript {
-			out.Transcript = append(out.Transcript, jsonTranscript{AtMS: ms(l.At), Dir: l.Dir, TLS: l.TLS, Text: l.Text})
+		out.Transcript = toJSONTranscript(r.Transcript)
+		if out.TLSRequired != nil {
+			out.TLSRequired.Transcript = toJSONTranscript(r.TLSRequired.Transcript)
 		}
+	}
+	return out
+}
+
+func toJSONTranscript(lines []probe.TranscriptLine) []jsonTranscript {
+	var out []jsonTranscript
+	for _, l := range lines {
+		out = append(out, jsonTranscript{AtMS: ms(l.At), Dir: l.Dir, TLS: l.TLS, Text: l.Text})
 	}
 	return out
 }
