@@ -66,8 +66,17 @@ func addressGroups(eps []Endpoint) []addressGroup {
 		if distinctAddresses(eps, g.members) < 2 {
 			continue
 		}
-		g.leafOdd = oddOnesOut(g.leaf)
-		g.starttlsOdd = oddOnesOut(g.starttls)
+		// On a tie (two addresses, two certificates) the one that expires
+		// first is the odd one: the node that was not renewed. And a node
+		// without STARTTLS is the broken one.
+		notAfter := map[string]time.Time{}
+		for _, i := range g.members {
+			if leaf := eps[i].Leaf(); leaf != nil {
+				notAfter[leafKey(eps[i])] = leaf.NotAfter
+			}
+		}
+		g.leafOdd = oddOnesOut(g.leaf, func(a, b string) bool { return notAfter[a].After(notAfter[b]) })
+		g.starttlsOdd = oddOnesOut(g.starttls, func(a, _ string) bool { return a == "offered" })
 		out = append(out, g)
 	}
 	return out
@@ -99,17 +108,22 @@ func distinctAddresses(eps []Endpoint, members []int) int {
 	return len(seen)
 }
 
-// oddOnesOut marks the values that differ from the most common one (on a tie,
-// the first seen); "" is "not observed" and never differs.
-func oddOnesOut(values []string) []bool {
+// oddOnesOut marks the values that differ from the most common one; on a
+// tie, the common one is the value preferred over the others. "" is "not
+// observed" and never differs.
+func oddOnesOut(values []string, preferred func(a, b string) bool) []bool {
 	count := map[string]int{}
+	for _, v := range values {
+		if v != "" {
+			count[v]++
+		}
+	}
 	common := ""
 	for _, v := range values {
-		if v == "" {
+		if v == "" || v == common {
 			continue
 		}
-		count[v]++
-		if common == "" || count[v] > count[common] {
+		if common == "" || count[v] > count[common] || (count[v] == count[common] && preferred(v, common)) {
 			common = v
 		}
 	}

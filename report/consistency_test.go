@@ -20,6 +20,9 @@ type poolNode struct {
 	addr       string
 	leafName   string // "" shares the pool's first certificate
 	noSTARTTLS bool
+	// expiresIn, with leafName, is the own certificate's time left;
+	// zero is probetest's default.
+	expiresIn time.Duration
 }
 
 // startPool serves each node on its own loopback address, all on one port,
@@ -40,7 +43,11 @@ func startPool(t *testing.T, nodes []poolNode) []probe.Endpoint {
 	for _, n := range nodes {
 		chain := shared
 		if n.leafName != "" {
-			if chain, err = ca.Issue(probetest.Spec{CommonName: n.leafName, DNSNames: []string{"pool.test"}}); err != nil {
+			spec := probetest.Spec{CommonName: n.leafName, DNSNames: []string{"pool.test"}}
+			if n.expiresIn != 0 {
+				spec.NotAfter = time.Now().Add(n.expiresIn)
+			}
+			if chain, err = ca.Issue(spec); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -86,6 +93,32 @@ func TestConsistency(t *testing.T) {
 			wantWarn:   true,
 			wantInMsg:  "127.0.0.2 presents another leaf certificate",
 			wantMarked: []string{"127.0.0.2"},
+		},
+		{
+			// Two addresses, two certificates: no majority, so the one
+			// that expires first is the one not renewed, whatever the
+			// order.
+			name: "two nodes, the second renewed",
+			nodes: []poolNode{{addr: "127.0.0.1", leafName: "old", expiresIn: 10 * 24 * time.Hour},
+				{addr: "127.0.0.2", leafName: "renewed", expiresIn: 300 * 24 * time.Hour}},
+			wantWarn:   true,
+			wantInMsg:  "127.0.0.1 presents another leaf certificate",
+			wantMarked: []string{"127.0.0.1"},
+		},
+		{
+			name: "two nodes, the first renewed",
+			nodes: []poolNode{{addr: "127.0.0.1", leafName: "renewed", expiresIn: 300 * 24 * time.Hour},
+				{addr: "127.0.0.2", leafName: "old", expiresIn: 10 * 24 * time.Hour}},
+			wantWarn:   true,
+			wantInMsg:  "127.0.0.2 presents another leaf certificate",
+			wantMarked: []string{"127.0.0.2"},
+		},
+		{
+			name:       "two nodes, the first without STARTTLS",
+			nodes:      []poolNode{{addr: "127.0.0.1", noSTARTTLS: true}, {addr: "127.0.0.2"}},
+			wantWarn:   true,
+			wantInMsg:  "STARTTLS is not offered on 127.0.0.1 alone",
+			wantMarked: []string{"127.0.0.1"},
 		},
 		{
 			name:       "one node without STARTTLS",
