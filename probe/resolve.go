@@ -29,6 +29,10 @@ type Discovery struct {
 type Job struct {
 	Endpoint Endpoint
 	Err      error
+	// DNS is how long the lookups behind this job took (MX, then
+	// addresses), each paid once however many jobs share it; the
+	// result's Timings.DNS.
+	DNS time.Duration
 }
 
 // NullMXError says a domain publishes a null MX (RFC 7505): it states that
@@ -152,20 +156,22 @@ func (r *discoverer) expand(ep Endpoint, d Discovery) []Job {
 	// report would compare different servers' certificates as one host's.
 	ans := r.lookupAddrs(ep.Host)
 	if ans.err != nil {
-		return []Job{{Endpoint: ep, Err: ans.err}}
+		return []Job{{Endpoint: ep, Err: ans.err, DNS: ans.took}}
 	}
 	ep.Address = ans.addrs[0].String()
-	return []Job{{Endpoint: ep}}
+	return []Job{{Endpoint: ep, DNS: ans.took}}
 }
 
 type mxAnswer struct {
 	hosts []string // by preference; nil with err
 	err   error
+	took  time.Duration
 }
 
 type addrAnswer struct {
 	addrs []netip.Addr
 	err   error
+	took  time.Duration
 }
 
 // discoverer remembers answers for one Discover call: a domain is listed once
@@ -217,13 +223,16 @@ func (r *discoverer) literal(ep Endpoint) Job {
 func (r *discoverer) viaMX(ep Endpoint) []Job {
 	ans := r.lookupMX(ep.Host)
 	if ans.err != nil {
-		return []Job{{Endpoint: ep, Err: ans.err}}
+		return []Job{{Endpoint: ep, Err: ans.err, DNS: ans.took}}
 	}
 	var jobs []Job
 	for _, host := range ans.hosts {
 		mxEP := ep
 		mxEP.Host = host
-		jobs = append(jobs, r.everyAddress(mxEP, host)...)
+		for _, job := range r.everyAddress(mxEP, host) {
+			job.DNS += ans.took
+			jobs = append(jobs, job)
+		}
 	}
 	return jobs
 }
@@ -231,13 +240,13 @@ func (r *discoverer) viaMX(ep Endpoint) []Job {
 func (r *discoverer) everyAddress(ep Endpoint, host string) []Job {
 	ans := r.lookupAddrs(host)
 	if ans.err != nil {
-		return []Job{{Endpoint: ep, Err: ans.err}}
+		return []Job{{Endpoint: ep, Err: ans.err, DNS: ans.took}}
 	}
 	jobs := make([]Job, 0, len(ans.addrs))
 	for _, a := range ans.addrs {
 		addrEP := ep
 		addrEP.Address = a.String()
-		jobs = append(jobs, Job{Endpoint: addrEP})
+		jobs = append(jobs, Job{Endpoint: addrEP, DNS: ans.took})
 	}
 	return jobs
 }
@@ -246,7 +255,12 @@ func (r *discoverer) everyAddress(ep Endpoint, host string) []Job {
 // records the domain is its own mail host (RFC 5321 section 5.1, the
 // implicit MX); a single MX of "." is a null MX (RFC 7505).
 func (r *discoverer) lookupMX(domain string) mxAnswer {
-	return cached(r, r.mx, domain, func() mxAnswer { return r.resolveMX(domain) })
+	return cached(r, r.mx, domain, func() mxAnswer {
+		start := time.Now()
+		ans := r.resolveMX(domain)
+		ans.took = time.Since(start)
+		return ans
+	})
 }
 
 func (r *discoverer) resolveMX(domain string) mxAnswer {
@@ -293,7 +307,12 @@ func (r *discoverer) resolveMX(domain string) mxAnswer {
 // lookupAddrs returns every address of host of the wanted family, IPv4
 // first, each in numeric order.
 func (r *discoverer) lookupAddrs(host string) addrAnswer {
-	return cached(r, r.addrs, host, func() addrAnswer { return r.resolveAddrs(host) })
+	return cached(r, r.addrs, host, func() addrAnswer {
+		start := time.Now()
+		ans := r.resolveAddrs(host)
+		ans.took = time.Since(start)
+		return ans
+	})
 }
 
 func (r *discoverer) resolveAddrs(host string) addrAnswer {
@@ -339,5 +358,6 @@ func failedResult(job Job) Result {
 		r.Mode = ModeImplicit
 	}
 	r.Error = &Error{Phase: PhaseDNS, Err: job.Err}
+	r.Timings.DNS = job.DNS
 	return r
 }

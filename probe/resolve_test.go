@@ -292,3 +292,34 @@ func TestDiscoverLookupsAreBoundedByTheTimeout(t *testing.T) {
 		}
 	}
 }
+
+// Each job carries how long its lookups took, and its result shows it as
+// timings.dns; an address literal needs none.
+func TestDiscoverTimesTheLookups(t *testing.T) {
+	t.Parallel()
+	dns := dnstest.New(t,
+		"contoso.test. 300 IN MX 10 mx.contoso.test.",
+		"mx.contoso.test. 300 IN A 127.0.0.1",
+		"nomx.test. 300 IN A 127.0.0.1",
+	)
+	opts := Options{Resolver: NewResolver(dns.Addr()), Network: "ip4", Timeout: 5 * time.Second}
+	eps, err := Endpoints([]string{"contoso.test", "nomx.test", "127.0.0.1", "missing.test"}, []int{1}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs := Discover(context.Background(), eps, Discovery{MX: true}, opts)
+	if len(jobs) != 4 {
+		t.Fatalf("got %d jobs: %+v", len(jobs), jobs)
+	}
+	for i, want := range []bool{true, true, false, true} {
+		if got := jobs[i].DNS > 0; got != want {
+			t.Errorf("job %d (%s): DNS %v, want it timed: %v", i, jobs[i].Endpoint.Target, jobs[i].DNS, want)
+		}
+	}
+	results := RunJobs(context.Background(), jobs, opts, nil)
+	for i, r := range results {
+		if r.Timings.DNS != jobs[i].DNS {
+			t.Errorf("result %d: timings.dns %v, want the job's %v", i, r.Timings.DNS, jobs[i].DNS)
+		}
+	}
+}

@@ -50,6 +50,9 @@ func RunJobs(ctx context.Context, jobs []Job, opts Options, done func(i int, r R
 					r = failedResult(jobs[i])
 				} else {
 					r = Probe(ctx, jobs[i].Endpoint, opts)
+					if r.Timings.DNS == 0 {
+						r.Timings.DNS = jobs[i].DNS
+					}
 				}
 				results[i] = r
 				if done != nil {
