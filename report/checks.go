@@ -315,16 +315,19 @@ func checkTrust(r *probe.Result, roots *x509.CertPool, verified *VerifyCache, no
 		c.Status, c.Message = Skipped, "no certificate presented"
 		return c
 	}
-	reason := verified.verifyChain(r.Chain, roots, now)
-	if reason == "" {
+	verdict := verified.verifyChain(r.Chain, roots, now)
+	switch {
+	case verdict.reason == "":
 		c.Status, c.Message = OK, "chain verifies to a trusted root"
-		return c
+	case defaultCertificateOnBackend(r):
+		c.Status, c.Message = OK, verdict.reason+"; expected of Exchange's default certificate on the back-end port 2525, where only Exchange's own front end connects and accepts it"
+	case verdict.leafOutOfDate:
+		// The expiry check says how bad that is: "most senders deliver
+		// anyway" here would play down its critical.
+		c.Status, c.Message = severityForClients(r.Endpoint), verdict.reason+"; see the expiry check"
+	default:
+		c.Status, c.Message = severityForClients(r.Endpoint), verdict.reason+opportunisticNote(r.Endpoint)
 	}
-	if defaultCertificateOnBackend(r) {
-		c.Status, c.Message = OK, reason+"; expected of Exchange's default certificate on the back-end port 2525, where only Exchange's own front end connects and accepts it"
-		return c
-	}
-	c.Status, c.Message = severityForClients(r.Endpoint), reason+opportunisticNote(r.Endpoint)
 	return c
 }
 
@@ -336,12 +339,19 @@ func defaultCertificateOnBackend(r *probe.Result) bool {
 	return r.Endpoint.Role() == 2525 && IsExchangeDefaultCertificate(r.Leaf())
 }
 
-// verifyChain verifies the chain as sent and says why it fails, "" when it
-// verifies.
-func verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time) string {
+// chainVerdict says why a chain does not verify, "" when it does.
+type chainVerdict struct {
+	reason string
+	// leafOutOfDate: the chain would verify but for the leaf's validity
+	// period, which the expiry check judges.
+	leafOutOfDate bool
+}
+
+// verifyChain verifies the chain as sent and says why it fails.
+func verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time) chainVerdict {
 	err := verify(chain, roots, now)
 	if err == nil {
-		return ""
+		return chainVerdict{}
 	}
 	leaf := chain[0]
 	var invalid x509.CertificateInvalidError
@@ -354,8 +364,11 @@ func verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time)
 		// "expired and untrusted anyway".
 		if at, ok := commonValidInstant(chain); ok {
 			if err = verify(chain, roots, at); err == nil {
-				return fmt.Sprintf("issued by a trusted CA, but %s is outside its validity period (%s to %s)",
-					which, invalid.Cert.NotBefore.UTC().Format(time.DateOnly), invalid.Cert.NotAfter.UTC().Format(time.DateOnly))
+				return chainVerdict{
+					reason: fmt.Sprintf("issued by a trusted CA, but %s is outside its validity period (%s to %s)",
+						which, invalid.Cert.NotBefore.UTC().Format(time.DateOnly), invalid.Cert.NotAfter.UTC().Format(time.DateOnly)),
+					leafOutOfDate: invalid.Cert == leaf,
+				}
 			}
 		}
 	}
@@ -364,15 +377,15 @@ func verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time)
 		last := chain[len(chain)-1]
 		switch {
 		case len(chain) == 1 && IsSelfSigned(leaf):
-			return "self-signed certificate: no client trusts it unless told to"
+			return chainVerdict{reason: "self-signed certificate: no client trusts it unless told to"}
 		case IsSelfSigned(last):
-			return fmt.Sprintf("the chain ends at %s, which is not a trusted root (use --ca-file if it is your private CA)", last.Subject)
+			return chainVerdict{reason: fmt.Sprintf("the chain ends at %s, which is not a trusted root (use --ca-file if it is your private CA)", last.Subject)}
 		default:
-			return fmt.Sprintf("incomplete chain: the server did not send the certificate of %s, the issuer of %s (a missing intermediate), and it is not a trusted root",
-				last.Issuer, last.Subject)
+			return chainVerdict{reason: fmt.Sprintf("incomplete chain: the server did not send the certificate of %s, the issuer of %s (a missing intermediate), and it is not a trusted root",
+				last.Issuer, last.Subject)}
 		}
 	}
-	return err.Error()
+	return chainVerdict{reason: err.Error()}
 }
 
 func verify(chain []*x509.Certificate, roots *x509.CertPool, at time.Time) error {

@@ -351,7 +351,7 @@ func TestPipeline(t *testing.T) {
 				status: report.Critical,
 				checks: with(okChecks, map[string]wantCheck{
 					report.CheckExpiry: {report.Critical, []string{"expired on", "(9 days ago)"}},
-					report.CheckTrust:  {report.Warning, []string{"issued by a trusted CA, but the leaf is outside its validity period", notePort25}},
+					report.CheckTrust:  {report.Warning, []string{"issued by a trusted CA, but the leaf is outside its validity period", "; see the expiry check"}},
 				}),
 			}},
 			status: report.Critical, exit: 2,
@@ -369,7 +369,7 @@ func TestPipeline(t *testing.T) {
 				status: report.Critical,
 				checks: with(okChecks, map[string]wantCheck{
 					report.CheckExpiry: {report.Critical, []string{"not yet valid: valid from"}},
-					report.CheckTrust:  {report.Critical, []string{"issued by a trusted CA, but the leaf is outside its validity period", noteClients}},
+					report.CheckTrust:  {report.Critical, []string{"issued by a trusted CA, but the leaf is outside its validity period", "; see the expiry check"}},
 				}),
 			}},
 			status: report.Critical, exit: 2,

@@ -15,13 +15,13 @@ import (
 // judgement. It is safe for concurrent use; the zero value is not: use
 // NewVerifyCache.
 type VerifyCache struct {
-	mu      sync.Mutex
-	reasons map[verifyKey]string
+	mu       sync.Mutex
+	verdicts map[verifyKey]chainVerdict
 }
 
 // NewVerifyCache returns an empty cache.
 func NewVerifyCache() *VerifyCache {
-	return &VerifyCache{reasons: map[verifyKey]string{}}
+	return &VerifyCache{verdicts: map[verifyKey]chainVerdict{}}
 }
 
 // verifyKey is everything the verdict depends on: the roots, the chain as
@@ -55,22 +55,22 @@ func newVerifyKey(chain []*x509.Certificate, roots *x509.CertPool, at time.Time)
 
 // verifyChain is the package's verifyChain, remembered. A nil cache
 // verifies every time.
-func (c *VerifyCache) verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time) string {
+func (c *VerifyCache) verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time) chainVerdict {
 	if c == nil {
 		return verifyChain(chain, roots, now)
 	}
 	key := newVerifyKey(chain, roots, now)
 	c.mu.Lock()
-	reason, ok := c.reasons[key]
+	verdict, ok := c.verdicts[key]
 	c.mu.Unlock()
 	if ok {
-		return reason
+		return verdict
 	}
 	// Verified outside the lock: two workers meeting the same new chain at
 	// once both verify it, and agree.
-	reason = verifyChain(chain, roots, now)
+	verdict = verifyChain(chain, roots, now)
 	c.mu.Lock()
-	c.reasons[key] = reason
+	c.verdicts[key] = verdict
 	c.mu.Unlock()
-	return reason
+	return verdict
 }

@@ -38,7 +38,7 @@ func TestVerifyCacheAgreesWithVerification(t *testing.T) {
 			want := verifyChain(chain.Certs, roots, at)
 			for try := range 2 {
 				if got := cache.verifyChain(chain.Certs, roots, at); got != want {
-					t.Errorf("%s at %s, try %d: cached %q, verified %q", chain.Leaf().Subject, at.Format(time.RFC3339Nano), try, got, want)
+					t.Errorf("%s at %s, try %d: cached %+v, verified %+v", chain.Leaf().Subject, at.Format(time.RFC3339Nano), try, got, want)
 				}
 			}
 		}
@@ -48,7 +48,7 @@ func TestVerifyCacheAgreesWithVerification(t *testing.T) {
 	if verifyChain(trusted.Certs, roots, instants[0]) == verifyChain(trusted.Certs, roots, instants[2]) {
 		t.Fatal("the test's instants do not straddle expiry")
 	}
-	if n := len(cache.reasons); n != 2*4 {
+	if n := len(cache.verdicts); n != 2*4 {
 		t.Errorf("cache holds %d verdicts, want 8 (two chains, four distinct keys each: the two instants of one second share one)", n)
 	}
 }
@@ -60,7 +60,7 @@ func TestNilVerifyCacheVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cache *VerifyCache
-	if got, want := cache.verifyChain(chain.Certs, nil, time.Now()), "self-signed certificate: no client trusts it unless told to"; got != want {
+	if got, want := cache.verifyChain(chain.Certs, nil, time.Now()).reason, "self-signed certificate: no client trusts it unless told to"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
