@@ -71,6 +71,14 @@ type Result struct {
 	Transcript []TranscriptLine
 }
 
+// STARTTLSObserved reports whether the result tells if STARTTLS is offered:
+// a STARTTLS endpoint whose EHLO was answered with 250. Otherwise
+// STARTTLSOffered is false for want of an answer, not because the server
+// left it out.
+func (r *Result) STARTTLSObserved() bool {
+	return r.Mode == ModeSTARTTLS && r.EHLO != nil && r.EHLO.Code == 250
+}
+
 // Leaf returns the server's certificate, or nil when none was presented.
 func (r *Result) Leaf() *x509.Certificate {
 	if len(r.Chain) == 0 {

@@ -130,7 +130,7 @@ func checkSTARTTLS(r *probe.Result) Check {
 	switch {
 	case r.Mode == probe.ModeImplicit:
 		c.Status, c.Message = Skipped, "implicit TLS: TLS starts at connect"
-	case r.EHLO == nil || r.EHLO.Code != 250:
+	case !r.STARTTLSObserved():
 		c.Status, c.Message = Skipped, "no EHLO reply to read"
 	case !r.STARTTLSOffered:
 		c.Status, c.Message = Critical, "STARTTLS not offered in the EHLO reply: senders that require TLS fail with \"451 5.7.3 STARTTLS is required to send mail\""

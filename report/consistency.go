@@ -6,8 +6,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/starttls-probe/starttls-probe/probe"
 )
 
 // CheckConsistency is the ID of the check that compares the addresses of one
@@ -91,7 +89,7 @@ func leafKey(ep Endpoint) string {
 
 func starttlsKey(ep Endpoint) string {
 	r := ep.Result
-	if r.Mode != probe.ModeSTARTTLS || r.EHLO == nil || r.EHLO.Code != 250 {
+	if !r.STARTTLSObserved() {
 		return ""
 	}
 	if r.STARTTLSOffered {

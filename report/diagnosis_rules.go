@@ -67,7 +67,7 @@ func (d *diagContext) smtpInspection() *Diagnosis {
 
 func (d *diagContext) starttlsMissing() *Diagnosis {
 	r := d.ep
-	if r.Mode != probe.ModeSTARTTLS || r.EHLO == nil || r.EHLO.Code != 250 || r.STARTTLSOffered {
+	if !r.STARTTLSObserved() || r.STARTTLSOffered {
 		return nil
 	}
 	for _, kw := range r.EHLO.Keywords() {

@@ -8,8 +8,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
-
-	"github.com/starttls-probe/starttls-probe/probe"
 )
 
 // Prometheus output is the text exposition format, for node_exporter's
@@ -116,7 +114,7 @@ func (m promMetrics) observe(ep Endpoint, s Summary) {
 
 	m.success.With(labels).Set(boolGauge(ep.Status == OK || ep.Status == Warning || ep.Status == Skipped))
 	m.status.With(labels).Set(float64(ep.Status.ExitCode()))
-	if r.Mode != probe.ModeImplicit && r.EHLO != nil && r.EHLO.Code == 250 {
+	if r.STARTTLSObserved() {
 		m.starttlsOffered.With(labels).Set(boolGauge(r.STARTTLSOffered))
 	}
 	switch ep.RequiresTLS {

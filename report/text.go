@@ -111,7 +111,7 @@ func writeEndpoint(w io.Writer, p palette, ep Endpoint, s Summary) {
 	if r.EHLO != nil {
 		field("EHLO", Escape(ehloSummary(r.EHLO)))
 	}
-	if r.Mode == probe.ModeSTARTTLS && r.EHLO != nil && r.EHLO.Code == 250 {
+	if r.STARTTLSObserved() {
 		st := "not offered"
 		if r.STARTTLSOffered {
 			st = "offered"
