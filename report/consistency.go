@@ -2,9 +2,7 @@ package report
 
 import (
 	"fmt"
-	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -178,51 +176,4 @@ func (g addressGroup) addressesWhere(eps []Endpoint, odd []bool) []string {
 		}
 	}
 	return addrs
-}
-
-// writeConsistencyTables shows, for each name and port whose addresses
-// differ, what each address presents and which one differs.
-func writeConsistencyTables(w io.Writer, p palette, s Summary) {
-	for _, g := range addressGroups(s.Endpoints) {
-		if !g.differs() {
-			continue
-		}
-		fmt.Fprintln(w)
-		fmt.Fprintf(w, "%s %s port %d: its addresses differ\n", p.head.Sprint("consistency"), Escape(g.host), g.port)
-		// Laid out in a buffer, so that the padding of an empty last
-		// column does not end lines in spaces.
-		var table strings.Builder
-		tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  ADDRESS\tSTARTTLS\tLEAF SHA-1\tNOT AFTER\t")
-		for j, i := range g.members {
-			ep := s.Endpoints[i]
-			starttls, sha, notAfter := orDash(g.starttls[j]), orDash(g.leaf[j]), "-"
-			if leaf := ep.Leaf(); leaf != nil {
-				notAfter = leaf.NotAfter.UTC().Format(time.DateOnly)
-			}
-			var mark []string
-			if g.starttlsOdd[j] {
-				mark = append(mark, "STARTTLS")
-			}
-			if g.leafOdd[j] {
-				mark = append(mark, "certificate")
-			}
-			note := ""
-			if len(mark) > 0 {
-				note = "<- differs: " + strings.Join(mark, ", ")
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", ep.Address, starttls, sha, notAfter, note)
-		}
-		tw.Flush()
-		for _, line := range strings.Split(strings.TrimSuffix(table.String(), "\n"), "\n") {
-			fmt.Fprintln(w, strings.TrimRight(line, " "))
-		}
-	}
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -195,3 +195,39 @@ func toJSONCert(c *x509.Certificate, now time.Time) jsonCert {
 
 // ms is a duration in milliseconds, to the microsecond.
 func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
+
+// jsonTLSRequired is the "tls_required" object: the verdict with the
+// server's exact reply.
+type jsonTLSRequired struct {
+	Required TLSRequired `json:"required"`
+	Reply    *jsonReply  `json:"reply"`
+	Error    *jsonError  `json:"error"`
+	// Transcript is the test's own connection, with -v, when the server
+	// ended it; otherwise its lines are in the result's transcript.
+	Transcript []jsonTranscript `json:"transcript,omitempty"`
+}
+
+func toJSONTLSRequired(ep Endpoint) *jsonTLSRequired {
+	t := ep.Result.TLSRequired
+	if t == nil {
+		return nil
+	}
+	out := &jsonTLSRequired{Required: ep.RequiresTLS, Reply: toJSONReply(t.Mail)}
+	if t.Error != nil {
+		out.Error = &jsonError{Phase: t.Error.Phase, Message: t.Error.Err.Error()}
+	}
+	return out
+}
+
+// toJSONDiagnoses keeps empty lists as [] rather than null, so that scripts
+// can iterate without a check.
+func toJSONDiagnoses(ds []Diagnosis) []Diagnosis {
+	out := make([]Diagnosis, len(ds))
+	for i, d := range ds {
+		if d.Fix == nil {
+			d.Fix = []string{}
+		}
+		out[i] = d
+	}
+	return out
+}

@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// Rendering of what diagnosis.go, server.go and tlsrequired.go judged, for
-// text.go and json.go. Causes, fixes and table cells may quote server-sent
-// text: the text renderer escapes every one of them.
+// Sections of the text report beside each endpoint's fields (text.go): what
+// diagnosis.go, server.go, tlsrequired.go and consistency.go judged. Causes,
+// fixes and table cells may quote server-sent text: each is escaped here.
 
 // serverField is the text report's "server" line, "" when the software is
 // unknown and the banner was not masked.
@@ -123,42 +123,6 @@ func escapeCommand(line string) string {
 	return strings.Join(parts, `\`)
 }
 
-// jsonTLSRequired is the "tls_required" object: the verdict with the
-// server's exact reply.
-type jsonTLSRequired struct {
-	Required TLSRequired `json:"required"`
-	Reply    *jsonReply  `json:"reply"`
-	Error    *jsonError  `json:"error"`
-	// Transcript is the test's own connection, with -v, when the server
-	// ended it; otherwise its lines are in the result's transcript.
-	Transcript []jsonTranscript `json:"transcript,omitempty"`
-}
-
-func toJSONTLSRequired(ep Endpoint) *jsonTLSRequired {
-	t := ep.Result.TLSRequired
-	if t == nil {
-		return nil
-	}
-	out := &jsonTLSRequired{Required: ep.RequiresTLS, Reply: toJSONReply(t.Mail)}
-	if t.Error != nil {
-		out.Error = &jsonError{Phase: t.Error.Phase, Message: t.Error.Err.Error()}
-	}
-	return out
-}
-
-// toJSONDiagnoses keeps empty lists as [] rather than null, so that scripts
-// can iterate without a check.
-func toJSONDiagnoses(ds []Diagnosis) []Diagnosis {
-	out := make([]Diagnosis, len(ds))
-	for i, d := range ds {
-		if d.Fix == nil {
-			d.Fix = []string{}
-		}
-		out[i] = d
-	}
-	return out
-}
-
 // writeTLSRequiredTranscript shows, with -v, the TLS-required test's own
 // connection, in the main transcript's format: there is one only when the
 // server ended it in answer to MAIL FROM:<> and STARTTLS was probed on a new
@@ -172,4 +136,51 @@ func writeTLSRequiredTranscript(w io.Writer, p palette, ep Endpoint) {
 	for _, l := range t.Transcript {
 		fmt.Fprintf(w, "    %s     %s %s\n", p.dim.Sprintf("%8.1fms", ms(l.At)), l.Dir, Escape(l.Text))
 	}
+}
+
+// writeConsistencyTables shows, for each name and port whose addresses
+// differ, what each address presents and which one differs.
+func writeConsistencyTables(w io.Writer, p palette, s Summary) {
+	for _, g := range addressGroups(s.Endpoints) {
+		if !g.differs() {
+			continue
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "%s %s port %d: its addresses differ\n", p.head.Sprint("consistency"), Escape(g.host), g.port)
+		// Laid out in a buffer, so that the padding of an empty last
+		// column does not end lines in spaces.
+		var table strings.Builder
+		tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  ADDRESS\tSTARTTLS\tLEAF SHA-1\tNOT AFTER\t")
+		for j, i := range g.members {
+			ep := s.Endpoints[i]
+			starttls, sha, notAfter := orDash(g.starttls[j]), orDash(g.leaf[j]), "-"
+			if leaf := ep.Leaf(); leaf != nil {
+				notAfter = leaf.NotAfter.UTC().Format(time.DateOnly)
+			}
+			var mark []string
+			if g.starttlsOdd[j] {
+				mark = append(mark, "STARTTLS")
+			}
+			if g.leafOdd[j] {
+				mark = append(mark, "certificate")
+			}
+			note := ""
+			if len(mark) > 0 {
+				note = "<- differs: " + strings.Join(mark, ", ")
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", ep.Address, starttls, sha, notAfter, note)
+		}
+		tw.Flush()
+		for _, line := range strings.Split(strings.TrimSuffix(table.String(), "\n"), "\n") {
+			fmt.Fprintln(w, strings.TrimRight(line, " "))
+		}
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

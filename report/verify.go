@@ -1,0 +1,156 @@
+package report
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// VerifyCache remembers the verdict on each certificate chain already
+// verified, so that a pool of endpoints presenting the same chain (a
+// load-balanced namespace, every node of a DAG, a batch of one hoster's
+// hosts) costs one x509 verification, not one per endpoint and per
+// judgement. It is safe for concurrent use; the zero value is not: use
+// NewVerifyCache.
+type VerifyCache struct {
+	mu       sync.Mutex
+	verdicts map[verifyKey]chainVerdict
+}
+
+// NewVerifyCache returns an empty cache.
+func NewVerifyCache() *VerifyCache {
+	return &VerifyCache{verdicts: map[verifyKey]chainVerdict{}}
+}
+
+// verifyKey is everything the verdict depends on: the roots, the chain as
+// sent (leaf and intermediates, by SHA-256 of their DER) and the instant.
+//
+// The instant is kept to the second, plus whether it falls exactly on one:
+// certificate validity is encoded in whole seconds, so x509's
+// "now before NotBefore" and "now after NotAfter" give the same answer for
+// every instant of the same second except its very first, which is only
+// "after" a NotAfter of the second before.
+type verifyKey struct {
+	roots  *x509.CertPool
+	chain  [sha256.Size]byte
+	second int64
+	onward bool // a fraction of a second after second
+}
+
+func newVerifyKey(chain []*x509.Certificate, roots *x509.CertPool, at time.Time) verifyKey {
+	h := sha256.New()
+	var size [8]byte
+	for _, c := range chain {
+		// Length-prefixed, so that no two different chains hash alike.
+		binary.BigEndian.PutUint64(size[:], uint64(len(c.Raw)))
+		h.Write(size[:])
+		h.Write(c.Raw)
+	}
+	k := verifyKey{roots: roots, second: at.Unix(), onward: at.Nanosecond() != 0}
+	h.Sum(k.chain[:0])
+	return k
+}
+
+// verifyChain is the package's verifyChain, remembered. A nil cache
+// verifies every time.
+func (c *VerifyCache) verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time) chainVerdict {
+	if c == nil {
+		return verifyChain(chain, roots, now)
+	}
+	key := newVerifyKey(chain, roots, now)
+	c.mu.Lock()
+	verdict, ok := c.verdicts[key]
+	c.mu.Unlock()
+	if ok {
+		return verdict
+	}
+	// Verified outside the lock: two workers meeting the same new chain at
+	// once both verify it, and agree.
+	verdict = verifyChain(chain, roots, now)
+	c.mu.Lock()
+	c.verdicts[key] = verdict
+	c.mu.Unlock()
+	return verdict
+}
+
+// chainVerdict says why a chain does not verify, "" when it does.
+type chainVerdict struct {
+	reason string
+	// leafOutOfDate: the chain would verify but for the leaf's validity
+	// period, which the expiry check judges.
+	leafOutOfDate bool
+}
+
+// verifyChain verifies the chain as sent and says why it fails.
+func verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time) chainVerdict {
+	err := verify(chain, roots, now)
+	if err == nil {
+		return chainVerdict{}
+	}
+	leaf := chain[0]
+	var invalid x509.CertificateInvalidError
+	if errors.As(err, &invalid) && invalid.Reason == x509.Expired {
+		which := "certificate " + invalid.Cert.Subject.String()
+		if invalid.Cert == leaf {
+			which = "the leaf"
+		}
+		// Tell "expired but otherwise fine" (a renewal not bound) from
+		// "expired and untrusted anyway".
+		if at, ok := commonValidInstant(chain); ok {
+			if err = verify(chain, roots, at); err == nil {
+				return chainVerdict{
+					reason: fmt.Sprintf("issued by a trusted CA, but %s is outside its validity period (%s to %s)",
+						which, invalid.Cert.NotBefore.UTC().Format(time.DateOnly), invalid.Cert.NotAfter.UTC().Format(time.DateOnly)),
+					leafOutOfDate: invalid.Cert == leaf,
+				}
+			}
+		}
+	}
+	var unknown x509.UnknownAuthorityError
+	if errors.As(err, &unknown) {
+		last := chain[len(chain)-1]
+		switch {
+		case len(chain) == 1 && IsSelfSigned(leaf):
+			return chainVerdict{reason: "self-signed certificate: no client trusts it unless told to"}
+		case IsSelfSigned(last):
+			return chainVerdict{reason: fmt.Sprintf("the chain ends at %s, which is not a trusted root (use --ca-file if it is your private CA)", last.Subject)}
+		default:
+			return chainVerdict{reason: fmt.Sprintf("incomplete chain: the server did not send the certificate of %s, the issuer of %s (a missing intermediate), and it is not a trusted root",
+				last.Issuer, last.Subject)}
+		}
+	}
+	return chainVerdict{reason: err.Error()}
+}
+
+func verify(chain []*x509.Certificate, roots *x509.CertPool, at time.Time) error {
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	_, err := chain[0].Verify(x509.VerifyOptions{
+		Roots:         roots,
+		Intermediates: inter,
+		CurrentTime:   at,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	return err
+}
+
+// commonValidInstant is an instant at which every certificate of the chain
+// is within its validity period, if there is one.
+func commonValidInstant(chain []*x509.Certificate) (time.Time, bool) {
+	from, to := chain[0].NotBefore, chain[0].NotAfter
+	for _, c := range chain[1:] {
+		if c.NotBefore.After(from) {
+			from = c.NotBefore
+		}
+		if c.NotAfter.Before(to) {
+			to = c.NotAfter
+		}
+	}
+	return from.Add(to.Sub(from) / 2), !to.Before(from)
+}
