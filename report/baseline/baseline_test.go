@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -230,6 +231,45 @@ func TestCertificateChangedWithTheAddress(t *testing.T) {
 	apply(t, path, &same, Options{})
 	if c := baselineCheck(t, same); c.Status != report.OK {
 		t.Errorf("moved, same certificate: %s %q, want OK", c.Status, c.Message)
+	}
+}
+
+// Accepting a run's state forgets the addresses of its hosts and ports it
+// no longer sees; without --update-baseline they stay, and other ports
+// always stay.
+func TestUpdateForgetsUnseenAddresses(t *testing.T) {
+	p := newPKI(t)
+	path := filepath.Join(t.TempDir(), "baseline.json")
+	srv := probetest.NewServer(t, probetest.Config{Chain: p.before})
+	first := probeAs(t, p, srv.IP(), srv.Port(), 25)
+	apply(t, path, &first, Options{})
+	on587 := probeAs(t, p, srv.IP(), srv.Port(), 587)
+	apply(t, path, &on587, Options{})
+	old := first.Endpoints[0].Result.Address
+
+	movedTo := func() report.Summary {
+		s := probeAs(t, p, srv.IP(), srv.Port(), 25)
+		s.Endpoints[0].Result.Address = "192.0.2.99"
+		return s
+	}
+	addresses := func() []string {
+		var out []string
+		for _, e := range readEntries(t, path) {
+			out = append(out, fmt.Sprintf("%s:%d", e.Address, e.Port))
+		}
+		slices.Sort(out)
+		return out
+	}
+
+	moved := movedTo()
+	apply(t, path, &moved, Options{})
+	if got, want := addresses(), []string{old + ":25", old + ":587"}; !slices.Equal(got, want) {
+		t.Errorf("after a run from a new address: entries %q, want the old ones kept", got)
+	}
+	moved = movedTo()
+	apply(t, path, &moved, Options{Update: true})
+	if got, want := addresses(), []string{"192.0.2.99:25", old + ":587"}; !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+		t.Errorf("after --update-baseline: entries %q, want port 25 at its new address only, 587 kept", got)
 	}
 }
 

@@ -70,7 +70,9 @@ func compare(entries []Entry, s *report.Summary, opts Options) ([]Entry, bool) {
 		if moved {
 			c.Message += fmt.Sprintf(" (compared with what %s presented: the address is now %s)", old.Address, obs.entry.Address)
 		}
-		if record {
+		// Accepting the run's state records a moved endpoint at its new
+		// address, whatever the comparison said.
+		if record || (opts.Update && moved) {
 			if known && !moved {
 				next[idx] = obs.entry
 			} else {
@@ -83,7 +85,38 @@ func compare(entries []Entry, s *report.Summary, opts Options) ([]Entry, bool) {
 		ep.Status = report.Worse(ep.Status, c.Status)
 		s.Status = report.Worse(s.Status, c.Status)
 	}
+	if opts.Update {
+		var pruned bool
+		next, pruned = forgetUnseenAddresses(next, s)
+		changed = changed || pruned
+	}
 	return next, changed
+}
+
+// forgetUnseenAddresses drops the entries of each host and port this run
+// probed at addresses it no longer saw (DNS moved, a node retired), so that
+// accepting a run's state does not keep old addresses forever. Hosts and
+// ports the run did not probe, or probed at no address, keep their entries:
+// one file may serve several cron jobs.
+func forgetUnseenAddresses(entries []Entry, s *report.Summary) ([]Entry, bool) {
+	seen := map[key]map[string]bool{}
+	for _, ep := range s.Endpoints {
+		if ep.Result.Address == "" {
+			continue
+		}
+		k := Entry{Host: ep.Endpoint.Host, Port: ep.Endpoint.Port}.nameKey()
+		if seen[k] == nil {
+			seen[k] = map[string]bool{}
+		}
+		seen[k][ep.Result.Address] = true
+	}
+	kept := entries[:0]
+	for _, e := range entries {
+		if addrs, probed := seen[e.nameKey()]; !probed || addrs[e.Address] {
+			kept = append(kept, e)
+		}
+	}
+	return kept, len(kept) < len(entries)
 }
 
 // judge is the baseline check of one endpoint, and whether its observation
