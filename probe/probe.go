@@ -449,7 +449,10 @@ func (s *session) handshake() bool {
 	}
 	tlsConn := tls.Client(s.raw.Conn, cfg)
 	start := time.Now()
-	err := tlsConn.HandshakeContext(s.ctx)
+	// Not HandshakeContext: open's deadline and close-on-done already bound
+	// and interrupt it, and a cancelable context costs every handshake a
+	// context and a callback of its own.
+	err := tlsConn.Handshake()
 	s.res.Timings.Handshake = time.Since(start)
 	if errors.Is(err, io.EOF) {
 		// crypto/tls says a bare "EOF" when the server hangs up instead.
