@@ -34,6 +34,10 @@ type TLSRequiredTest struct {
 	// Error is the failure that ended the test before a reply to MAIL
 	// (connection refused, no banner, a non-250 EHLO, a timeout).
 	Error *Error
+	// SessionEnded: in answer to the test the server hung up, said 421,
+	// fell silent or left the transaction open, so the session could not
+	// go on to STARTTLS.
+	SessionEnded bool
 	// Transcript is the test's own connection when the server ended it and
 	// STARTTLS was probed on another; empty when the test shared the main
 	// connection, whose transcript then holds its lines.
@@ -54,6 +58,7 @@ func (s *session) testsTLSRequired() bool {
 func (s *session) testTLSRequired() (usable bool) {
 	test := &TLSRequiredTest{Banner: s.res.Banner, EHLO: s.res.EHLO}
 	s.res.TLSRequired = test
+	defer func() { test.SessionEnded = !usable }()
 	var share time.Duration
 	if dl, ok := s.ctx.Deadline(); ok {
 		share = time.Until(dl) / 2

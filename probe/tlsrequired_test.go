@@ -169,8 +169,8 @@ func TestTLSRequiredTestOnASpoiledConnection(t *testing.T) {
 				t.Fatalf("error %v, TLS %+v: want the whole STARTTLS dialogue on a new connection", res.Error, res.TLS)
 			}
 			test := res.TLSRequired
-			if test == nil || test.Mail == nil || test.Mail.Code != tc.mail || test.Error != nil {
-				t.Fatalf("TLSRequired = %+v, want the %d kept and no error", test, tc.mail)
+			if test == nil || test.Mail == nil || test.Mail.Code != tc.mail || test.Error != nil || !test.SessionEnded {
+				t.Fatalf("TLSRequired = %+v, want the %d kept, no error, the session ended", test, tc.mail)
 			}
 			if first := clientLines(test.Transcript); len(first) < 2 || first[0] != "EHLO "+ehloName || first[1] != "MAIL FROM:<>" {
 				t.Errorf("test's own transcript = %q, want EHLO and MAIL FROM:<>", first)
@@ -217,6 +217,9 @@ func TestTLSRequiredTestKeepsTheConnectionWhenItCan(t *testing.T) {
 				t.Fatalf("TLSRequired = %+v, want the reply %q", res.TLSRequired, tc.mail)
 			}
 			shared := slices.Contains(clientLines(res.Transcript), "MAIL FROM:<>")
+			if res.TLSRequired.SessionEnded != tc.newConn {
+				t.Errorf("SessionEnded = %v, want %v", res.TLSRequired.SessionEnded, tc.newConn)
+			}
 			if shared == tc.newConn || (len(res.TLSRequired.Transcript) > 0) != tc.newConn {
 				t.Errorf("MAIL FROM:<> in the main transcript: %v, test's own transcript: %d lines; want a new connection for STARTTLS: %v",
 					shared, len(res.TLSRequired.Transcript), tc.newConn)

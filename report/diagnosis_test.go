@@ -763,6 +763,9 @@ func TestDiagnosisOfExchangeDroppingTheSession(t *testing.T) {
 	if got := sum.Endpoints[0]; got.RequiresTLS != TLSRequiredTrue || got.Status != OK {
 		t.Errorf("TLS required %q, status %s, want true and OK", got.RequiresTLS, got.Status)
 	}
+	if field := tlsRequiredField(sum.Endpoints[0]); !strings.HasSuffix(field, "; the server ended the session, so STARTTLS was probed on a new connection") {
+		t.Errorf("TLS required line %q does not say the session ended", field)
+	}
 	var text bytes.Buffer
 	if err := Text(&text, sum, false); err != nil {
 		t.Fatal(err)
@@ -778,7 +781,8 @@ func TestDiagnosisOfExchangeDroppingTheSession(t *testing.T) {
 	var parsed struct {
 		Results []struct {
 			TLSRequired struct {
-				Transcript []struct{ Dir, Text string } `json:"transcript"`
+				SessionEnded bool                         `json:"session_ended"`
+				Transcript   []struct{ Dir, Text string } `json:"transcript"`
 			} `json:"tls_required"`
 		} `json:"results"`
 	}
@@ -789,6 +793,9 @@ func TestDiagnosisOfExchangeDroppingTheSession(t *testing.T) {
 		return l.Dir == "C" && l.Text == "MAIL FROM:<>"
 	}) {
 		t.Errorf("JSON tls_required.transcript = %+v, want the test's own connection", lines)
+	}
+	if !parsed.Results[0].TLSRequired.SessionEnded {
+		t.Error("JSON tls_required.session_ended is false")
 	}
 }
 

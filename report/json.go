@@ -202,6 +202,8 @@ type jsonTLSRequired struct {
 	Required TLSRequired `json:"required"`
 	Reply    *jsonReply  `json:"reply"`
 	Error    *jsonError  `json:"error"`
+	// SessionEnded: the server ended the session in answer to the test.
+	SessionEnded bool `json:"session_ended"`
 	// Transcript is the test's own connection, with -v, when the server
 	// ended it; otherwise its lines are in the result's transcript.
 	Transcript []jsonTranscript `json:"transcript,omitempty"`
@@ -212,7 +214,7 @@ func toJSONTLSRequired(ep Endpoint) *jsonTLSRequired {
 	if t == nil {
 		return nil
 	}
-	out := &jsonTLSRequired{Required: ep.RequiresTLS, Reply: toJSONReply(t.Mail)}
+	out := &jsonTLSRequired{Required: ep.RequiresTLS, Reply: toJSONReply(t.Mail), SessionEnded: t.SessionEnded}
 	if t.Error != nil {
 		out.Error = &jsonError{Phase: t.Error.Phase, Message: t.Error.Err.Error()}
 	}

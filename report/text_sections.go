@@ -47,11 +47,18 @@ func tlsRequiredField(ep Endpoint) string {
 		return ""
 	}
 	answer := map[TLSRequired]string{TLSRequiredTrue: "yes", TLSRequiredFalse: "no", TLSRequiredUnknown: "unknown"}[ep.RequiresTLS]
+	ended := ""
+	if t.SessionEnded {
+		ended = "; the server ended the session"
+		if ep.Result.STARTTLSOffered {
+			ended += ", so STARTTLS was probed on a new connection"
+		}
+	}
 	switch {
 	case t.Mail != nil:
-		return fmt.Sprintf("%s: MAIL FROM:<> before STARTTLS got %s", answer, Escape(fmt.Sprintf("%d %s", t.Mail.Code, t.Mail.Text())))
+		return fmt.Sprintf("%s: MAIL FROM:<> before STARTTLS got %s%s", answer, Escape(fmt.Sprintf("%d %s", t.Mail.Code, t.Mail.Text())), ended)
 	case t.Error != nil:
-		return answer + ": the test failed at " + Escape(errorMessage(t.Error))
+		return answer + ": the test failed at " + Escape(errorMessage(t.Error)) + ended
 	}
 	return answer
 }
