@@ -20,6 +20,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/starttls-probe/starttls-probe/report/dotnetname"
 	"io"
 	"os"
 	"os/signal"
@@ -416,7 +417,7 @@ func expectations(c *cli.Context) (report.Expect, error) {
 		expect.Thumbprint = t
 	}
 	if name := c.String("tls-certificate-name"); name != "" {
-		if _, err := report.ParseTLSCertificateName(name); err != nil {
+		if _, err := dotnetname.ParseTLSCertificateName(name); err != nil {
 			return expect, usagef(`copy it from (Get-ReceiveConnector "<server>\Default Frontend <server>").TlsCertificateName, or from this tool's TlsCertificateName line`,
 				"--tls-certificate-name: %v", err)
 		}

@@ -2,6 +2,7 @@ package report_test
 
 import (
 	"errors"
+	"github.com/starttls-probe/starttls-probe/report/dotnetname"
 	"strings"
 	"testing"
 	"time"
@@ -69,7 +70,7 @@ func TestFrontEndExpectationsSkipTheBackendDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expect := report.Expect{Thumbprint: thumbprint, TLSCertificateName: report.TLSCertificateName(frontEnd.Leaf())}
+	expect := report.Expect{Thumbprint: thumbprint, TLSCertificateName: dotnetname.TLSCertificateName(frontEnd.Leaf())}
 	for _, tc := range []struct {
 		port int
 		want report.Status

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/starttls-probe/starttls-probe/report/dotnetname"
 	"net"
 	"strings"
 	"time"
@@ -280,12 +281,12 @@ func checkTLSCertificateName(r *probe.Result, want string) Check {
 		c.Status, c.Message = Skipped, backendExemption
 		return c
 	}
-	wanted, err := ParseTLSCertificateName(want)
+	wanted, err := dotnetname.ParseTLSCertificateName(want)
 	if err != nil {
 		c.Status, c.Message = Unknown, "cannot read --tls-certificate-name: "+err.Error()
 		return c
 	}
-	got := PresentedTLSName(leaf)
+	got := dotnetname.PresentedTLSName(leaf)
 	if wanted == got {
 		c.Status, c.Message = OK, "the presented certificate is the one the connector names: "+got.String()
 		return c

@@ -3,6 +3,7 @@ package report
 import (
 	"crypto/x509"
 	"fmt"
+	"github.com/starttls-probe/starttls-probe/report/dotnetname"
 	"strings"
 )
 
@@ -38,7 +39,7 @@ func (d *diagContext) certificateDiffers() *Diagnosis {
 		differs := cmp.sha1[i] != cmp.referenceSHA1
 		rows = append(rows, CertificateRow{
 			Address: m.Address, Port: m.Endpoint.Port, ServicePort: m.Endpoint.Role(), SHA1: cmp.sha1[i],
-			Subject: DotNetName(leaf.RawSubject), NotAfter: leaf.NotAfter.UTC(), Differs: differs,
+			Subject: dotnetname.Format(leaf.RawSubject), NotAfter: leaf.NotAfter.UTC(), Differs: differs,
 		})
 		if !differs {
 			same = append(same, label(m))
@@ -146,7 +147,7 @@ func (d *diagContext) certificateExplained() bool {
 func describeCertificate(c *x509.Certificate) string {
 	subject := "CN=" + c.Subject.CommonName
 	if c.Subject.CommonName == "" {
-		subject = DotNetName(c.RawSubject)
+		subject = dotnetname.Format(c.RawSubject)
 	}
 	return subject + ", valid until " + c.NotAfter.UTC().Format("2006-01-02")
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/starttls-probe/starttls-probe/report/dotnetname"
 	"strconv"
 	"strings"
 
@@ -144,7 +145,7 @@ func (d *diagContext) bindCertificateKB() []string {
 		"Get-ReceiveConnector "+identity+" | Set-ReceiveConnector -TlsCertificateName $null",
 		"# then re-run the Hybrid Configuration Wizard, which sets TlsCertificateName to the new certificate; or set it yourself:")
 	if good != nil {
-		return append(fix, "Set-ReceiveConnector "+identity+" -TlsCertificateName "+psQuote(TLSCertificateName(good)))
+		return append(fix, "Set-ReceiveConnector "+identity+" -TlsCertificateName "+psQuote(dotnetname.TLSCertificateName(good)))
 	}
 	return append(fix, "Set-ReceiveConnector "+identity+` -TlsCertificateName "<I>$($cert.Issuer)<S>$($cert.Subject)"`)
 }

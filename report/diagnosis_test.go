@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
+	"github.com/starttls-probe/starttls-probe/report/dotnetname"
 	"math/big"
 	"path/filepath"
 	"slices"
@@ -308,7 +309,7 @@ func ruleCases(p diagPKI) []ruleCase {
 				for _, want := range []string{
 					"Enable-ExchangeCertificate -Thumbprint " + SHA1(p.good[0]) + " -Services SMTP",
 					`Get-ReceiveConnector 'EXCH01\Default Frontend EXCH01' | Set-ReceiveConnector -TlsCertificateName $null`,
-					"-TlsCertificateName '" + TLSCertificateName(p.good[0]) + "'",
+					"-TlsCertificateName '" + dotnetname.TLSCertificateName(p.good[0]) + "'",
 				} {
 					if !strings.Contains(fix, want) {
 						t.Errorf("fix lacks %q:\n%s", want, fix)
@@ -368,7 +369,7 @@ func ruleCases(p diagPKI) []ruleCase {
 			want: []string{DiagNameMismatch, DiagCertificateDiffers},
 			check: func(t *testing.T, p diagPKI, ep Endpoint) {
 				fix := strings.Join(findDiagnosis(ep, DiagNameMismatch).Fix, "\n")
-				want := `Set-ReceiveConnector 'EXCH01\Client Frontend EXCH01' -Fqdn mail.contoso.test -TlsCertificateName '` + TLSCertificateName(p.good[0]) + "'"
+				want := `Set-ReceiveConnector 'EXCH01\Client Frontend EXCH01' -Fqdn mail.contoso.test -TlsCertificateName '` + dotnetname.TLSCertificateName(p.good[0]) + "'"
 				if !strings.Contains(fix, want) {
 					t.Errorf("fix lacks %q:\n%s", want, fix)
 				}

@@ -2,6 +2,7 @@ package report
 
 import (
 	"crypto/x509"
+	"github.com/starttls-probe/starttls-probe/report/dotnetname"
 	"strings"
 )
 
@@ -45,7 +46,7 @@ func (d *diagContext) bindCertificate(cert *x509.Certificate, extra string) []st
 		return []string{
 			overwritePrompt,
 			"Enable-ExchangeCertificate -Thumbprint " + SHA1(cert) + " -Services SMTP",
-			"Set-ReceiveConnector " + identity + extra + " -TlsCertificateName " + psQuote(TLSCertificateName(cert)),
+			"Set-ReceiveConnector " + identity + extra + " -TlsCertificateName " + psQuote(dotnetname.TLSCertificateName(cert)),
 		}
 	}
 	name := d.name

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"github.com/starttls-probe/starttls-probe/report/dotnetname"
 	"io"
 	"math"
 	"time"
@@ -189,7 +190,7 @@ func toJSONCert(c *x509.Certificate, now time.Time) jsonCert {
 		Key:                KeyDescription(c),
 		SignatureAlgorithm: c.SignatureAlgorithm.String(),
 		SelfSigned:         IsSelfSigned(c),
-		TLSCertificateName: TLSCertificateName(c),
+		TLSCertificateName: dotnetname.TLSCertificateName(c),
 	}
 }
 

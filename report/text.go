@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"github.com/starttls-probe/starttls-probe/report/dotnetname"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -194,7 +195,7 @@ func writeCertificate(field func(string, string), leaf *x509.Certificate, now ti
 	field("subject", Escape(leaf.Subject.String()))
 	field("issuer", Escape(leaf.Issuer.String()))
 	// The exact string for Set-ReceiveConnector -TlsCertificateName.
-	field("TlsCertificateName", Escape(TLSCertificateName(leaf)))
+	field("TlsCertificateName", Escape(dotnetname.TLSCertificateName(leaf)))
 	sans := SANs(leaf)
 	if len(sans) == 0 {
 		field("SANs", "(none)")

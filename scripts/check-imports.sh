@@ -15,5 +15,9 @@ done
 if go list -deps ./report | grep -q "^$mod/probe/probetest"; then
   echo "report must not import probe/probetest"; fail=1
 fi
-[ $fail = 0 ] && echo "ok: probe imports neither report, cli nor color; report does not import probetest"
+# The .NET name codec is for other Exchange tools too: nothing of ours.
+if go list -deps ./report/dotnetname | grep -v "^$mod/report/dotnetname$" | grep -q "^$mod"; then
+  echo "report/dotnetname must not import anything of $mod"; fail=1
+fi
+[ $fail = 0 ] && echo "ok: probe imports neither report, cli nor color; report does not import probetest; report/dotnetname imports nothing of ours"
 exit $fail

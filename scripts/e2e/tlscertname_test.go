@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"github.com/starttls-probe/starttls-probe/report/dotnetname"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,7 +34,7 @@ func tlsNameServer(t *testing.T) (addr, caFile, tlsName string) {
 	if err := os.WriteFile(caFile, root.RootPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return srv.Addr(), caFile, report.TLSCertificateName(chain.Leaf())
+	return srv.Addr(), caFile, dotnetname.TLSCertificateName(chain.Leaf())
 }
 
 func TestTLSCertificateNameMatches(t *testing.T) {

@@ -1,4 +1,9 @@
-package report
+// Package dotnetname formats, parses and compares X.500 distinguished names
+// the way Windows .NET prints them, and with them Exchange's
+// -TlsCertificateName values ("<I>issuer<S>subject"). It is the part of
+// starttls-probe that other Exchange tools may want, so it imports nothing
+// of this module (scripts/check-imports.sh checks).
+package dotnetname
 
 import (
 	"crypto/x509"
@@ -51,7 +56,7 @@ import (
 // DotNetName renders a DER-encoded X.501 Name (a certificate's RawSubject or
 // RawIssuer) as Windows .NET's X509Certificate2.Subject shows it, or "" when
 // it cannot be decoded.
-func DotNetName(rawName []byte) string {
+func Format(rawName []byte) string {
 	name, err := renderDotNetName(rawName)
 	if err != nil {
 		return ""
@@ -62,7 +67,7 @@ func DotNetName(rawName []byte) string {
 // TLSCertificateName is the value Set-ReceiveConnector -TlsCertificateName
 // takes to name this certificate: "<I>" + issuer + "<S>" + subject.
 func TLSCertificateName(c *x509.Certificate) string {
-	return "<I>" + DotNetName(c.RawIssuer) + "<S>" + DotNetName(c.RawSubject)
+	return "<I>" + Format(c.RawIssuer) + "<S>" + Format(c.RawSubject)
 }
 
 // nameAttribute is one attribute of an RDN, ready to print.

@@ -1,4 +1,4 @@
-package report
+package dotnetname
 
 import (
 	"crypto/ecdsa"
@@ -75,11 +75,11 @@ const (
 	oidDC    = "0.9.2342.19200300.100.1.25"
 )
 
-// TestDotNetNameFromDotNetTests replays dotnet/runtime's own expectations
+// TestFormatFromDotNetTests replays dotnet/runtime's own expectations
 // (src/libraries/System.Security.Cryptography/tests/X509Certificates/
 // X500DistinguishedNameTests.cs), which run on Windows too. Their forward
 // (non-reversed) strings are given here reversed, as Subject shows them.
-func TestDotNetNameFromDotNetTests(t *testing.T) {
+func TestFormatFromDotNetTests(t *testing.T) {
 	t.Parallel()
 	cases := []struct{ name, der, want string }{
 		{"multi-valued RDN keeps its order", "30223120300C060355040313054A616D65733010060355040A13094D6963726F736F6674", "CN=James + O=Microsoft"},
@@ -149,17 +149,17 @@ func TestDotNetNameFromDotNetTests(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if got := DotNetName(derHex(t, tc.der)); got != tc.want {
+			if got := Format(derHex(t, tc.der)); got != tc.want {
 				t.Errorf("DotNetName = %q\nwant         %q", got, tc.want)
 			}
 		})
 	}
 }
 
-// TestDotNetNameNonStringValues follows Format_ComponentWithNonStringContent
+// TestFormatNonStringValues follows Format_ComponentWithNonStringContent
 // and Format_MultiValueComponentWithNonStringContent in dotnet/runtime, and
 // CertNameToStr's rule that encoded blobs and OCTET STRINGs print as hex.
-func TestDotNetNameNonStringValues(t *testing.T) {
+func TestFormatNonStringValues(t *testing.T) {
 	t.Parallel()
 	type attr struct{ oid, der string }
 	cases := []struct {
@@ -195,7 +195,7 @@ func TestDotNetNameNonStringValues(t *testing.T) {
 			for _, a := range tc.attrs {
 				rdns = append(rdns, derRDN(derATV(t, a.oid, derHex(t, a.der))))
 			}
-			if got := DotNetName(derName(rdns...)); got != tc.want {
+			if got := Format(derName(rdns...)); got != tc.want {
 				t.Errorf("DotNetName = %q, want %q", got, tc.want)
 			}
 		})
@@ -210,13 +210,13 @@ func TestDotNetNameNonStringValues(t *testing.T) {
 		// dotnet/runtime expects the forward form
 		// "CN=#3000 + S=#3100, SERIALNUMBER=0123 + O=#31055050505050 + STREET=TACOCAT".
 		const want = "SERIALNUMBER=0123 + O=#31055050505050 + STREET=TACOCAT, CN=#3000 + S=#3100"
-		if got := DotNetName(der); got != want {
+		if got := Format(der); got != want {
 			t.Errorf("DotNetName = %q, want %q", got, want)
 		}
 	})
 }
 
-func TestDotNetNameOrderingAndLabels(t *testing.T) {
+func TestFormatOrderingAndLabels(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name string
@@ -275,7 +275,7 @@ func TestDotNetNameOrderingAndLabels(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if got := DotNetName(derName(tc.rdns...)); got != tc.want {
+			if got := Format(derName(tc.rdns...)); got != tc.want {
 				t.Errorf("DotNetName = %q\nwant         %q", got, tc.want)
 			}
 		})
@@ -335,18 +335,18 @@ func TestTLSCertificateNameOfKBExample(t *testing.T) {
 		t.Errorf("TLSCertificateName = %q\nwant                 %q", got, kbTLSCertificateName)
 	}
 	// Go's own rendering is a different format: the reason this file exists.
-	if cert.Subject.String() == DotNetName(cert.RawSubject) {
+	if cert.Subject.String() == Format(cert.RawSubject) {
 		t.Errorf("pkix.Name.String() already gives %q; the formatter would be redundant", cert.Subject.String())
 	}
 }
 
-func FuzzDotNetName(f *testing.F) {
+func FuzzFormat(f *testing.F) {
 	f.Add(derHex(f, "30223120300C060355040313054A616D65733010060355040A13094D6963726F736F6674"))
 	f.Add(derHex(f, "3021311F301D06035504031E160043006F006D006D006F006E0022004E0061006D0065"))
 	f.Add(derHex(f, "300E310C300A06035504071403C2A2F8"))
 	f.Add(issueNamed(f, kbIssuer(), kbSubject()).RawSubject)
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		printed := DotNetName(raw)
+		printed := Format(raw)
 		// Every printed name must read back unchanged, or comparing it with
 		// --tls-certificate-name would report a mismatch for a match.
 		back, err := canonicalDisplayName(printed)

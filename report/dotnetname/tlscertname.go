@@ -1,4 +1,4 @@
-package report
+package dotnetname
 
 import (
 	"crypto/x509"
@@ -51,7 +51,7 @@ func ParseTLSCertificateName(s string) (TLSName, error) {
 // PresentedTLSName is the canonical -TlsCertificateName of a certificate.
 func PresentedTLSName(c *x509.Certificate) TLSName {
 	// DotNetName's output is canonical already, so no parse is needed.
-	return TLSName{Issuer: DotNetName(c.RawIssuer), Subject: DotNetName(c.RawSubject)}
+	return TLSName{Issuer: Format(c.RawIssuer), Subject: Format(c.RawSubject)}
 }
 
 // indexOutsideQuotes finds marker (case-insensitively) outside a quoted
