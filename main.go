@@ -39,6 +39,7 @@ import (
 	"github.com/starttls-probe/starttls-probe/report"
 	"github.com/starttls-probe/starttls-probe/report/atomicfile"
 	"github.com/starttls-probe/starttls-probe/report/baseline"
+	"github.com/starttls-probe/starttls-probe/report/render"
 )
 
 // exitUsage is the exit status for bad usage: nothing could be judged.
@@ -337,7 +338,7 @@ func probeTargets(c *cli.Context, stdout, stderr io.Writer, getenv func(string) 
 		return err
 	}
 	jobs := probe.Discover(c.Context, endpoints, probe.Discovery{MX: c.Bool("mx"), AllAddresses: c.Bool("all-addresses")}, opts)
-	*code = render(c.Context, jobs, opts, expect, roots, out, stdout, stderr)
+	*code = probeAndReport(c.Context, jobs, opts, expect, roots, out, stdout, stderr)
 	if badLines > 0 && *code == 0 {
 		// Lines of the file were not probed: all is not known to be well.
 		*code = exitUsage
@@ -456,9 +457,9 @@ func trustedRoots(c *cli.Context) (func() *x509.CertPool, error) {
 	return sync.OnceValue(func() *x509.CertPool { return <-loaded }), nil
 }
 
-// render probes, judges and writes the report; it returns the exit status.
+// probeAndReport probes, judges and writes the report; it returns the exit status.
 // roots gives expect's trusted roots once they are loaded.
-func render(ctx context.Context, jobs []probe.Job, opts probe.Options, expect report.Expect, roots func() *x509.CertPool, out output, stdout, stderr io.Writer) int {
+func probeAndReport(ctx context.Context, jobs []probe.Job, opts probe.Options, expect report.Expect, roots func() *x509.CertPool, out output, stdout, stderr io.Writer) int {
 	results, err := probeJobs(ctx, jobs, opts, expect, roots, out, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
@@ -474,7 +475,7 @@ func render(ctx context.Context, jobs []probe.Job, opts probe.Options, expect re
 		if err := baseline.Apply(ctx, out.baseline, &summary, baseline.Options{Update: out.updateBaseline}); err != nil {
 			fmt.Fprintf(stderr, "starttls-probe: error: %s\n", oneLine(err.Error()))
 			if out.format == "nagios" && out.file == "" {
-				report.NagiosError(stdout, err)
+				render.NagiosError(stdout, err)
 			}
 			return exitUsage
 		}
@@ -503,13 +504,13 @@ func render(ctx context.Context, jobs []probe.Job, opts probe.Options, expect re
 func writeReport(w io.Writer, summary report.Summary, out output) error {
 	switch out.format {
 	case "json":
-		return report.JSON(w, summary)
+		return render.JSON(w, summary)
 	case "nagios":
-		return report.Nagios(w, summary)
+		return render.Nagios(w, summary)
 	case "prometheus":
-		return report.Prometheus(w, summary)
+		return render.Prometheus(w, summary)
 	default:
-		return report.Text(w, summary, out.color)
+		return render.Text(w, summary, out.color)
 	}
 }
 
@@ -539,7 +540,9 @@ func probeJobs(ctx context.Context, jobs []probe.Job, opts probe.Options, expect
 		for r := range finished {
 			if out.format == "jsonl" && writeErr == nil {
 				expect.Roots = roots()
-				writeErr = report.JSONLine(lines, r, expect, time.Now(), out.verbose)
+				line := report.Judge([]probe.Result{r}, expect, time.Now())
+				line.Verbose = out.verbose
+				writeErr = render.JSONLines(lines, line)
 				// Each line goes out as its endpoint finishes, several in
 				// one write when several finished at once.
 				if writeErr == nil && len(finished) == 0 {
@@ -593,7 +596,7 @@ func runDemo(c *cli.Context, stdout, stderr io.Writer, getenv func(string) strin
 		fmt.Fprintf(stderr, "demo: an Exchange-like server for %s on loopback: its 25, 587 and 2525 listeners run on free ports\n\n", probetest.DemoName)
 	}
 	expect := report.Expect{Name: probetest.DemoName, Roots: roots, WarnDays: report.DefaultWarnDays, CritDays: report.DefaultCritDays}
-	*code = render(c.Context, probe.JobsFor(demo.Endpoints), probe.Options{EHLOName: probe.DefaultEHLOName(), Timeout: c.Duration("timeout")}, expect,
+	*code = probeAndReport(c.Context, probe.JobsFor(demo.Endpoints), probe.Options{EHLOName: probe.DefaultEHLOName(), Timeout: c.Duration("timeout")}, expect,
 		func() *x509.CertPool { return roots }, out, stdout, stderr)
 	return nil
 }

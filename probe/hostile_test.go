@@ -23,6 +23,7 @@ import (
 	"github.com/starttls-probe/starttls-probe/probe"
 	"github.com/starttls-probe/starttls-probe/probe/probetest"
 	"github.com/starttls-probe/starttls-probe/report"
+	"github.com/starttls-probe/starttls-probe/report/render"
 )
 
 // hostileTimeout is the per-endpoint timeout of the hostile tests, and
@@ -386,11 +387,11 @@ func hostileContainsAny(s string, subs []string) bool {
 // end and judged OK.
 func assertHealthyBeside(t *testing.T, ep report.Endpoint) {
 	t.Helper()
-	if ep.Error != nil {
-		t.Errorf("healthy endpoint: error %v", ep.Error)
+	if ep.Result.Error != nil {
+		t.Errorf("healthy endpoint: error %v", ep.Result.Error)
 	}
-	if ep.TLS == nil || !ep.TLS.HandshakeComplete || ep.EHLOAfterTLS == nil {
-		t.Errorf("healthy endpoint: TLS %+v, EHLO after TLS %+v; want a complete dialogue", ep.TLS, ep.EHLOAfterTLS)
+	if ep.Result.TLS == nil || !ep.Result.TLS.HandshakeComplete || ep.Result.EHLOAfterTLS == nil {
+		t.Errorf("healthy endpoint: TLS %+v, EHLO after TLS %+v; want a complete dialogue", ep.Result.TLS, ep.Result.EHLOAfterTLS)
 	}
 	if ep.Status != report.OK {
 		t.Errorf("healthy endpoint: status %s, checks %+v; want OK", ep.Status, ep.Checks)
@@ -570,7 +571,7 @@ func TestUntrustedTextIsKeptRawAndRenderedEscaped(t *testing.T) {
 		t.Errorf("transcript %+v lacks the raw banner", r.Transcript)
 	}
 
-	escaped := report.Escape(hostileText)
+	escaped := render.Escape(hostileText)
 	if want := `mx.test \x1b[2J\x1b]0;owned\x07 \xff\xfe ready`; escaped != want {
 		t.Errorf("Escape(%q) = %q, want %q", hostileText, escaped, want)
 	}
@@ -578,7 +579,7 @@ func TestUntrustedTextIsKeptRawAndRenderedEscaped(t *testing.T) {
 	sum := report.Judge(results, pki.expect(), time.Now())
 	sum.Verbose = true
 	var text bytes.Buffer
-	if err := report.Text(&text, sum, false); err != nil {
+	if err := render.Text(&text, sum, false); err != nil {
 		t.Fatal(err)
 	}
 	if i := bytes.IndexFunc(text.Bytes(), func(r rune) bool { return r != '\n' && (unicode.IsControl(r) || r == utf8.RuneError) }); i >= 0 {
@@ -589,7 +590,7 @@ func TestUntrustedTextIsKeptRawAndRenderedEscaped(t *testing.T) {
 	}
 
 	var js bytes.Buffer
-	if err := report.JSON(&js, sum); err != nil {
+	if err := render.JSON(&js, sum); err != nil {
 		t.Fatal(err)
 	}
 	if !utf8.Valid(js.Bytes()) || !json.Valid(js.Bytes()) {

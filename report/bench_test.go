@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/starttls-probe/starttls-probe/probe"
+	"github.com/starttls-probe/starttls-probe/report/reporttest"
 )
 
 // BenchmarkJudgeOneName judges a batch of n nodes given one --name, as an
@@ -16,7 +17,7 @@ import (
 // hashed for every member). With Expect.Verified, as main sets it, the
 // one chain is verified once, not n times.
 func BenchmarkJudgeOneName(b *testing.B) {
-	good, wrong := loadChain(b, "good"), loadChain(b, "wrongname")
+	good, wrong := reporttest.Chain(b, "good"), reporttest.Chain(b, "wrongname")
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	banner := &probe.Reply{Code: 220, Lines: []string{"mail.contoso.test Microsoft ESMTP MAIL Service ready"}}
 	ehlo := &probe.Reply{Code: 250, Lines: []string{"mail.contoso.test Hello", "STARTTLS", "X-ANONYMOUSTLS", "SIZE 37748736"}}
@@ -37,7 +38,7 @@ func BenchmarkJudgeOneName(b *testing.B) {
 			}
 		}
 		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
-			expect := Expect{Name: "mail.contoso.test", Roots: rootPool(b), Verified: NewVerifyCache()}
+			expect := Expect{Name: "mail.contoso.test", Roots: reporttest.Roots(b), Verified: NewVerifyCache()}
 			for b.Loop() {
 				s := Judge(results, expect, now)
 				if len(s.Endpoints[n/2].Diagnoses) == 0 {

@@ -26,15 +26,14 @@ const (
 	CheckExpiry     = "expiry"
 	CheckProtocol   = "protocol"
 	// CheckTLSCertificateName compares --tls-certificate-name with the leaf.
-	CheckTLSCertificateName = "tls_certificate_name"
+	CheckTLSCertificateName = "tls-certificate-name"
 )
 
 // clientsValidate reports whether clients on this endpoint's port validate
 // the certificate: submission (587) and submissions (465) clients do, while
 // server-to-server TLS on 25 (and Exchange's 2525) is opportunistic.
-func clientsValidate(ep probe.Endpoint) bool {
-	role := ep.Role()
-	return role == 587 || role == 465
+func clientsValidate(servicePort int) bool {
+	return servicePort == 587 || servicePort == 465
 }
 
 func judgeEndpoint(ep *Endpoint, expect Expect, now time.Time) []Check {
@@ -161,7 +160,7 @@ func checkHandshake(r *probe.Result) Check {
 		// no mail over TLS, however good its certificate.
 		c.Status, c.Message = Critical, "TLS handshake completed, but the session failed after it: "+errorText(r.Error)
 	default:
-		c.Status, c.Message = OK, fmt.Sprintf("%s, %s", TLSVersionName(r.TLS.Version), tls.CipherSuiteName(r.TLS.CipherSuite))
+		c.Status, c.Message = OK, fmt.Sprintf("%s, %s", tlsVersionName(r.TLS.Version), tls.CipherSuiteName(r.TLS.CipherSuite))
 	}
 	return c
 }
@@ -189,7 +188,7 @@ func describeTLSError(err error) string {
 // severityForClients is Critical where clients validate certificates and
 // Warning where TLS is opportunistic.
 func severityForClients(ep probe.Endpoint) Status {
-	if clientsValidate(ep) {
+	if clientsValidate(ep.Role()) {
 		return Critical
 	}
 	return Warning
@@ -197,7 +196,7 @@ func severityForClients(ep probe.Endpoint) Status {
 
 func opportunisticNote(ep probe.Endpoint) string {
 	switch role := ep.Role(); {
-	case clientsValidate(ep):
+	case clientsValidate(role):
 		return fmt.Sprintf(" (port %d: mail clients validate certificates and will refuse or warn)", role)
 	case role == 2525:
 		return " (a warning on port 2525: Exchange's back-end transport, reached only by Exchange's own front end, which accepts it)"
@@ -226,7 +225,7 @@ func checkName(r *probe.Result, leaf *x509.Certificate, name string) Check {
 		return c
 	}
 	c.Status = severityForClients(r.Endpoint)
-	covers := strings.Join(SANs(leaf), ", ")
+	covers := strings.Join(subjectAltNames(leaf), ", ")
 	if covers == "" {
 		covers = "no subject alternative names"
 	}
@@ -346,13 +345,13 @@ func checkExpiry(leaf *x509.Certificate, expect Expect, now time.Time) Check {
 		c.Status, c.Message = Skipped, "no certificate presented"
 		return c
 	}
-	days := DaysLeft(leaf, now)
+	days := daysLeft(leaf, now)
 	notAfter := leaf.NotAfter.UTC().Format(time.DateOnly)
 	switch {
 	case now.Before(leaf.NotBefore):
 		c.Status, c.Message = Critical, "not yet valid: valid from "+leaf.NotBefore.UTC().Format(time.DateTime)+" UTC"
 	case now.After(leaf.NotAfter):
-		c.Status, c.Message = Critical, fmt.Sprintf("expired on %s (%s)", notAfter, sinceExpiry(leaf, now))
+		c.Status, c.Message = Critical, fmt.Sprintf("expired on %s (%s)", notAfter, ExpiredAgo(days))
 	case days < expect.CritDays:
 		c.Status, c.Message = Critical, fmt.Sprintf("expires on %s, in %d days (critical below %d)", notAfter, days, expect.CritDays)
 	case days < expect.WarnDays:
@@ -369,17 +368,9 @@ func checkProtocol(r *probe.Result) Check {
 	case r.TLS == nil || !r.TLS.HandshakeComplete:
 		c.Status, c.Message = Skipped, "no TLS session"
 	case r.TLS.Version < tls.VersionTLS12:
-		c.Status, c.Message = Warning, TLSVersionName(r.TLS.Version)+" is below TLS 1.2, which RFC 8996 deprecates"
+		c.Status, c.Message = Warning, tlsVersionName(r.TLS.Version)+" is below TLS 1.2, which RFC 8996 deprecates"
 	default:
-		c.Status, c.Message = OK, TLSVersionName(r.TLS.Version)
+		c.Status, c.Message = OK, tlsVersionName(r.TLS.Version)
 	}
 	return c
-}
-
-// TLSVersionName is "TLS 1.3" and the like.
-func TLSVersionName(v uint16) string {
-	if v == 0 {
-		return ""
-	}
-	return tls.VersionName(v)
 }

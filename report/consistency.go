@@ -1,6 +1,7 @@
 package report
 
 import (
+	"crypto/x509"
 	"fmt"
 	"strings"
 	"time"
@@ -10,96 +11,164 @@ import (
 // name and port: "one node was not renewed" shows only there.
 const CheckConsistency = "consistency"
 
-// addressGroup is the endpoints of one host name and port that were reached
-// at two or more addresses (several MX addresses, --all-addresses).
-type addressGroup struct {
-	host    string
-	port    int
-	members []int // indexes into Summary.Endpoints, in report order
-	// leaf and starttls are each member's observation: the leaf's SHA-1
-	// and "offered"/"not offered", "" where nothing was observed.
-	leaf, starttls []string
-	// leafOdd and starttlsOdd mark the members that differ from the rest.
-	leafOdd, starttlsOdd []bool
+// AddressGroup is the endpoints of one host name and port that were reached
+// at two or more addresses (several MX addresses, --all-addresses), with
+// what each presents and which of them differ, decided once for every
+// output.
+type AddressGroup struct {
+	Host    string
+	Port    int
+	Members []GroupMember
+	// Differs is true when a member differs from the others.
+	Differs bool
+	// ReferenceSHA1 is the leaf the others are compared with (see
+	// referenceLeaf), "" when the members agree or present none.
+	ReferenceSHA1 string
 }
 
-func (g addressGroup) differs() bool {
-	for i := range g.members {
-		if g.leafOdd[i] || g.starttlsOdd[i] {
-			return true
-		}
-	}
-	return false
+// GroupMember is one address of an AddressGroup.
+type GroupMember struct {
+	// Endpoint indexes Summary.Endpoints.
+	Endpoint int
+	Address  string
+	// STARTTLS and LeafSHA1 are what was observed, "" where nothing was.
+	STARTTLS STARTTLSOffer
+	LeafSHA1 string
+	// NotAfter is the leaf's, zero without one.
+	NotAfter time.Time
+	// CertificateDiffers and STARTTLSDiffers mark the member that differs
+	// from the rest: the node not renewed, the node without STARTTLS.
+	CertificateDiffers, STARTTLSDiffers bool
 }
 
 // addressGroups finds the groups of endpoints that share a host name and
 // port and were dialed at different addresses.
-func addressGroups(eps []Endpoint) []addressGroup {
+func addressGroups(eps []Endpoint, now time.Time) []AddressGroup {
 	type key struct {
 		host string
 		port int
 	}
 	index := map[key]int{}
-	var groups []addressGroup
+	var groups []AddressGroup
 	for i, ep := range eps {
-		if ep.Endpoint.HostIsIP() || ep.Address == "" {
+		r := &ep.Result
+		if r.Endpoint.HostIsIP() || r.Address == "" {
 			continue
 		}
-		k := key{strings.ToLower(ep.Endpoint.Host), ep.Endpoint.Port}
+		k := key{strings.ToLower(r.Endpoint.Host), r.Endpoint.Port}
 		gi, ok := index[k]
 		if !ok {
 			gi = len(groups)
 			index[k] = gi
-			groups = append(groups, addressGroup{host: ep.Endpoint.Host, port: ep.Endpoint.Port})
+			groups = append(groups, AddressGroup{Host: r.Endpoint.Host, Port: r.Endpoint.Port})
 		}
-		g := &groups[gi]
-		g.members = append(g.members, i)
-		g.leaf = append(g.leaf, leafKey(ep))
-		g.starttls = append(g.starttls, starttlsKey(ep))
+		m := GroupMember{Endpoint: i, Address: r.Address, STARTTLS: ep.STARTTLS}
+		if leaf := ep.Leaf(); leaf != nil {
+			m.LeafSHA1, m.NotAfter = leaf.SHA1, leaf.NotAfter
+		}
+		groups[gi].Members = append(groups[gi].Members, m)
 	}
-	var out []addressGroup
+	var out []AddressGroup
 	for _, g := range groups {
-		if distinctAddresses(eps, g.members) < 2 {
+		if distinctAddresses(g.Members) < 2 {
 			continue
 		}
-		// On a tie (two addresses, two certificates) the one that expires
-		// first is the odd one: the node that was not renewed. And a node
-		// without STARTTLS is the broken one.
-		notAfter := map[string]time.Time{}
-		for _, i := range g.members {
-			if leaf := eps[i].Leaf(); leaf != nil {
-				notAfter[leafKey(eps[i])] = leaf.NotAfter
-			}
+		var leaves []*Endpoint
+		for _, m := range g.Members {
+			leaves = append(leaves, &eps[m.Endpoint])
 		}
-		g.leafOdd = oddOnesOut(g.leaf, func(a, b string) bool { return notAfter[a].After(notAfter[b]) })
-		g.starttlsOdd = oddOnesOut(g.starttls, func(a, _ string) bool { return a == "offered" })
+		g.ReferenceSHA1 = referenceLeaf(leaves, eps[g.Members[0].Endpoint].ExpectedName, now)
+		starttls := make([]string, len(g.Members))
+		for j, m := range g.Members {
+			starttls[j] = string(m.STARTTLS)
+		}
+		// A node without STARTTLS is the broken one on a tie.
+		starttlsOdd := oddOnesOut(starttls, func(a, _ string) bool { return a == string(STARTTLSOffered) })
+		for j := range g.Members {
+			m := &g.Members[j]
+			m.CertificateDiffers = g.ReferenceSHA1 != "" && m.LeafSHA1 != "" && m.LeafSHA1 != g.ReferenceSHA1
+			m.STARTTLSDiffers = starttlsOdd[j]
+			g.Differs = g.Differs || m.CertificateDiffers || m.STARTTLSDiffers
+		}
 		out = append(out, g)
 	}
 	return out
 }
 
-func leafKey(ep Endpoint) string {
-	if leaf := ep.Leaf(); leaf != nil {
-		return SHA1(leaf)
+// referenceLeaf is the SHA-1 of the leaf that the other endpoints' leaves
+// are compared with, "" when they present fewer than two different ones.
+// One rule for every comparison, so that the consistency check and the
+// certificate-differs diagnosis never blame different endpoints:
+//   - the certificate clients accept for the name (CA-issued, covering the
+//     name, within its validity), the newest if several (as Exchange's own
+//     selection picks the newest), the one that expires last if issued
+//     together;
+//   - else the one most endpoints present;
+//   - on a tie, the one that expires last: the others are the nodes that
+//     were not renewed.
+func referenceLeaf(eps []*Endpoint, name string, now time.Time) string {
+	type candidate struct {
+		leaf  *x509.Certificate
+		sha1  string
+		count int
 	}
-	return ""
-}
-
-func starttlsKey(ep Endpoint) string {
-	r := ep.Result
-	if !r.STARTTLSObserved() {
+	var cands []*candidate
+	bySHA1 := map[string]*candidate{}
+	for _, e := range eps {
+		leaf := e.Leaf()
+		if leaf == nil {
+			continue
+		}
+		c := bySHA1[leaf.SHA1]
+		if c == nil {
+			c = &candidate{leaf: e.Result.Leaf(), sha1: leaf.SHA1}
+			bySHA1[leaf.SHA1] = c
+			cands = append(cands, c)
+		}
+		c.count++
+	}
+	if len(cands) < 2 {
 		return ""
 	}
-	if r.STARTTLSOffered {
-		return "offered"
+	var best *candidate
+	for _, c := range cands {
+		if acceptedFor(c.leaf, name, now) && (best == nil || newer(c.leaf, best.leaf)) {
+			best = c
+		}
 	}
-	return "not offered"
+	if best != nil {
+		return best.sha1
+	}
+	best = cands[0]
+	for _, c := range cands[1:] {
+		if c.count > best.count || (c.count == best.count && c.leaf.NotAfter.After(best.leaf.NotAfter)) {
+			best = c
+		}
+	}
+	return best.sha1
 }
 
-func distinctAddresses(eps []Endpoint, members []int) int {
+// newer reports whether a was issued after b, or, issued together, expires
+// after it: the renewal of the two.
+func newer(a, b *x509.Certificate) bool {
+	if !a.NotBefore.Equal(b.NotBefore) {
+		return a.NotBefore.After(b.NotBefore)
+	}
+	return a.NotAfter.After(b.NotAfter)
+}
+
+// acceptedFor reports whether clients accept leaf for name at now, as far
+// as the leaf alone tells: CA-issued, covering the name, within its
+// validity.
+func acceptedFor(leaf *x509.Certificate, name string, now time.Time) bool {
+	return name != "" && leaf != nil && !isSelfSigned(leaf) && leaf.VerifyHostname(name) == nil &&
+		!now.Before(leaf.NotBefore) && !now.After(leaf.NotAfter)
+}
+
+func distinctAddresses(members []GroupMember) int {
 	seen := map[string]bool{}
-	for _, i := range members {
-		seen[eps[i].Address] = true
+	for _, m := range members {
+		seen[m.Address] = true
 	}
 	return len(seen)
 }
@@ -130,49 +199,48 @@ func oddOnesOut(values []string, preferred func(a, b string) bool) []bool {
 	return odd
 }
 
-// judgeConsistency adds a warning to every endpoint of a group whose
-// addresses present different leaf certificates or do not all offer
-// STARTTLS.
+// judgeConsistency finds the address groups and adds a warning to every
+// endpoint of a group whose addresses present different leaf certificates
+// or do not all offer STARTTLS.
 func judgeConsistency(s *Summary) {
-	for _, g := range addressGroups(s.Endpoints) {
-		if !g.differs() {
+	s.Consistency = addressGroups(s.Endpoints, s.Now)
+	for _, g := range s.Consistency {
+		if !g.Differs {
 			continue
 		}
 		var what []string
-		if odd := g.addressesWhere(s.Endpoints, g.leafOdd); len(odd) == 1 {
+		if odd := g.addressesWhere(func(m GroupMember) bool { return m.CertificateDiffers }); len(odd) == 1 {
 			what = append(what, odd[0]+" presents another leaf certificate than the other addresses")
 		} else if len(odd) > 1 {
 			what = append(what, strings.Join(odd, ", ")+" present another leaf certificate than the other addresses")
 		}
-		if odd := g.addressesWhere(s.Endpoints, g.starttlsOdd); len(odd) > 0 {
-			what = append(what, "STARTTLS is "+g.oddSTARTTLS()+" on "+strings.Join(odd, ", ")+" alone")
+		if odd := g.addressesWhere(func(m GroupMember) bool { return m.STARTTLSDiffers }); len(odd) > 0 {
+			what = append(what, "STARTTLS is "+string(g.oddSTARTTLS())+" on "+strings.Join(odd, ", ")+" alone")
 		}
 		msg := fmt.Sprintf("the %d addresses of %s port %d differ: %s (see the consistency table)",
-			len(g.members), g.host, g.port, strings.Join(what, "; "))
-		for _, i := range g.members {
-			ep := &s.Endpoints[i]
+			len(g.Members), g.Host, g.Port, strings.Join(what, "; "))
+		for _, m := range g.Members {
+			ep := &s.Endpoints[m.Endpoint]
 			ep.Checks = append(ep.Checks, Check{ID: CheckConsistency, Status: Warning, Message: msg})
-			ep.Status = Worse(ep.Status, Warning)
-			s.Status = Worse(s.Status, Warning)
 		}
 	}
 }
 
 // oddSTARTTLS is the STARTTLS observation of the members that differ.
-func (g addressGroup) oddSTARTTLS() string {
-	for j, odd := range g.starttlsOdd {
-		if odd {
-			return g.starttls[j]
+func (g AddressGroup) oddSTARTTLS() STARTTLSOffer {
+	for _, m := range g.Members {
+		if m.STARTTLSDiffers {
+			return m.STARTTLS
 		}
 	}
 	return ""
 }
 
-func (g addressGroup) addressesWhere(eps []Endpoint, odd []bool) []string {
+func (g AddressGroup) addressesWhere(differs func(GroupMember) bool) []string {
 	var addrs []string
-	for j, i := range g.members {
-		if odd[j] {
-			addrs = append(addrs, eps[i].Address)
+	for _, m := range g.Members {
+		if differs(m) {
+			addrs = append(addrs, m.Address)
 		}
 	}
 	return addrs

@@ -1,9 +1,9 @@
 package report_test
 
 import (
-	"bytes"
 	"context"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +12,7 @@ import (
 	"github.com/starttls-probe/starttls-probe/probe"
 	"github.com/starttls-probe/starttls-probe/probe/probetest"
 	"github.com/starttls-probe/starttls-probe/report"
+	"github.com/starttls-probe/starttls-probe/report/reporttest"
 )
 
 // poolNode is one address of a load-balanced name: its own certificate,
@@ -144,56 +145,37 @@ func TestConsistency(t *testing.T) {
 				checks := consistencyChecks(ep)
 				if !tc.wantWarn {
 					if len(checks) != 0 {
-						t.Errorf("%s: unexpected consistency check %+v", ep.Address, checks)
+						t.Errorf("%s: unexpected consistency check %+v", ep.Result.Address, checks)
 					}
 					continue
 				}
 				if len(checks) != 1 || checks[0].Status != report.Warning || !strings.Contains(checks[0].Message, tc.wantInMsg) {
-					t.Errorf("%s: consistency checks = %+v, want one warning saying %q", ep.Address, checks, tc.wantInMsg)
+					t.Errorf("%s: consistency checks = %+v, want one warning saying %q", ep.Result.Address, checks, tc.wantInMsg)
 				}
 				if report.Worse(ep.Status, report.Warning) != ep.Status {
-					t.Errorf("%s: status %s is better than the consistency warning", ep.Address, ep.Status)
+					t.Errorf("%s: status %s is better than the consistency warning", ep.Result.Address, ep.Status)
 				}
 			}
 
-			var out bytes.Buffer
-			if err := report.Text(&out, s, false); err != nil {
-				t.Fatal(err)
-			}
-			text := out.String()
-			if !tc.wantWarn {
-				if strings.Contains(text, "its addresses differ") {
-					t.Errorf("consistency table printed for identical nodes:\n%s", text)
+			// The groups hold the table every output draws: the same
+			// addresses marked as in the check's message.
+			var groups []report.AddressGroup
+			for _, g := range s.Consistency {
+				if g.Host == "pool.test" {
+					groups = append(groups, g)
 				}
-				return
 			}
-			_, table, found := strings.Cut(text, "consistency pool.test port")
-			if !found {
-				t.Fatalf("no consistency table in:\n%s", text)
+			if len(groups) != 1 || groups[0].Differs != tc.wantWarn {
+				t.Fatalf("consistency groups = %+v, want one for pool.test, differing: %v", s.Consistency, tc.wantWarn)
 			}
-			for _, n := range tc.nodes {
-				row := tableRow(table, n.addr)
-				if row == "" {
-					t.Errorf("no row for %s in the table:\n%s", n.addr, table)
-					continue
-				}
-				marked := strings.Contains(row, "<- differs")
-				want := strings.Contains(strings.Join(tc.wantMarked, " "), n.addr)
-				if marked != want {
-					t.Errorf("row %q: marked as differing = %v, want %v", row, marked, want)
+			for _, m := range groups[0].Members {
+				marked := m.CertificateDiffers || m.STARTTLSDiffers
+				if want := slices.Contains(tc.wantMarked, m.Address); marked != want {
+					t.Errorf("%s: marked as differing = %v, want %v", m.Address, marked, want)
 				}
 			}
 		})
 	}
-}
-
-func tableRow(table, addr string) string {
-	for _, line := range strings.Split(table, "\n") {
-		if f := strings.Fields(line); len(f) > 0 && f[0] == addr {
-			return line
-		}
-	}
-	return ""
 }
 
 // Names that are IP literals, or one address per name, are not groups.
@@ -212,7 +194,57 @@ func TestConsistencyNeedsSeveralAddressesOfOneName(t *testing.T) {
 	s := report.Judge([]probe.Result{mk("a.test", "127.0.0.1"), mk("b.test", "127.0.0.2"), mk("127.0.0.3", "127.0.0.3")}, report.Expect{}, time.Now())
 	for _, ep := range s.Endpoints {
 		if c := consistencyChecks(ep); len(c) != 0 {
-			t.Errorf("%s: unexpected consistency check %+v", ep.Endpoint.Host, c)
+			t.Errorf("%s: unexpected consistency check %+v", ep.Result.Endpoint.Host, c)
+		}
+	}
+}
+
+// Two addresses of one name on port 25: .10 presents the CA-issued
+// certificate, .11 a self-signed one that expires later. The consistency
+// check and the certificate-differs diagnosis used to blame different
+// addresses (the later expiry against the CA-issued one); one rule now
+// names .11 in both, and the summary's group marks it alone.
+func TestConsistencyAndDiagnosisBlameTheSameAddress(t *testing.T) {
+	t.Parallel()
+	p := reporttest.NewDiagPKI(t)
+	caIssued := reporttest.Frontend(p.Good) // valid 2030 to 2031
+	caIssued.Address = "127.0.0.10"
+	selfSigned := reporttest.Frontend(p.Default) // self-signed, valid to 2032
+	selfSigned.Address = "127.0.0.11"
+	s := report.Judge([]probe.Result{caIssued.Result(t), selfSigned.Result(t)},
+		report.Expect{Name: reporttest.DiagName, Roots: p.Roots()}, reporttest.DiagNow)
+
+	if len(s.Consistency) != 1 {
+		t.Fatalf("consistency groups = %+v, want one", s.Consistency)
+	}
+	for _, m := range s.Consistency[0].Members {
+		if want := m.Address == "127.0.0.11"; m.CertificateDiffers != want {
+			t.Errorf("group: %s marked as differing = %v, want %v", m.Address, m.CertificateDiffers, want)
+		}
+	}
+	for _, ep := range s.Endpoints {
+		checks := consistencyChecks(ep)
+		if len(checks) != 1 || !strings.Contains(checks[0].Message, "127.0.0.11 presents another leaf certificate") ||
+			strings.Contains(checks[0].Message, "127.0.0.10 present") {
+			t.Errorf("%s: consistency checks %+v do not blame 127.0.0.11 alone", ep.Result.Address, checks)
+		}
+		var differs *report.Diagnosis
+		for i := range ep.Diagnoses {
+			if ep.Diagnoses[i].ID == report.DiagCertificateDiffers {
+				differs = &ep.Diagnoses[i]
+			}
+		}
+		if (differs != nil) != (ep.Result.Address == "127.0.0.11") {
+			t.Errorf("%s: certificate-differs diagnosed = %v, want it on 127.0.0.11 alone", ep.Result.Address, differs != nil)
+			continue
+		}
+		if differs == nil {
+			continue
+		}
+		for _, row := range differs.Compare {
+			if want := row.Address == "127.0.0.11"; row.Differs != want {
+				t.Errorf("certificate-differs row %s: differs = %v, want %v", row.Address, row.Differs, want)
+			}
 		}
 	}
 }

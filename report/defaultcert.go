@@ -15,7 +15,7 @@ const exchangeAuthCertificateCN = "Microsoft Exchange Server Auth Certificate"
 // server's NetBIOS name), SANs exactly that label and an FQDN under it,
 // valid for about five years.
 func IsExchangeDefaultCertificate(c *x509.Certificate) bool {
-	if c == nil || !IsSelfSigned(c) {
+	if c == nil || !isSelfSigned(c) {
 		return false
 	}
 	cn := c.Subject.CommonName

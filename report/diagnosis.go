@@ -99,10 +99,6 @@ func diagnose(s *Summary, now time.Time) {
 			}
 		}
 		ep.Diagnoses = d.rules()
-		for _, x := range ep.Diagnoses {
-			ep.Status = Worse(ep.Status, x.Severity.status())
-		}
-		s.Status = Worse(s.Status, ep.Status)
 	}
 }
 
@@ -122,7 +118,7 @@ type diagContext struct {
 }
 
 func newDiagContext(ep *Endpoint, host *hostGroup, now time.Time) *diagContext {
-	d := &diagContext{ep: ep, group: host.members, host: host, now: now, role: ep.Endpoint.Role(), server: ep.Server, name: ep.ExpectedName}
+	d := &diagContext{ep: ep, group: host.members, host: host, now: now, role: ep.ServicePort, server: ep.Server, name: ep.ExpectedName}
 	if d.server.Software == SoftwareUnknown {
 		for p := range d.peers() {
 			if p.Server.Software != SoftwareUnknown {
@@ -141,7 +137,7 @@ func hostKey(ep Endpoint) string {
 	if ep.ExpectedName != "" {
 		return strings.ToLower(ep.ExpectedName)
 	}
-	return strings.ToLower(ep.Endpoint.Host)
+	return strings.ToLower(ep.Result.Endpoint.Host)
 }
 
 // peers are the other endpoints of the same name, in report order: the
@@ -170,7 +166,7 @@ var netbiosName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,14}$`)
 // and not the server's. "" when nothing tells.
 func (d *diagContext) serverName() string {
 	for _, e := range d.group {
-		if leaf := e.Leaf(); IsExchangeDefaultCertificate(leaf) && netbiosName.MatchString(leaf.Subject.CommonName) {
+		if leaf := e.Result.Leaf(); IsExchangeDefaultCertificate(leaf) && netbiosName.MatchString(leaf.Subject.CommonName) {
 			return strings.ToUpper(leaf.Subject.CommonName)
 		}
 	}
@@ -220,17 +216,10 @@ func (d *diagContext) connectorName() string {
 // the name: CA-issued, covering the name, within its validity. The newest
 // wins, as Exchange's own selection picks the newest.
 func (d *diagContext) goodCertificate() *x509.Certificate {
-	if d.name == "" {
-		return nil
-	}
 	var best *x509.Certificate
 	for _, e := range d.group {
-		leaf := e.Leaf()
-		if leaf == nil || IsSelfSigned(leaf) || leaf.VerifyHostname(d.name) != nil ||
-			d.now.Before(leaf.NotBefore) || d.now.After(leaf.NotAfter) {
-			continue
-		}
-		if best == nil || leaf.NotBefore.After(best.NotBefore) {
+		leaf := e.Result.Leaf()
+		if acceptedFor(leaf, d.name, d.now) && (best == nil || newer(leaf, best)) {
 			best = leaf
 		}
 	}
@@ -239,10 +228,10 @@ func (d *diagContext) goodCertificate() *x509.Certificate {
 
 // plaintextEHLO is the EHLO reply sent before TLS, nil on implicit TLS.
 func (d *diagContext) plaintextEHLO() *probe.Reply {
-	if d.ep.Mode != probe.ModeSTARTTLS {
+	if d.ep.Result.Mode != probe.ModeSTARTTLS {
 		return nil
 	}
-	return d.ep.EHLO
+	return d.ep.Result.EHLO
 }
 
 // rules runs every rule in order; each returns nil when it does not apply.
@@ -270,7 +259,7 @@ func (d *diagContext) rules() []Diagnosis {
 // severityForClients is critical where clients validate certificates (587,
 // 465) and a warning where TLS is opportunistic.
 func (d *diagContext) severityForClients() Severity {
-	if clientsValidate(d.ep.Endpoint) {
+	if clientsValidate(d.role) {
 		return SeverityCritical
 	}
 	return SeverityWarning

@@ -11,7 +11,7 @@ import (
 // that says about how it is bound.
 
 func (d *diagContext) authCertificate() *Diagnosis {
-	leaf := d.ep.Leaf()
+	leaf := d.ep.Result.Leaf()
 	if !IsExchangeAuthCertificate(leaf) {
 		return nil
 	}
@@ -24,7 +24,7 @@ func (d *diagContext) authCertificate() *Diagnosis {
 }
 
 func (d *diagContext) defaultCertificate() *Diagnosis {
-	leaf := d.ep.Leaf()
+	leaf := d.ep.Result.Leaf()
 	if !IsExchangeDefaultCertificate(leaf) {
 		return nil
 	}
@@ -42,7 +42,7 @@ func (d *diagContext) defaultCertificate() *Diagnosis {
 			d.role, cn, leaf.NotAfter.UTC().Format(time.DateOnly), d.connectorName()),
 	}
 	extra := ""
-	if clientsValidate(d.ep.Endpoint) && d.name != "" {
+	if clientsValidate(d.role) && d.name != "" {
 		extra = " -Fqdn " + d.name
 	}
 	x.Fix = d.bindCertificate(d.goodCertificate(), extra)
@@ -53,7 +53,7 @@ func (d *diagContext) defaultCertificate() *Diagnosis {
 // leaf: same subject, valid now.
 func (d *diagContext) renewalOf(leaf *x509.Certificate) (*x509.Certificate, *Endpoint) {
 	for p := range d.peers() {
-		c := p.Leaf()
+		c := p.Result.Leaf()
 		if c != nil && c.Subject.String() == leaf.Subject.String() && !d.now.Before(c.NotBefore) && !d.now.After(c.NotAfter) {
 			return c, p
 		}
@@ -62,7 +62,7 @@ func (d *diagContext) renewalOf(leaf *x509.Certificate) (*x509.Certificate, *End
 }
 
 func (d *diagContext) expiredCertificate() *Diagnosis {
-	leaf := d.ep.Leaf()
+	leaf := d.ep.Result.Leaf()
 	if leaf == nil || !d.now.After(leaf.NotAfter) {
 		return nil
 	}
@@ -70,7 +70,7 @@ func (d *diagContext) expiredCertificate() *Diagnosis {
 	renewal, where := d.renewalOf(leaf)
 	seen := ""
 	if renewal != nil {
-		seen = fmt.Sprintf(" (the renewed certificate, SHA-1 %s, is presented on port %d)", SHA1(renewal), where.Endpoint.Role())
+		seen = fmt.Sprintf(" (the renewed certificate, SHA-1 %s, is presented on port %d)", sha1Hex(renewal), where.ServicePort)
 	}
 	x := &Diagnosis{ID: DiagExpiredCertificate, Severity: SeverityCritical}
 	switch {
@@ -82,7 +82,7 @@ func (d *diagContext) expiredCertificate() *Diagnosis {
 		}
 		x.Fix = append(d.bindCertificate(renewal, ""),
 			"# once mail flows with the new certificate, remove the expired one:",
-			"Remove-ExchangeCertificate -Thumbprint "+SHA1(leaf))
+			"Remove-ExchangeCertificate -Thumbprint "+sha1Hex(leaf))
 	case d.postfix():
 		x.Cause = fmt.Sprintf("Port %d presents a certificate that expired on %s: Postfix reads its certificate files only at start and reload, so a renewed file is not in use until then%s.", d.role, expired, seen)
 		x.Fix = []string{"postconf smtpd_tls_chain_files smtpd_tls_cert_file", "postfix reload"}
@@ -93,12 +93,12 @@ func (d *diagContext) expiredCertificate() *Diagnosis {
 }
 
 func (d *diagContext) nameMismatch() *Diagnosis {
-	leaf := d.ep.Leaf()
-	if leaf == nil || d.name == "" || !clientsValidate(d.ep.Endpoint) || leaf.VerifyHostname(d.name) == nil ||
+	leaf := d.ep.Result.Leaf()
+	if leaf == nil || d.name == "" || !clientsValidate(d.role) || leaf.VerifyHostname(d.name) == nil ||
 		IsExchangeDefaultCertificate(leaf) || IsExchangeAuthCertificate(leaf) {
 		return nil
 	}
-	covers := strings.Join(SANs(leaf), ", ")
+	covers := strings.Join(subjectAltNames(leaf), ", ")
 	if covers == "" {
 		covers = "no subject alternative name"
 	}

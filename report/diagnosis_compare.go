@@ -3,7 +3,6 @@ package report
 import (
 	"crypto/x509"
 	"fmt"
-	"github.com/starttls-probe/starttls-probe/report/dotnetname"
 	"strings"
 )
 
@@ -17,29 +16,28 @@ func (d *diagContext) certificateDiffers() *Diagnosis {
 		return nil
 	}
 	cmp := d.host.comparison(d)
-	members, reference := cmp.members, cmp.reference
 	mine := d.ep.Leaf()
-	if reference == nil || SHA1(mine) == cmp.referenceSHA1 {
+	if cmp.reference == nil || mine.SHA1 == cmp.reference.SHA1 {
 		return nil
 	}
 	addresses := map[string]bool{}
-	for _, m := range members {
-		addresses[m.Address] = true
+	for _, m := range cmp.members {
+		addresses[m.Result.Address] = true
 	}
 	label := func(e *Endpoint) string {
 		if len(addresses) > 1 {
-			return fmt.Sprintf("%s port %d", e.Address, e.Endpoint.Role())
+			return fmt.Sprintf("%s port %d", e.Result.Address, e.ServicePort)
 		}
-		return fmt.Sprintf("port %d", e.Endpoint.Role())
+		return fmt.Sprintf("port %d", e.ServicePort)
 	}
 	var rows []CertificateRow
 	var same []string
-	for i, m := range members {
+	for _, m := range cmp.members {
 		leaf := m.Leaf()
-		differs := cmp.sha1[i] != cmp.referenceSHA1
+		differs := leaf.SHA1 != cmp.reference.SHA1
 		rows = append(rows, CertificateRow{
-			Address: m.Address, Port: m.Endpoint.Port, ServicePort: m.Endpoint.Role(), SHA1: cmp.sha1[i],
-			Subject: dotnetname.Format(leaf.RawSubject), NotAfter: leaf.NotAfter.UTC(), Differs: differs,
+			Address: m.Result.Address, Port: m.Result.Endpoint.Port, ServicePort: m.ServicePort, SHA1: leaf.SHA1,
+			Subject: leaf.DotNetSubject, NotAfter: leaf.NotAfter, Differs: differs,
 		})
 		if !differs {
 			same = append(same, label(m))
@@ -48,7 +46,7 @@ func (d *diagContext) certificateDiffers() *Diagnosis {
 	x := &Diagnosis{
 		ID: DiagCertificateDiffers, Severity: SeverityWarning,
 		Cause: fmt.Sprintf("%s presents another certificate (%s, SHA-1 %s) than %s (%s, SHA-1 %s): its connector was left out when the certificate was bound or renewed.",
-			capitalize(label(d.ep)), describeCertificate(mine), SHA1(mine), strings.Join(same, ", "), describeCertificate(reference), cmp.referenceSHA1),
+			capitalize(label(d.ep)), describeCertificate(mine), mine.SHA1, strings.Join(same, ", "), describeCertificate(cmp.reference), cmp.reference.SHA1),
 		Compare: rows,
 	}
 	// Where another rule explains this certificate, it gives the fix too.
@@ -57,7 +55,7 @@ func (d *diagContext) certificateDiffers() *Diagnosis {
 	}
 	switch {
 	case d.exchange():
-		x.Fix = d.bindCertificate(reference, "")
+		x.Fix = d.bindCertificate(cmp.referenceRaw, "")
 	case d.postfix():
 		x.Fix = []string{postfixSet(d.role, "smtpd_tls_chain_files", postfixChainFile(d.name)), "postfix reload"}
 	}
@@ -67,8 +65,8 @@ func (d *diagContext) certificateDiffers() *Diagnosis {
 // comparable is an endpoint whose certificate takes part in the
 // comparison.
 func comparable(e *Endpoint) bool {
-	leaf := e.Leaf()
-	return leaf != nil && !(e.Endpoint.Role() == 2525 && IsExchangeDefaultCertificate(leaf))
+	leaf := e.Result.Leaf()
+	return leaf != nil && !(e.ServicePort == 2525 && IsExchangeDefaultCertificate(leaf))
 }
 
 // hostGroup is the endpoints of one mail host (hostKey), with what the
@@ -79,14 +77,12 @@ type hostGroup struct {
 	compared *certificateComparison
 }
 
-// certificateComparison is the group's comparable members, each one's leaf
-// thumbprint (hashed once per member, not once per pair) and the reference
-// certificate the others are compared with.
+// certificateComparison is the group's comparable members and the
+// reference certificate the others are compared with (referenceLeaf).
 type certificateComparison struct {
-	members       []*Endpoint
-	sha1          []string // of members' leaves, in the same order
-	reference     *x509.Certificate
-	referenceSHA1 string
+	members      []*Endpoint
+	reference    *Certificate
+	referenceRaw *x509.Certificate
 }
 
 // comparison is computed on the first call; every member of a group has
@@ -99,57 +95,35 @@ func (g *hostGroup) comparison(d *diagContext) *certificateComparison {
 	for _, e := range g.members {
 		if comparable(e) {
 			cmp.members = append(cmp.members, e)
-			cmp.sha1 = append(cmp.sha1, SHA1(e.Leaf()))
 		}
 	}
-	cmp.reference, cmp.referenceSHA1 = d.referenceCertificate(cmp.members, cmp.sha1)
+	if ref := referenceLeaf(cmp.members, d.name, d.now); ref != "" {
+		for _, e := range cmp.members {
+			if e.Leaf().SHA1 == ref {
+				cmp.reference, cmp.referenceRaw = e.Leaf(), e.Result.Leaf()
+				break
+			}
+		}
+	}
 	g.compared = cmp
 	return cmp
-}
-
-// referenceCertificate is the certificate the others are compared with: the
-// one clients accept for the name if there is one, else the one most
-// endpoints present (the first seen on a tie). thumbprints are the members'
-// leaves' SHA-1, in order.
-func (d *diagContext) referenceCertificate(members []*Endpoint, thumbprints []string) (*x509.Certificate, string) {
-	count := map[string]int{}
-	var distinct []int // index in members of each thumbprint's first
-	for i, tp := range thumbprints {
-		if count[tp] == 0 {
-			distinct = append(distinct, i)
-		}
-		count[tp]++
-	}
-	if len(distinct) < 2 {
-		return nil, ""
-	}
-	if good := d.goodCertificate(); good != nil {
-		return good, SHA1(good)
-	}
-	best := distinct[0]
-	for _, i := range distinct[1:] {
-		if count[thumbprints[i]] > count[thumbprints[best]] {
-			best = i
-		}
-	}
-	return members[best].Leaf(), thumbprints[best]
 }
 
 // certificateExplained reports whether another rule already names the cause
 // of this endpoint's certificate.
 func (d *diagContext) certificateExplained() bool {
-	leaf := d.ep.Leaf()
+	leaf := d.ep.Result.Leaf()
 	return IsExchangeDefaultCertificate(leaf) || IsExchangeAuthCertificate(leaf) || d.now.After(leaf.NotAfter) ||
-		(clientsValidate(d.ep.Endpoint) && d.name != "" && leaf.VerifyHostname(d.name) != nil)
+		(clientsValidate(d.role) && d.name != "" && leaf.VerifyHostname(d.name) != nil)
 }
 
 // describeCertificate is "CN=mail.contoso.com, valid until 2027-01-31".
-func describeCertificate(c *x509.Certificate) string {
-	subject := "CN=" + c.Subject.CommonName
-	if c.Subject.CommonName == "" {
-		subject = dotnetname.Format(c.RawSubject)
+func describeCertificate(c *Certificate) string {
+	subject := "CN=" + c.SubjectCN
+	if c.SubjectCN == "" {
+		subject = c.DotNetSubject
 	}
-	return subject + ", valid until " + c.NotAfter.UTC().Format("2006-01-02")
+	return subject + ", valid until " + c.NotAfter.Format("2006-01-02")
 }
 
 func capitalize(s string) string {

@@ -50,7 +50,7 @@ func (d *diagContext) smtpInspection() *Diagnosis {
 	}
 	fix = append(fix, strings.Split(asaFix, "\n")...)
 	switch {
-	case masked != "" && !d.ep.STARTTLSOffered:
+	case masked != "" && !d.ep.Result.STARTTLSOffered:
 		return &Diagnosis{
 			ID: DiagSMTPInspection, Severity: SeverityCritical,
 			Cause: fmt.Sprintf("A firewall's SMTP inspection (Cisco ASA/PIX \"inspect esmtp\") rewrites the EHLO reply: %q stands where STARTTLS should be, so senders see no STARTTLS and deliver in plaintext or not at all.", masked),
@@ -67,8 +67,8 @@ func (d *diagContext) smtpInspection() *Diagnosis {
 }
 
 func (d *diagContext) starttlsMissing() *Diagnosis {
-	r := d.ep
-	if !r.STARTTLSObserved() || r.STARTTLSOffered {
+	r := &d.ep.Result
+	if d.ep.STARTTLS != STARTTLSNotOffered {
 		return nil
 	}
 	for _, kw := range r.EHLO.Keywords() {
@@ -77,8 +77,8 @@ func (d *diagContext) starttlsMissing() *Diagnosis {
 		}
 	}
 	port := "Port " + strconv.Itoa(d.role)
-	if d.ep.RequiresTLS == TLSRequiredTrue {
-		reply := r.Result.TLSRequired.Mail
+	if d.ep.TLSRequired == TLSRequiredTrue {
+		reply := r.TLSRequired.Mail
 		quoted := fmt.Sprintf("%d %s", reply.Code, reply.Text())
 		x := &Diagnosis{ID: DiagSTARTTLSMissingTLSRequired, Severity: SeverityCritical}
 		switch {
@@ -133,7 +133,7 @@ func (d *diagContext) bindCertificateKB() []string {
 	identity := d.connectorIdentity()
 	var fix []string
 	if good != nil {
-		fix = append(fix, overwritePrompt, "Enable-ExchangeCertificate -Thumbprint "+SHA1(good)+" -Services SMTP")
+		fix = append(fix, overwritePrompt, "Enable-ExchangeCertificate -Thumbprint "+sha1Hex(good)+" -Services SMTP")
 	} else {
 		name := d.name
 		if name == "" {
@@ -207,7 +207,7 @@ func (d *diagContext) authBeforeTLS() *Diagnosis {
 }
 
 func (d *diagContext) noAuthAfterTLS() *Diagnosis {
-	after := d.ep.EHLOAfterTLS
+	after := d.ep.Result.EHLOAfterTLS
 	if d.role != 587 || after == nil || after.Code != 250 || after.HasKeyword("AUTH") {
 		return nil
 	}
@@ -228,7 +228,7 @@ func (d *diagContext) noAuthAfterTLS() *Diagnosis {
 // plaintextOnImplicitPort: the port greeted in plain SMTP where the probe
 // started TLS at once. The TLS client read the greeting as a record header.
 func (d *diagContext) plaintextOnImplicitPort() *Diagnosis {
-	r := d.ep
+	r := &d.ep.Result
 	var header tls.RecordHeaderError
 	if r.Mode != probe.ModeImplicit || r.Error == nil || r.Error.Phase != probe.PhaseHandshake ||
 		!errors.As(r.Error.Err, &header) || !bytes.HasPrefix(header.RecordHeader[:], []byte("220")) {

@@ -45,7 +45,7 @@ func (d *diagContext) bindCertificate(cert *x509.Certificate, extra string) []st
 	if cert != nil {
 		return []string{
 			overwritePrompt,
-			"Enable-ExchangeCertificate -Thumbprint " + SHA1(cert) + " -Services SMTP",
+			"Enable-ExchangeCertificate -Thumbprint " + sha1Hex(cert) + " -Services SMTP",
 			"Set-ReceiveConnector " + identity + extra + " -TlsCertificateName " + psQuote(dotnetname.TLSCertificateName(cert)),
 		}
 	}

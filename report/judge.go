@@ -1,10 +1,13 @@
-// Package report judges probe results against what the user expects and
-// renders the verdict as text or JSON. It never dials: everything it knows
-// comes from probe.Result.
+// Package report judges probe results against what the user expects. It
+// decides everything once, into a Summary: every check, every fact across
+// endpoints, every diagnosis and fix, and the facts of each certificate.
+// Rendering is report/render's, which reads nothing but the Summary. report
+// never dials: everything it knows comes from probe.Result.
 package report
 
 import (
 	"crypto/x509"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +41,10 @@ func (s Status) ExitCode() int {
 	}
 	return int(s)
 }
+
+// Passes reports whether nothing is critical or unknown: warnings pass, as
+// monitoring's "success" has it.
+func (s Status) Passes() bool { return s == OK || s == Warning || s == Skipped }
 
 // severity orders statuses for "worst of": an unknown endpoint must not hide
 // a critical one, and must not pass as OK either.
@@ -86,25 +93,100 @@ type Check struct {
 	Message string `json:"message"`
 }
 
-// Endpoint is one probe result with the checks judged on it.
+// Endpoint is one probed endpoint with everything decided about it. Its
+// fields are what the outputs show; Result is the raw observation, for the
+// dialogue itself (banner, EHLO, replies, transcript, timings).
 type Endpoint struct {
-	probe.Result
+	Result probe.Result
+	// ServicePort is the port's role: 587 for submission whatever port it
+	// was reached on (probe.Endpoint.Role).
+	ServicePort int
 	// ExpectedName is the name the certificate was checked against, "" when
 	// there was none to check.
 	ExpectedName string
-	Checks       []Check
 	Status       Status
+	Checks       []Check
+	// STARTTLS is whether EHLO offered STARTTLS, when that was observed.
+	STARTTLS STARTTLSOffer
+	// Failure is the error that ended the probe early, in words.
+	Failure *Failure
+	// TLS is what the handshake negotiated, nil when none was attempted.
+	TLS *Negotiated
+	// Chain is the certificate chain as sent, leaf first.
+	Chain []*Certificate
 	// Server is the software the banner and EHLO reveal (server.go).
 	Server Server
-	// RequiresTLS is the verdict on the plaintext MAIL FROM test
-	// (tlsrequired.go).
-	RequiresTLS TLSRequired
+	// TLSRequired is the verdict on the plaintext MAIL FROM test
+	// (tlsrequired.go), and TLSRequiredFailure why the test could not
+	// finish, when it could not.
+	TLSRequired        TLSRequired
+	TLSRequiredFailure *Failure
 	// Connector is the Exchange receive connector this endpoint belongs
 	// to ("Client Frontend EXCH01"), "" when the server is not Exchange or
 	// its name is unknown. The text report and the fixes name the same one.
 	Connector string
 	// Diagnoses name causes and fixes (diagnosis.go).
 	Diagnoses []Diagnosis
+}
+
+// Leaf is the server's certificate, nil when none was presented.
+func (e *Endpoint) Leaf() *Certificate {
+	if len(e.Chain) == 0 {
+		return nil
+	}
+	return e.Chain[0]
+}
+
+// Name is "host:port", as the endpoint was given.
+func (e *Endpoint) Name() string { return e.Result.Endpoint.String() }
+
+// STARTTLSOffer is what EHLO said of STARTTLS.
+type STARTTLSOffer string
+
+const (
+	// STARTTLSNotObserved: implicit TLS, or no EHLO reply to read.
+	STARTTLSNotObserved STARTTLSOffer = ""
+	STARTTLSOffered     STARTTLSOffer = "offered"
+	STARTTLSNotOffered  STARTTLSOffer = "not offered"
+)
+
+func starttlsOffer(r *probe.Result) STARTTLSOffer {
+	switch {
+	case !r.STARTTLSObserved():
+		return STARTTLSNotObserved
+	case r.STARTTLSOffered:
+		return STARTTLSOffered
+	}
+	return STARTTLSNotOffered
+}
+
+// Failure is a failed phase of the dialogue and what went wrong there, in
+// the same words in every output.
+type Failure struct {
+	Phase probe.Phase `json:"phase"`
+	// Message may quote server-sent text: renderers escape it.
+	Message string `json:"message"`
+}
+
+func failure(e *probe.Error) *Failure {
+	if e == nil {
+		return nil
+	}
+	return &Failure{Phase: e.Phase, Message: errorText(e)}
+}
+
+// Problem is a check or a diagnosis that keeps an endpoint from OK: what an
+// alert must name.
+type Problem struct {
+	// Endpoint indexes Summary.Endpoints.
+	Endpoint int
+	Status   Status
+	// ID is the check's or the diagnosis's.
+	ID string
+	// Message is the check's message, or the diagnosis's cause.
+	Message string
+	// Diagnosis is true when a diagnosis, not a check, raised the status.
+	Diagnosis bool
 }
 
 // Summary is the verdict on a whole run; every renderer draws from it alone.
@@ -115,6 +197,12 @@ type Summary struct {
 	Now       time.Time
 	Endpoints []Endpoint
 	Status    Status
+	// Consistency compares the addresses of each name and port reached at
+	// two or more of them (consistency.go).
+	Consistency []AddressGroup
+	// Problems are every warning, critical and unknown, worst first, then
+	// in report order.
+	Problems []Problem
 	// Verbose asks renderers for the SMTP transcript too.
 	Verbose bool
 	// WarnDays and CritDays are the expiry thresholds the run was judged
@@ -128,22 +216,58 @@ func Judge(results []probe.Result, expect Expect, now time.Time) Summary {
 		expect.WarnDays, expect.CritDays = DefaultWarnDays, DefaultCritDays
 	}
 	sum := Summary{Tool: "starttls-probe", Now: now, Status: Skipped, WarnDays: expect.WarnDays, CritDays: expect.CritDays}
+	views := certificateViews{now: now}
 	for _, r := range results {
-		ep := Endpoint{Result: r, ExpectedName: expectedName(r.Endpoint, expect), Status: Skipped,
-			Server: RecognizeServer(&r), RequiresTLS: JudgeTLSRequired(r.TLSRequired)}
+		ep := Endpoint{Result: r, ServicePort: r.Endpoint.Role(), ExpectedName: expectedName(r.Endpoint, expect), Status: Skipped,
+			STARTTLS: starttlsOffer(&r), Failure: failure(r.Error), TLS: negotiated(r.TLS), Chain: views.chain(r.Chain),
+			Server: RecognizeServer(&r), TLSRequired: JudgeTLSRequired(r.TLSRequired)}
+		if r.TLSRequired != nil {
+			ep.TLSRequiredFailure = failure(r.TLSRequired.Error)
+		}
 		ep.Checks = judgeEndpoint(&ep, expect, now)
 		for _, c := range ep.Checks {
 			ep.Status = Worse(ep.Status, c.Status)
 		}
 		sum.Endpoints = append(sum.Endpoints, ep)
-		sum.Status = Worse(sum.Status, ep.Status)
 	}
 	judgeConsistency(&sum)
 	diagnose(&sum, now)
-	if sum.Status == Skipped {
-		sum.Status = Unknown
-	}
+	sum.Restate()
 	return sum
+}
+
+// Restate works out the statuses and problems again from the checks and
+// diagnoses: for a step that adds checks after Judge (the baseline).
+func (s *Summary) Restate() {
+	s.Status = Skipped
+	s.Problems = nil
+	for i := range s.Endpoints {
+		ep := &s.Endpoints[i]
+		ep.Status = Skipped
+		worstCheck := Skipped
+		for _, c := range ep.Checks {
+			ep.Status = Worse(ep.Status, c.Status)
+			worstCheck = Worse(worstCheck, c.Status)
+			if c.Status != OK && c.Status != Skipped {
+				s.Problems = append(s.Problems, Problem{Endpoint: i, Status: c.Status, ID: c.ID, Message: c.Message})
+			}
+		}
+		for _, d := range ep.Diagnoses {
+			st := d.Severity.status()
+			ep.Status = Worse(ep.Status, st)
+			// A diagnosis that raised the endpoint above its checks (AUTH
+			// before TLS, another certificate than the other ports) is a
+			// problem of its own, or an alert would not say why.
+			if st.severity() > worstCheck.severity() {
+				s.Problems = append(s.Problems, Problem{Endpoint: i, Status: st, ID: d.ID, Message: d.Cause, Diagnosis: true})
+			}
+		}
+		s.Status = Worse(s.Status, ep.Status)
+	}
+	slices.SortStableFunc(s.Problems, func(a, b Problem) int { return b.Status.severity() - a.Status.severity() })
+	if s.Status == Skipped {
+		s.Status = Unknown
+	}
 }
 
 func expectedName(ep probe.Endpoint, expect Expect) string {

@@ -17,6 +17,7 @@ import (
 	"github.com/starttls-probe/starttls-probe/probe/probetest"
 	"github.com/starttls-probe/starttls-probe/probe/probetest/dnstest"
 	"github.com/starttls-probe/starttls-probe/report"
+	"github.com/starttls-probe/starttls-probe/report/reporttest"
 )
 
 // These tests run the whole pipeline a user runs: loopback servers from
@@ -227,17 +228,17 @@ func TestPipeline(t *testing.T) {
 				status: report.OK,
 				checks: okChecks,
 				inspect: func(t *testing.T, ep report.Endpoint) {
-					if len(ep.Chain) != 2 || ep.Chain[1].Subject.CommonName != "Contoso Issuing CA 1" {
-						t.Errorf("chain = %v, want the leaf and Contoso Issuing CA 1", subjects(ep.Chain))
+					if len(ep.Result.Chain) != 2 || ep.Result.Chain[1].Subject.CommonName != "Contoso Issuing CA 1" {
+						t.Errorf("chain = %v, want the leaf and Contoso Issuing CA 1", subjects(ep.Result.Chain))
 					}
-					if ep.TLS == nil || ep.TLS.ServerName != mailName || !ep.TLS.HandshakeComplete {
-						t.Errorf("TLS = %+v, want a complete handshake with SNI %s", ep.TLS, mailName)
+					if ep.Result.TLS == nil || ep.Result.TLS.ServerName != mailName || !ep.Result.TLS.HandshakeComplete {
+						t.Errorf("TLS = %+v, want a complete handshake with SNI %s", ep.Result.TLS, mailName)
 					}
-					if !ep.STARTTLSOffered || ep.EHLOAfterTLS == nil || ep.EHLOAfterTLS.Code != 250 {
-						t.Errorf("STARTTLSOffered = %v, EHLOAfterTLS = %+v; want STARTTLS and a 250 EHLO under TLS", ep.STARTTLSOffered, ep.EHLOAfterTLS)
+					if !ep.Result.STARTTLSOffered || ep.Result.EHLOAfterTLS == nil || ep.Result.EHLOAfterTLS.Code != 250 {
+						t.Errorf("STARTTLSOffered = %v, EHLOAfterTLS = %+v; want STARTTLS and a 250 EHLO under TLS", ep.Result.STARTTLSOffered, ep.Result.EHLOAfterTLS)
 					}
-					if ep.Mode != probe.ModeSTARTTLS {
-						t.Errorf("Mode = %q, want starttls", ep.Mode)
+					if ep.Result.Mode != probe.ModeSTARTTLS {
+						t.Errorf("Mode = %q, want starttls", ep.Result.Mode)
 					}
 				},
 			}},
@@ -256,8 +257,8 @@ func TestPipeline(t *testing.T) {
 					report.CheckSTARTTLS: {report.Critical, []string{"STARTTLS not offered in the EHLO reply", `"451 5.7.3 STARTTLS is required to send mail"`}},
 				}),
 				inspect: func(t *testing.T, ep report.Endpoint) {
-					if ep.STARTTLSOffered || ep.EHLO == nil || ep.EHLO.Code != 250 {
-						t.Errorf("STARTTLSOffered = %v, EHLO = %+v; want the EHLO reply kept, without STARTTLS", ep.STARTTLSOffered, ep.EHLO)
+					if ep.Result.STARTTLSOffered || ep.Result.EHLO == nil || ep.Result.EHLO.Code != 250 {
+						t.Errorf("STARTTLSOffered = %v, EHLO = %+v; want the EHLO reply kept, without STARTTLS", ep.Result.STARTTLSOffered, ep.Result.EHLO)
 					}
 				},
 			}},
@@ -281,8 +282,8 @@ func TestPipeline(t *testing.T) {
 				}),
 				inspect: func(t *testing.T, ep report.Endpoint) {
 					var smtpErr *smtp.SMTPError
-					if !errors.As(ep.Error, &smtpErr) || smtpErr.Code != 454 || smtpErr.EnhancedCode != (smtp.EnhancedCode{4, 7, 0}) {
-						t.Errorf("Error = %v, want a *smtp.SMTPError 454 4.7.0", ep.Error)
+					if !errors.As(ep.Result.Error, &smtpErr) || smtpErr.Code != 454 || smtpErr.EnhancedCode != (smtp.EnhancedCode{4, 7, 0}) {
+						t.Errorf("Error = %v, want a *smtp.SMTPError 454 4.7.0", ep.Result.Error)
 					}
 				},
 			}},
@@ -340,9 +341,9 @@ func TestPipeline(t *testing.T) {
 			setup: func(t *testing.T, pki *testPKI) scenario {
 				spec := forName(mailName)
 				spec.NotBefore = time.Now().Add(-200 * 24 * time.Hour)
-				// Expired nine days and 23 hours ago: whole days
-				// elapsed, "9 days ago", in the check and the renderers
-				// alike (days_left, counted to NotAfter, is -10).
+				// Expired nine days and 23 hours ago: days_left,
+				// counted down to NotAfter, is -10, and every output
+				// says "10 days ago" with it (they used to disagree).
 				spec.NotAfter = time.Now().Add(-10*24*time.Hour + time.Hour)
 				s := serve(t, pki.issue(t, spec))
 				return scenario{endpoints: []probe.Endpoint{endpointOf(s, mailName, 25)}, expect: pki.expect()}
@@ -350,7 +351,7 @@ func TestPipeline(t *testing.T) {
 			want: []wantEndpoint{{
 				status: report.Critical,
 				checks: with(okChecks, map[string]wantCheck{
-					report.CheckExpiry: {report.Critical, []string{"expired on", "(9 days ago)"}},
+					report.CheckExpiry: {report.Critical, []string{"expired on", "(10 days ago)"}},
 					report.CheckTrust:  {report.Warning, []string{"issued by a trusted CA, but the leaf is outside its validity period", "; see the expiry check"}},
 				}),
 			}},
@@ -429,8 +430,8 @@ func TestPipeline(t *testing.T) {
 					if ep.ExpectedName != mailName {
 						t.Errorf("ExpectedName = %q, want %q", ep.ExpectedName, mailName)
 					}
-					if ep.TLS == nil || ep.TLS.ServerName != "" {
-						t.Errorf("TLS = %+v, want no SNI for an IP target", ep.TLS)
+					if ep.Result.TLS == nil || ep.Result.TLS.ServerName != "" {
+						t.Errorf("TLS = %+v, want no SNI for an IP target", ep.Result.TLS)
 					}
 				},
 			}},
@@ -553,8 +554,8 @@ func TestPipeline(t *testing.T) {
 					}},
 				}),
 				inspect: func(t *testing.T, ep report.Endpoint) {
-					if len(ep.Chain) != 1 {
-						t.Errorf("chain = %v, want the leaf alone", subjects(ep.Chain))
+					if len(ep.Result.Chain) != 1 {
+						t.Errorf("chain = %v, want the leaf alone", subjects(ep.Result.Chain))
 					}
 				},
 			}},
@@ -581,7 +582,7 @@ func TestPipeline(t *testing.T) {
 			setup: func(t *testing.T, pki *testPKI) scenario {
 				chain := pki.issue(t, forName(mailName))
 				expect := pki.expect()
-				expect.Thumbprint = thumbprint(t, colonHex(report.SHA1(chain.Leaf())))
+				expect.Thumbprint = thumbprint(t, colonHex(reporttest.SHA1(chain.Leaf())))
 				return scenario{endpoints: []probe.Endpoint{endpointOf(serve(t, chain), mailName, 25)}, expect: expect}
 			},
 			want: []wantEndpoint{{
@@ -597,7 +598,7 @@ func TestPipeline(t *testing.T) {
 			setup: func(t *testing.T, pki *testPKI) scenario {
 				chain := pki.issue(t, forName(mailName))
 				expect := pki.expect()
-				expect.Thumbprint = thumbprint(t, colonHex(report.SHA256(chain.Leaf())))
+				expect.Thumbprint = thumbprint(t, colonHex(reporttest.SHA256(chain.Leaf())))
 				return scenario{endpoints: []probe.Endpoint{endpointOf(serve(t, chain), mailName, 587)}, expect: expect}
 			},
 			want: []wantEndpoint{{
@@ -613,7 +614,7 @@ func TestPipeline(t *testing.T) {
 			setup: func(t *testing.T, pki *testPKI) scenario {
 				renewed := pki.issue(t, forName(mailName))
 				expect := pki.expect()
-				expect.Thumbprint = thumbprint(t, colonHex(report.SHA1(renewed.Leaf())))
+				expect.Thumbprint = thumbprint(t, colonHex(reporttest.SHA1(renewed.Leaf())))
 				// The server still presents the old certificate.
 				s := serve(t, pki.issue(t, forName(mailName)))
 				return scenario{endpoints: []probe.Endpoint{endpointOf(s, mailName, 25)}, expect: expect}
@@ -631,7 +632,7 @@ func TestPipeline(t *testing.T) {
 			setup: func(t *testing.T, pki *testPKI) scenario {
 				renewed := pki.issue(t, forName(mailName))
 				expect := pki.expect()
-				expect.Thumbprint = thumbprint(t, " "+colonHex(report.SHA256(renewed.Leaf()))+"\n")
+				expect.Thumbprint = thumbprint(t, " "+colonHex(reporttest.SHA256(renewed.Leaf()))+"\n")
 				s := serve(t, pki.issue(t, forName(mailName)))
 				return scenario{endpoints: []probe.Endpoint{endpointOf(s, mailName, 587)}, expect: expect}
 			},
@@ -657,11 +658,11 @@ func TestPipeline(t *testing.T) {
 					report.CheckSTARTTLS: {report.Skipped, []string{"implicit TLS: TLS starts at connect"}},
 				}),
 				inspect: func(t *testing.T, ep report.Endpoint) {
-					if ep.Mode != probe.ModeImplicit || ep.STARTTLSReply != nil {
-						t.Errorf("Mode = %q, STARTTLSReply = %+v; want implicit TLS without STARTTLS", ep.Mode, ep.STARTTLSReply)
+					if ep.Result.Mode != probe.ModeImplicit || ep.Result.STARTTLSReply != nil {
+						t.Errorf("Mode = %q, STARTTLSReply = %+v; want implicit TLS without STARTTLS", ep.Result.Mode, ep.Result.STARTTLSReply)
 					}
-					if ep.Banner == nil || ep.Banner.Code != 220 || ep.EHLO == nil || ep.EHLO.Code != 250 {
-						t.Errorf("Banner = %+v, EHLO = %+v; want both read under TLS", ep.Banner, ep.EHLO)
+					if ep.Result.Banner == nil || ep.Result.Banner.Code != 220 || ep.Result.EHLO == nil || ep.Result.EHLO.Code != 250 {
+						t.Errorf("Banner = %+v, EHLO = %+v; want both read under TLS", ep.Result.Banner, ep.Result.EHLO)
 					}
 				},
 			}},
@@ -709,8 +710,8 @@ func TestPipeline(t *testing.T) {
 					report.CheckSTARTTLS: {report.Skipped, []string{"no EHLO reply"}},
 				}),
 				inspect: func(t *testing.T, ep report.Endpoint) {
-					if ep.Address != "" {
-						t.Errorf("Address = %q for a name that does not resolve", ep.Address)
+					if ep.Result.Address != "" {
+						t.Errorf("Address = %q for a name that does not resolve", ep.Result.Address)
 					}
 				},
 			}},
@@ -770,9 +771,9 @@ func TestPipeline(t *testing.T) {
 			}
 			for i, want := range tc.want {
 				ep := sum.Endpoints[i]
-				t.Run(ep.Endpoint.String(), func(t *testing.T) {
-					if ep.Endpoint != sc.endpoints[i] {
-						t.Fatalf("result %d is for %+v, want %+v: results out of order", i, ep.Endpoint, sc.endpoints[i])
+				t.Run(ep.Result.Endpoint.String(), func(t *testing.T) {
+					if ep.Result.Endpoint != sc.endpoints[i] {
+						t.Fatalf("result %d is for %+v, want %+v: results out of order", i, ep.Result.Endpoint, sc.endpoints[i])
 					}
 					assertEndpoint(t, ep, want, sc.expect)
 				})
@@ -790,15 +791,15 @@ func assertEndpoint(t *testing.T, ep report.Endpoint, want wantEndpoint, expect 
 		t.Errorf("endpoint status = %v, want %v; checks:\n%s", ep.Status, want.status, describeChecks(ep.Checks))
 	}
 	var phase probe.Phase
-	if ep.Error != nil {
-		phase = ep.Error.Phase
+	if ep.Result.Error != nil {
+		phase = ep.Result.Error.Phase
 	}
 	if phase != want.phase {
-		t.Errorf("failed phase = %q (%v), want %q", phase, ep.Error, want.phase)
+		t.Errorf("failed phase = %q (%v), want %q", phase, ep.Result.Error, want.phase)
 	}
 	placeholders := []string{"{expected}", expect.Thumbprint.String()}
-	if leaf := ep.Leaf(); leaf != nil {
-		placeholders = append(placeholders, "{leaf.sha1}", report.SHA1(leaf), "{leaf.sha256}", report.SHA256(leaf))
+	if leaf := ep.Result.Leaf(); leaf != nil {
+		placeholders = append(placeholders, "{leaf.sha1}", reporttest.SHA1(leaf), "{leaf.sha256}", reporttest.SHA256(leaf))
 	}
 	fill := strings.NewReplacer(placeholders...)
 	for id, wc := range want.checks {
@@ -849,8 +850,8 @@ func subjects(chain []*x509.Certificate) []string {
 func leafCN(cn string) func(t *testing.T, ep report.Endpoint) {
 	return func(t *testing.T, ep report.Endpoint) {
 		t.Helper()
-		if leaf := ep.Leaf(); leaf == nil || leaf.Subject.CommonName != cn {
-			t.Errorf("leaf = %v, want CN=%s", subjects(ep.Chain), cn)
+		if leaf := ep.Result.Leaf(); leaf == nil || leaf.Subject.CommonName != cn {
+			t.Errorf("leaf = %v, want CN=%s", subjects(ep.Result.Chain), cn)
 		}
 	}
 }

@@ -46,9 +46,9 @@ func (t Thumbprint) Kind() string {
 // Of is c's thumbprint of the same kind.
 func (t Thumbprint) Of(c *x509.Certificate) string {
 	if len(t.hex) == 64 {
-		return SHA256(c)
+		return sha256Hex(c)
 	}
-	return SHA1(c)
+	return sha1Hex(c)
 }
 
 // Matches reports whether c has this thumbprint.

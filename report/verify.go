@@ -114,9 +114,9 @@ func verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time)
 	if errors.As(err, &unknown) {
 		last := chain[len(chain)-1]
 		switch {
-		case len(chain) == 1 && IsSelfSigned(leaf):
+		case len(chain) == 1 && isSelfSigned(leaf):
 			return chainVerdict{reason: "self-signed certificate: no client trusts it unless told to"}
-		case IsSelfSigned(last):
+		case isSelfSigned(last):
 			return chainVerdict{reason: fmt.Sprintf("the chain ends at %s, which is not a trusted root (use --ca-file if it is your private CA)", last.Subject)}
 		default:
 			return chainVerdict{reason: fmt.Sprintf("incomplete chain: the server did not send the certificate of %s, the issuer of %s (a missing intermediate), and it is not a trusted root",

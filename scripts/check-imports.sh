@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # probe observes and never judges or renders: it must not depend on report,
-# urfave/cli or fatih/color. report never dials: it must not depend on the
-# probe's test servers.
+# urfave/cli or fatih/color. report judges and never dials: it must not
+# depend on the probe's test servers. report/render renders the Summary and
+# decides nothing. report/dotnetname stands alone, for other tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mod=$(go list -m)
@@ -19,5 +20,23 @@ fi
 if go list -deps ./report/dotnetname | grep -v "^$mod/report/dotnetname$" | grep -q "^$mod"; then
   echo "report/dotnetname must not import anything of $mod"; fail=1
 fi
-[ $fail = 0 ] && echo "ok: probe imports neither report, cli nor color; report does not import probetest; report/dotnetname imports nothing of ours"
+# render draws the Summary and decides nothing: it imports no certificate
+# or TLS package to work a fact out with, none of the .NET codec, nothing
+# that dials, and of probe it reads only the types of the observed dialogue.
+render_imports=$(go list -f '{{join .Imports "\n"}}' ./report/render)
+for bad in crypto/x509 crypto/tls net "$mod/report/dotnetname" "$mod/probe/probetest"; do
+  if grep -qx "$bad" <<<"$render_imports"; then
+    echo "report/render must not import $bad: the fact belongs in report's Summary"; fail=1
+  fi
+done
+allowed_probe='^probe\.(Result|Reply|Mode|ModeImplicit|ModeSTARTTLS|Phase|Direction|FromClient|FromServer|TranscriptLine|Timings|TLSRequiredTest)$'
+for f in report/render/*.go; do
+  case $f in *_test.go) continue ;; esac
+  for used in $(grep -o 'probe\.[A-Z][A-Za-z0-9]*' "$f" | sort -u); do
+    if ! grep -Eq "$allowed_probe" <<<"$used"; then
+      echo "$f uses $used: render reads only probe's result types"; fail=1
+    fi
+  done
+done
+[ $fail = 0 ] && echo "ok: probe imports neither report, cli nor color; report does not import probetest; report/dotnetname imports nothing of ours; report/render draws the Summary alone"
 exit $fail

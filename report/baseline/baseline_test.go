@@ -16,6 +16,7 @@ import (
 	"github.com/starttls-probe/starttls-probe/probe"
 	"github.com/starttls-probe/starttls-probe/probe/probetest"
 	"github.com/starttls-probe/starttls-probe/report"
+	"github.com/starttls-probe/starttls-probe/report/reporttest"
 )
 
 const testName = "mail.contoso.test"
@@ -109,15 +110,15 @@ func TestFirstRunRecords(t *testing.T) {
 	apply(t, path, &s, Options{})
 
 	c := baselineCheck(t, s)
-	if c.Status != report.OK || !strings.HasPrefix(c.Message, "recorded as the baseline: certificate "+report.SHA1(p.before.Leaf())) {
+	if c.Status != report.OK || !strings.HasPrefix(c.Message, "recorded as the baseline: certificate "+reporttest.SHA1(p.before.Leaf())) {
 		t.Errorf("first run: %s %q", c.Status, c.Message)
 	}
 	if s.Status != report.OK {
 		t.Errorf("run status %s, want OK", s.Status)
 	}
 	entries := readEntries(t, path)
-	want := Entry{Host: testName, Address: s.Endpoints[0].Address, Port: 25, STARTTLSOffered: true,
-		SHA1: report.SHA1(p.before.Leaf()), Subject: p.before.Leaf().Subject.String(), Issuer: p.before.Leaf().Issuer.String(),
+	want := Entry{Host: testName, Address: s.Endpoints[0].Result.Address, Port: 25, STARTTLSOffered: true,
+		SHA1: reporttest.SHA1(p.before.Leaf()), Subject: p.before.Leaf().Subject.String(), Issuer: p.before.Leaf().Issuer.String(),
 		NotAfter: p.before.Leaf().NotAfter.UTC()}
 	if len(entries) != 1 {
 		t.Fatalf("entries %+v, want one", entries)
@@ -142,7 +143,7 @@ func TestUnchanged(t *testing.T) {
 	second := run(t, p, probetest.Config{Chain: p.before})
 	apply(t, path, &second, Options{})
 	c := baselineCheck(t, second)
-	if c.Status != report.OK || !strings.HasPrefix(c.Message, "unchanged since ") || !strings.Contains(c.Message, report.SHA1(p.before.Leaf())) {
+	if c.Status != report.OK || !strings.HasPrefix(c.Message, "unchanged since ") || !strings.Contains(c.Message, reporttest.SHA1(p.before.Leaf())) {
 		t.Errorf("unchanged: %s %q", c.Status, c.Message)
 	}
 	if again, _ := os.ReadFile(path); string(again) != string(written) {
@@ -160,7 +161,7 @@ func TestCertificateChanged(t *testing.T) {
 	statusBefore := changed.Status
 	apply(t, path, &changed, Options{})
 	c := baselineCheck(t, changed)
-	oldSHA, newSHA := report.SHA1(p.before.Leaf()), report.SHA1(p.next.Leaf())
+	oldSHA, newSHA := reporttest.SHA1(p.before.Leaf()), reporttest.SHA1(p.next.Leaf())
 	if c.Status != report.Warning {
 		t.Errorf("status %s, want WARNING", c.Status)
 	}
@@ -301,7 +302,7 @@ func TestSTARTTLSLost(t *testing.T) {
 	if c := baselineCheck(t, regained); c.Status != report.OK || !strings.HasPrefix(c.Message, "recorded as the baseline") {
 		t.Errorf("regained: %s %q", c.Status, c.Message)
 	}
-	if e := readEntries(t, path)[0]; !e.STARTTLSOffered || e.SHA1 != report.SHA1(p.before.Leaf()) {
+	if e := readEntries(t, path)[0]; !e.STARTTLSOffered || e.SHA1 != reporttest.SHA1(p.before.Leaf()) {
 		t.Errorf("regained STARTTLS not recorded: %+v", e)
 	}
 }

@@ -19,19 +19,19 @@ type observation struct {
 	hasLeaf bool
 }
 
-func observe(ep report.Endpoint, now time.Time) observation {
-	r := ep.Result
+func observe(ep *report.Endpoint, now time.Time) observation {
+	r := &ep.Result
 	e := Entry{Host: r.Endpoint.Host, Address: r.Address, Port: r.Endpoint.Port, RecordedAt: now.UTC()}
 	ehloRead := r.EHLO != nil && r.EHLO.Code == 250
 	if r.Mode == probe.ModeSTARTTLS && ehloRead {
 		e.STARTTLSOffered = r.STARTTLSOffered
 	}
-	leaf := r.Leaf()
+	leaf := ep.Leaf()
 	if leaf != nil {
-		e.SHA1 = report.SHA1(leaf)
-		e.Subject = leaf.Subject.String()
-		e.Issuer = leaf.Issuer.String()
-		e.NotAfter = leaf.NotAfter.UTC()
+		e.SHA1 = leaf.SHA1
+		e.Subject = leaf.Subject
+		e.Issuer = leaf.Issuer
+		e.NotAfter = leaf.NotAfter
 	}
 	return observation{entry: e, reached: ehloRead || leaf != nil, hasLeaf: leaf != nil}
 }
@@ -55,7 +55,7 @@ func compare(entries []Entry, s *report.Summary, opts Options) ([]Entry, bool) {
 	changed := false
 	for i := range s.Endpoints {
 		ep := &s.Endpoints[i]
-		obs := observe(*ep, s.Now)
+		obs := observe(ep, s.Now)
 		idx, known := byKey[obs.entry.key()]
 		moved := false
 		if !known {
@@ -82,9 +82,8 @@ func compare(entries []Entry, s *report.Summary, opts Options) ([]Entry, bool) {
 			changed = true
 		}
 		ep.Checks = append(ep.Checks, c)
-		ep.Status = report.Worse(ep.Status, c.Status)
-		s.Status = report.Worse(s.Status, c.Status)
 	}
+	s.Restate()
 	if opts.Update {
 		var pruned bool
 		next, pruned = forgetUnseenAddresses(next, s)
@@ -104,7 +103,7 @@ func forgetUnseenAddresses(entries []Entry, s *report.Summary) ([]Entry, bool) {
 		if ep.Result.Address == "" {
 			continue
 		}
-		k := Entry{Host: ep.Endpoint.Host, Port: ep.Endpoint.Port}.nameKey()
+		k := Entry{Host: ep.Result.Endpoint.Host, Port: ep.Result.Endpoint.Port}.nameKey()
 		if seen[k] == nil {
 			seen[k] = map[string]bool{}
 		}
@@ -123,7 +122,7 @@ func forgetUnseenAddresses(entries []Entry, s *report.Summary) ([]Entry, bool) {
 // is to be recorded.
 func judge(ep *report.Endpoint, old Entry, known bool, obs observation, opts Options) (report.Check, bool) {
 	c := report.Check{ID: CheckID}
-	name := ep.Endpoint.String()
+	name := ep.Name()
 	now := obs.entry
 	accepted := "; accepted as the new baseline (--update-baseline)"
 	switch {

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/starttls-probe/starttls-probe/probe/probetest"
-	"github.com/starttls-probe/starttls-probe/report"
+	"github.com/starttls-probe/starttls-probe/report/reporttest"
 )
 
 func TestRefusedPortIsCritical(t *testing.T) {
@@ -113,7 +113,7 @@ func TestInterruptPrintsWhatFinished(t *testing.T) {
 	if !strings.Contains(silentBlock, "interrupted") || !strings.Contains(silentBlock, "banner") || !strings.Contains(silentBlock, "UNKNOWN") {
 		t.Errorf("the silent endpoint's block should say it was interrupted in the banner phase, UNKNOWN:\n%s", r)
 	}
-	if !strings.Contains(healthyBlock, report.SHA1(chain.Leaf())) {
+	if !strings.Contains(healthyBlock, reporttest.SHA1(chain.Leaf())) {
 		t.Errorf("the healthy endpoint's block should show its leaf:\n%s", r)
 	}
 	if !strings.Contains(r.stderr, "interrupted") {

@@ -50,10 +50,10 @@ func TestTLSCertificateNameMatches(t *testing.T) {
 	if !strings.Contains(r.stdout, "TlsCertificateName  "+want+"\n") {
 		t.Errorf("the text report should print the leaf's TlsCertificateName line:\n%s", r)
 	}
-	if !strings.Contains(r.stdout, "OK       tls_certificate_name") {
-		t.Errorf("the tls_certificate_name check should be OK:\n%s", r)
+	if !strings.Contains(r.stdout, "OK       tls-certificate-name") {
+		t.Errorf("the tls-certificate-name check should be OK:\n%s", r)
 	}
-	if strings.Contains(r.stdout, "CRITICAL tls_certificate_name") {
+	if strings.Contains(r.stdout, "CRITICAL tls-certificate-name") {
 		t.Errorf("a match must not be critical:\n%s", r)
 	}
 }

@@ -1,0 +1,231 @@
+package report
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/asn1"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/starttls-probe/starttls-probe/probe"
+	"github.com/starttls-probe/starttls-probe/report/dotnetname"
+)
+
+// sha1Hex is the certificate's SHA-1 thumbprint as Exchange writes it: 40
+// upper-case hex digits, no separators, ready for
+// Enable-ExchangeCertificate -Thumbprint.
+func sha1Hex(c *x509.Certificate) string {
+	sum := sha1.Sum(c.Raw)
+	return fmt.Sprintf("%X", sum[:])
+}
+
+// sha256Hex is the SHA-256 thumbprint in the same style.
+func sha256Hex(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return fmt.Sprintf("%X", sum[:])
+}
+
+// serialHex is the serial number in upper-case hex, from its DER bytes so that
+// a leading zero byte survives, as Windows shows it.
+func serialHex(c *x509.Certificate) string {
+	var tbs struct {
+		Version int `asn1:"optional,explicit,default:0,tag:0"`
+		Serial  asn1.RawValue
+	}
+	if _, err := asn1.UnmarshalWithParams(c.RawTBSCertificate, &tbs, ""); err == nil && len(tbs.Serial.Bytes) > 0 {
+		return fmt.Sprintf("%X", tbs.Serial.Bytes)
+	}
+	return fmt.Sprintf("%X", c.SerialNumber.Bytes())
+}
+
+// keyDescription is "RSA 2048", "ECDSA P-256" or "Ed25519".
+func keyDescription(c *x509.Certificate) string {
+	switch k := c.PublicKey.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA %d", k.N.BitLen())
+	case *ecdsa.PublicKey:
+		return "ECDSA " + k.Curve.Params().Name
+	case ed25519.PublicKey:
+		return "Ed25519"
+	}
+	return c.PublicKeyAlgorithm.String()
+}
+
+// subjectAltNames lists the subject alternative names as "DNS:name" and "IP:address".
+func subjectAltNames(c *x509.Certificate) []string {
+	var out []string
+	for _, n := range c.DNSNames {
+		out = append(out, "DNS:"+n)
+	}
+	for _, ip := range c.IPAddresses {
+		out = append(out, "IP:"+ip.String())
+	}
+	for _, e := range c.EmailAddresses {
+		out = append(out, "email:"+e)
+	}
+	for _, u := range c.URIs {
+		out = append(out, "URI:"+u.String())
+	}
+	return out
+}
+
+// isSelfSigned reports whether the certificate names itself as issuer and
+// carries a signature its own key made.
+func isSelfSigned(c *x509.Certificate) bool {
+	if !bytes.Equal(c.RawIssuer, c.RawSubject) {
+		return false
+	}
+	// CheckSignatureFrom would refuse a non-CA parent; a self-signed leaf
+	// (Exchange's default certificate) is not a CA.
+	return c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
+}
+
+// daysLeft is the number of whole days from now to NotAfter; negative once
+// expired.
+func daysLeft(c *x509.Certificate, now time.Time) int {
+	return int(math.Floor(c.NotAfter.Sub(now).Hours() / 24))
+}
+
+// Certificate is what every output shows of one certificate, worked out
+// once per run (Summary.Certificates) so that no two formats can disagree
+// on a fact, and no renderer needs crypto/x509 to find one.
+type Certificate struct {
+	// DER is the certificate as sent, for outputs that hand it over.
+	DER []byte
+	// Subject and Issuer are RFC 2253 strings, as Go prints names; they
+	// hold server-sent text, unescaped.
+	Subject, Issuer string
+	// SubjectCN is the subject's common name, "" when it has none.
+	SubjectCN string
+	// DotNetSubject is the subject as Windows .NET prints it.
+	DotNetSubject string
+	// TLSCertificateName is the value for Set-ReceiveConnector
+	// -TlsCertificateName: "<I>" + issuer + "<S>" + subject, as .NET
+	// prints names.
+	TLSCertificateName string
+	// SANs are "DNS:name", "IP:address", "email:..." and "URI:...".
+	SANs               []string
+	Serial             string
+	NotBefore          time.Time
+	NotAfter           time.Time
+	SHA1, SHA256       string
+	Key                string
+	SignatureAlgorithm string
+	SelfSigned         bool
+	// Validity is the certificate's state at Summary.Now; DaysLeft the
+	// whole days from then to NotAfter, rounded down: -1 on the first day
+	// after expiry, so the text's "expired 1 day ago" and every format's
+	// days left say the same.
+	Validity Validity
+	DaysLeft int
+}
+
+// Validity is a certificate's state at the instant of the judgement.
+type Validity string
+
+const (
+	Valid       Validity = "valid"
+	Expired     Validity = "expired"
+	NotYetValid Validity = "not yet valid"
+)
+
+// certificateViews makes each certificate's view once per run: a pool
+// presents one chain on every node, and intermediates repeat across hosts.
+type certificateViews struct {
+	now   time.Time
+	views map[string]*Certificate // by DER
+}
+
+func (v *certificateViews) of(c *x509.Certificate) *Certificate {
+	if view, ok := v.views[string(c.Raw)]; ok {
+		return view
+	}
+	view := newCertificate(c, v.now)
+	if v.views == nil {
+		v.views = map[string]*Certificate{}
+	}
+	v.views[string(c.Raw)] = view
+	return view
+}
+
+func (v *certificateViews) chain(chain []*x509.Certificate) []*Certificate {
+	if len(chain) == 0 {
+		return nil
+	}
+	out := make([]*Certificate, len(chain))
+	for i, c := range chain {
+		out[i] = v.of(c)
+	}
+	return out
+}
+
+func newCertificate(c *x509.Certificate, now time.Time) *Certificate {
+	view := &Certificate{
+		DER:                c.Raw,
+		Subject:            c.Subject.String(),
+		Issuer:             c.Issuer.String(),
+		SubjectCN:          c.Subject.CommonName,
+		DotNetSubject:      dotnetname.Format(c.RawSubject),
+		TLSCertificateName: dotnetname.TLSCertificateName(c),
+		SANs:               subjectAltNames(c),
+		Serial:             serialHex(c),
+		NotBefore:          c.NotBefore.UTC(),
+		NotAfter:           c.NotAfter.UTC(),
+		SHA1:               sha1Hex(c),
+		SHA256:             sha256Hex(c),
+		Key:                keyDescription(c),
+		SignatureAlgorithm: c.SignatureAlgorithm.String(),
+		SelfSigned:         isSelfSigned(c),
+		Validity:           Valid,
+		DaysLeft:           daysLeft(c, now),
+	}
+	switch {
+	case now.Before(c.NotBefore):
+		view.Validity = NotYetValid
+	case now.After(c.NotAfter):
+		view.Validity = Expired
+	}
+	return view
+}
+
+// Negotiated is what the TLS handshake agreed on, in words.
+type Negotiated struct {
+	Version     string // "TLS 1.3"
+	CipherSuite string // crypto/tls's name
+	// ServerName is the SNI sent, "" when none was.
+	ServerName string
+	// Complete is false when the certificate arrived but the handshake
+	// failed after it: then Version and CipherSuite say nothing.
+	Complete bool
+}
+
+func negotiated(t *probe.TLSState) *Negotiated {
+	if t == nil {
+		return nil
+	}
+	return &Negotiated{Version: tlsVersionName(t.Version), CipherSuite: tls.CipherSuiteName(t.CipherSuite), ServerName: t.ServerName, Complete: t.HandshakeComplete}
+}
+
+// tlsVersionName is "TLS 1.3" and the like.
+func tlsVersionName(v uint16) string {
+	if v == 0 {
+		return ""
+	}
+	return tls.VersionName(v)
+}
+
+// ExpiredAgo says how long ago a certificate with daysLeft (negative)
+// expired, in the words of every output: "1 day ago", "3 days ago".
+func ExpiredAgo(daysLeft int) string {
+	if daysLeft == -1 {
+		return "1 day ago"
+	}
+	return fmt.Sprintf("%d days ago", -daysLeft)
+}

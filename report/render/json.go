@@ -1,0 +1,255 @@
+package render
+
+import (
+	"encoding/json"
+	"io"
+	"math"
+	"time"
+
+	"github.com/starttls-probe/starttls-probe/probe"
+	"github.com/starttls-probe/starttls-probe/report"
+)
+
+// The JSON document's shape. Field names are a public interface (scripts
+// read them): add fields, never rename or remove. README.md documents it.
+type (
+	jsonDocument struct {
+		Tool    string        `json:"tool"`
+		Version string        `json:"version"`
+		Status  report.Status `json:"status"`
+		Checked time.Time     `json:"checked_at"`
+		Results []jsonResult  `json:"results"`
+		// Consistency is every name and port reached at two or more
+		// addresses, with what each address presents.
+		Consistency []jsonAddressGroup `json:"consistency"`
+	}
+	jsonAddressGroup struct {
+		Host    string            `json:"host"`
+		Port    int               `json:"port"`
+		Differs bool              `json:"differs"`
+		Members []jsonGroupMember `json:"addresses"`
+	}
+	jsonGroupMember struct {
+		Address            string     `json:"address"`
+		STARTTLS           string     `json:"starttls"`
+		LeafSHA1           string     `json:"leaf_sha1"`
+		NotAfter           *time.Time `json:"not_after"`
+		CertificateDiffers bool       `json:"certificate_differs"`
+		STARTTLSDiffers    bool       `json:"starttls_differs"`
+	}
+	jsonResult struct {
+		Target          string             `json:"target"`
+		Host            string             `json:"host"`
+		Address         string             `json:"address"`
+		Port            int                `json:"port"`
+		ServicePort     int                `json:"service_port"`
+		Mode            probe.Mode         `json:"mode"`
+		Status          report.Status      `json:"status"`
+		ExpectedName    string             `json:"expected_name"`
+		Error           *jsonError         `json:"error"`
+		Banner          *jsonReply         `json:"banner"`
+		EHLO            *jsonReply         `json:"ehlo"`
+		STARTTLSOffered bool               `json:"starttls_offered"`
+		STARTTLSReply   *jsonReply         `json:"starttls_reply"`
+		EHLOAfterTLS    *jsonReply         `json:"ehlo_after_tls"`
+		TLS             *jsonTLS           `json:"tls"`
+		Chain           []jsonCert         `json:"chain"`
+		Checks          []report.Check     `json:"checks"`
+		Server          report.Server      `json:"server"`
+		Connector       string             `json:"connector,omitempty"`
+		TLSRequired     *jsonTLSRequired   `json:"tls_required"`
+		Diagnosis       []report.Diagnosis `json:"diagnosis"`
+		TimingsMS       jsonTimings        `json:"timings_ms"`
+		Transcript      []jsonTranscript   `json:"transcript,omitempty"`
+	}
+	jsonError = report.Failure
+	jsonReply struct {
+		Code         int      `json:"code"`
+		EnhancedCode string   `json:"enhanced_code"`
+		Lines        []string `json:"lines"`
+	}
+	jsonTLS struct {
+		Version     string `json:"version"`
+		CipherSuite string `json:"cipher_suite"`
+		ServerName  string `json:"server_name"`
+	}
+	jsonCert struct {
+		Subject            string    `json:"subject"`
+		Issuer             string    `json:"issuer"`
+		SANs               []string  `json:"sans"`
+		Serial             string    `json:"serial"`
+		NotBefore          time.Time `json:"not_before"`
+		NotAfter           time.Time `json:"not_after"`
+		DaysLeft           int       `json:"days_left"`
+		SHA1               string    `json:"sha1"`
+		SHA256             string    `json:"sha256"`
+		Key                string    `json:"key"`
+		SignatureAlgorithm string    `json:"signature_algorithm"`
+		SelfSigned         bool      `json:"self_signed"`
+		// TLSCertificateName is the value for Set-ReceiveConnector
+		// -TlsCertificateName: "<I>" + issuer + "<S>" + subject, as .NET
+		// prints names.
+		TLSCertificateName string `json:"tls_certificate_name"`
+	}
+	jsonTimings struct {
+		DNS       float64 `json:"dns"`
+		Connect   float64 `json:"connect"`
+		Banner    float64 `json:"banner"`
+		EHLO      float64 `json:"ehlo"`
+		STARTTLS  float64 `json:"starttls"`
+		Handshake float64 `json:"handshake"`
+		PostTLS   float64 `json:"post_tls"`
+		Total     float64 `json:"total"`
+	}
+	jsonTranscript struct {
+		AtMS float64         `json:"at_ms"`
+		Dir  probe.Direction `json:"dir"`
+		TLS  bool            `json:"tls"`
+		Text string          `json:"text"`
+	}
+)
+
+// JSON writes the summary as one indented JSON document.
+func JSON(w io.Writer, s report.Summary) error {
+	doc := jsonDocument{Tool: s.Tool, Version: s.Version, Status: s.Status, Checked: s.Now.UTC(), Results: []jsonResult{},
+		Consistency: []jsonAddressGroup{}}
+	for i := range s.Endpoints {
+		doc.Results = append(doc.Results, toJSONResult(&s.Endpoints[i], s.Verbose))
+	}
+	for _, g := range s.Consistency {
+		jg := jsonAddressGroup{Host: g.Host, Port: g.Port, Differs: g.Differs}
+		for _, m := range g.Members {
+			jm := jsonGroupMember{Address: m.Address, STARTTLS: string(m.STARTTLS), LeafSHA1: m.LeafSHA1,
+				CertificateDiffers: m.CertificateDiffers, STARTTLSDiffers: m.STARTTLSDiffers}
+			if !m.NotAfter.IsZero() {
+				jm.NotAfter = &m.NotAfter
+			}
+			jg.Members = append(jg.Members, jm)
+		}
+		doc.Consistency = append(doc.Consistency, jg)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	// Keep < and > as they are: tls_certificate_name ("<I>…<S>…") is read
+	// and pasted by people, and this JSON never lands in HTML.
+	enc.SetEscapeHTML(false)
+	return enc.Encode(doc)
+}
+
+func toJSONResult(ep *report.Endpoint, verbose bool) jsonResult {
+	r := &ep.Result
+	out := jsonResult{
+		Target:          r.Endpoint.Target,
+		Host:            r.Endpoint.Host,
+		Address:         r.Address,
+		Port:            r.Endpoint.Port,
+		ServicePort:     ep.ServicePort,
+		Mode:            r.Mode,
+		Status:          ep.Status,
+		ExpectedName:    ep.ExpectedName,
+		Error:           ep.Failure,
+		Banner:          toJSONReply(r.Banner),
+		EHLO:            toJSONReply(r.EHLO),
+		STARTTLSOffered: r.STARTTLSOffered,
+		STARTTLSReply:   toJSONReply(r.STARTTLSReply),
+		EHLOAfterTLS:    toJSONReply(r.EHLOAfterTLS),
+		Chain:           []jsonCert{},
+		Checks:          ep.Checks,
+		Server:          ep.Server,
+		Connector:       ep.Connector,
+		TLSRequired:     toJSONTLSRequired(ep),
+		Diagnosis:       toJSONDiagnoses(ep.Diagnoses),
+		TimingsMS: jsonTimings{
+			DNS: ms(r.Timings.DNS), Connect: ms(r.Timings.Connect), Banner: ms(r.Timings.Banner),
+			EHLO: ms(r.Timings.EHLO), STARTTLS: ms(r.Timings.STARTTLS), Handshake: ms(r.Timings.Handshake),
+			PostTLS: ms(r.Timings.PostTLS), Total: ms(r.Timings.Total),
+		},
+	}
+	if t := ep.TLS; t != nil {
+		out.TLS = &jsonTLS{Version: t.Version, CipherSuite: t.CipherSuite, ServerName: t.ServerName}
+	}
+	for _, c := range ep.Chain {
+		out.Chain = append(out.Chain, toJSONCert(c))
+	}
+	if verbose {
+		out.Transcript = toJSONTranscript(r.Transcript)
+		if out.TLSRequired != nil {
+			out.TLSRequired.Transcript = toJSONTranscript(r.TLSRequired.Transcript)
+		}
+	}
+	return out
+}
+
+func toJSONTranscript(lines []probe.TranscriptLine) []jsonTranscript {
+	var out []jsonTranscript
+	for _, l := range lines {
+		out = append(out, jsonTranscript{AtMS: ms(l.At), Dir: l.Dir, TLS: l.TLS, Text: l.Text})
+	}
+	return out
+}
+
+func toJSONReply(r *probe.Reply) *jsonReply {
+	if r == nil {
+		return nil
+	}
+	return &jsonReply{Code: r.Code, EnhancedCode: r.EnhancedCode(), Lines: r.Lines}
+}
+
+func toJSONCert(c *report.Certificate) jsonCert {
+	sans := c.SANs
+	if sans == nil {
+		sans = []string{}
+	}
+	return jsonCert{
+		Subject:            c.Subject,
+		Issuer:             c.Issuer,
+		SANs:               sans,
+		Serial:             c.Serial,
+		NotBefore:          c.NotBefore,
+		NotAfter:           c.NotAfter,
+		DaysLeft:           c.DaysLeft,
+		SHA1:               c.SHA1,
+		SHA256:             c.SHA256,
+		Key:                c.Key,
+		SignatureAlgorithm: c.SignatureAlgorithm,
+		SelfSigned:         c.SelfSigned,
+		TLSCertificateName: c.TLSCertificateName,
+	}
+}
+
+// ms is a duration in milliseconds, to the microsecond.
+func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
+
+// jsonTLSRequired is the "tls_required" object: the verdict with the
+// server's exact reply.
+type jsonTLSRequired struct {
+	Required report.TLSRequired `json:"required"`
+	Reply    *jsonReply         `json:"reply"`
+	Error    *jsonError         `json:"error"`
+	// SessionEnded: the server ended the session in answer to the test.
+	SessionEnded bool `json:"session_ended"`
+	// Transcript is the test's own connection, with -v, when the server
+	// ended it; otherwise its lines are in the result's transcript.
+	Transcript []jsonTranscript `json:"transcript,omitempty"`
+}
+
+func toJSONTLSRequired(ep *report.Endpoint) *jsonTLSRequired {
+	t := ep.Result.TLSRequired
+	if t == nil {
+		return nil
+	}
+	return &jsonTLSRequired{Required: ep.TLSRequired, Reply: toJSONReply(t.Mail), Error: ep.TLSRequiredFailure, SessionEnded: t.SessionEnded}
+}
+
+// toJSONDiagnoses keeps empty lists as [] rather than null, so that scripts
+// can iterate without a check.
+func toJSONDiagnoses(ds []report.Diagnosis) []report.Diagnosis {
+	out := make([]report.Diagnosis, len(ds))
+	for i, d := range ds {
+		if d.Fix == nil {
+			d.Fix = []string{}
+		}
+		out[i] = d
+	}
+	return out
+}

@@ -1,0 +1,158 @@
+package render
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/starttls-probe/starttls-probe/report"
+)
+
+// Prometheus output is the text exposition format, for node_exporter's
+// textfile collector: a cron job or systemd timer writes it with
+// --output-file (atomically) and node_exporter serves it. The client
+// library builds and formats it, so names, label escaping and ordering are
+// its own; there are no timestamps, which the textfile collector refuses.
+//
+// Unlike blackbox_exporter, the certificate metrics are there whenever a
+// certificate was presented, verified or not: an untrusted or expired
+// certificate is exactly when its expiry and thumbprint matter.
+
+const metricPrefix = "starttls_probe_"
+
+// endpointLabels identify an endpoint in every series.
+var endpointLabels = []string{"host", "address", "port"}
+
+// promMetrics are the gauges of one run.
+type promMetrics struct {
+	success, status, starttlsOffered, tlsRequired, handshake, duration *prometheus.GaugeVec
+	notAfter, daysLeft, certInfo, check                                *prometheus.GaugeVec
+	lastRun                                                            prometheus.Gauge
+}
+
+func gaugeVec(name, help string, extraLabels ...string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metricPrefix + name, Help: help},
+		append(append([]string(nil), endpointLabels...), extraLabels...))
+}
+
+func newPromMetrics() promMetrics {
+	return promMetrics{
+		success: gaugeVec("success", "1 when nothing on the endpoint is critical or unknown (warnings count as success), else 0."),
+		status:  gaugeVec("status", "The endpoint's status as a plugin exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."),
+		starttlsOffered: gaugeVec("starttls_offered",
+			"1 when the EHLO reply offered STARTTLS, 0 when it did not; absent for implicit TLS or when no EHLO reply was read."),
+		tlsRequired: gaugeVec("tls_required",
+			"1 when the endpoint refused MAIL FROM before STARTTLS for want of TLS, 0 when it accepted plaintext mail; absent when not tested or when the refusal was for another reason."),
+		handshake: gaugeVec("handshake_duration_seconds", "Duration of the TLS handshake."),
+		duration:  gaugeVec("duration_seconds", "Duration of the whole probe of the endpoint, from name resolution to QUIT."),
+		notAfter: gaugeVec("cert_not_after_timestamp_seconds",
+			"NotAfter of the leaf certificate as a Unix time; present whether or not the certificate verifies."),
+		daysLeft: gaugeVec("cert_days_left",
+			"Whole days until the leaf certificate expires, negative once expired; present whether or not it verifies."),
+		certInfo: gaugeVec("cert_info", "The leaf certificate presented, always 1: SHA-1 thumbprint (as Exchange shows it), subject and issuer as labels.",
+			"sha1", "subject", "issuer"),
+		check: gaugeVec("check", "One series per check and status: 1 for the check's status, 0 for the others.",
+			"check", "status"),
+		lastRun: prometheus.NewGauge(prometheus.GaugeOpts{Name: metricPrefix + "last_run_timestamp_seconds",
+			Help: "When the run judged the endpoints, as a Unix time: alert when it grows old and the job stopped."}),
+	}
+}
+
+func (m promMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.success, m.status, m.starttlsOffered, m.tlsRequired, m.handshake, m.duration,
+		m.notAfter, m.daysLeft, m.certInfo, m.check, m.lastRun}
+}
+
+// checkStatuses are the values of the check series' status label.
+var checkStatuses = []report.Status{report.OK, report.Warning, report.Critical, report.Unknown, report.Skipped}
+
+// Prometheus writes the summary in the Prometheus text exposition format.
+func Prometheus(w io.Writer, s report.Summary) error {
+	m := newPromMetrics()
+	reg := prometheus.NewPedanticRegistry()
+	for _, c := range m.collectors() {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("prometheus metrics: %w", err)
+		}
+	}
+	m.lastRun.Set(float64(s.Now.Unix()))
+	for i := range s.Endpoints {
+		m.observe(&s.Endpoints[i])
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		return fmt.Errorf("prometheus metrics: %w", err)
+	}
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range families {
+		if err := enc.Encode(mf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m promMetrics) observe(ep *report.Endpoint) {
+	r := &ep.Result
+	labels := prometheus.Labels{
+		"host":    strings.ToValidUTF8(r.Endpoint.Host, "\uFFFD"),
+		"address": r.Address,
+		"port":    strconv.Itoa(r.Endpoint.Port),
+	}
+	with := func(extra prometheus.Labels) prometheus.Labels {
+		all := prometheus.Labels{}
+		for k, v := range labels {
+			all[k] = v
+		}
+		for k, v := range extra {
+			all[k] = v
+		}
+		return all
+	}
+
+	m.success.With(labels).Set(boolGauge(ep.Status.Passes()))
+	m.status.With(labels).Set(float64(ep.Status.ExitCode()))
+	if ep.STARTTLS != report.STARTTLSNotObserved {
+		m.starttlsOffered.With(labels).Set(boolGauge(ep.STARTTLS == report.STARTTLSOffered))
+	}
+	switch ep.TLSRequired {
+	case report.TLSRequiredTrue:
+		m.tlsRequired.With(labels).Set(1)
+	case report.TLSRequiredFalse:
+		m.tlsRequired.With(labels).Set(0)
+	}
+	if r.Timings.Handshake > 0 {
+		m.handshake.With(labels).Set(r.Timings.Handshake.Seconds())
+	}
+	if r.Timings.Total > 0 {
+		m.duration.With(labels).Set(r.Timings.Total.Seconds())
+	}
+	if leaf := ep.Leaf(); leaf != nil {
+		m.notAfter.With(labels).Set(float64(leaf.NotAfter.Unix()))
+		m.daysLeft.With(labels).Set(float64(leaf.DaysLeft))
+		// Escape, as in the text report: the labels end up in files and
+		// dashboards that a terminal may print. The exposition format
+		// escapes what it must on top (backslash, quote, newline).
+		m.certInfo.With(with(prometheus.Labels{
+			"sha1":    leaf.SHA1,
+			"subject": Escape(leaf.Subject),
+			"issuer":  Escape(leaf.Issuer),
+		})).Set(1)
+	}
+	for _, c := range ep.Checks {
+		for _, st := range checkStatuses {
+			m.check.With(with(prometheus.Labels{"check": c.ID, "status": strings.ToLower(st.String())})).Set(boolGauge(c.Status == st))
+		}
+	}
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
