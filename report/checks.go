@@ -245,17 +245,17 @@ func checkThumbprint(r *probe.Result, want Thumbprint) Check {
 	c := Check{ID: CheckThumbprint}
 	leaf := r.Leaf()
 	switch {
-	case want.IsZero():
+	case want.isZero():
 		c.Status, c.Message = Skipped, "no --thumbprint given"
 	case leaf == nil:
 		// The starttls, handshake or connect check says why.
 		c.Status, c.Message = Skipped, "no certificate presented"
-	case defaultCertificateOnBackend(r) && !want.Matches(leaf):
+	case defaultCertificateOnBackend(r) && !want.matches(leaf):
 		c.Status, c.Message = Skipped, backendExemption
-	case want.Matches(leaf):
-		c.Status, c.Message = OK, want.Kind()+" matches "+want.String()
+	case want.matches(leaf):
+		c.Status, c.Message = OK, want.kind()+" matches "+want.String()
 	default:
-		c.Status, c.Message = Critical, fmt.Sprintf("leaf %s %s differs from the expected %s", want.Kind(), want.Of(leaf), want.String())
+		c.Status, c.Message = Critical, fmt.Sprintf("leaf %s %s differs from the expected %s", want.kind(), want.of(leaf), want.String())
 	}
 	return c
 }
@@ -336,7 +336,7 @@ func checkTrust(r *probe.Result, roots *x509.CertPool, verified *VerifyCache, no
 // certificate: that is how it should be, and a cron check of a healthy
 // Exchange server must not warn about it forever.
 func defaultCertificateOnBackend(r *probe.Result) bool {
-	return r.Endpoint.Role() == 2525 && IsExchangeDefaultCertificate(r.Leaf())
+	return r.Endpoint.Role() == 2525 && isExchangeDefaultCertificate(r.Leaf())
 }
 
 func checkExpiry(leaf *x509.Certificate, expect Expect, now time.Time) Check {

@@ -10,11 +10,11 @@ import (
 // setup makes for OAuth (server-to-server and hybrid authentication).
 const exchangeAuthCertificateCN = "Microsoft Exchange Server Auth Certificate"
 
-// IsExchangeDefaultCertificate reports whether c looks like the self-signed
+// isExchangeDefaultCertificate reports whether c looks like the self-signed
 // certificate Exchange setup creates: self-signed, CN one label (the
 // server's NetBIOS name), SANs exactly that label and an FQDN under it,
 // valid for about five years.
-func IsExchangeDefaultCertificate(c *x509.Certificate) bool {
+func isExchangeDefaultCertificate(c *x509.Certificate) bool {
 	if c == nil || !isSelfSigned(c) {
 		return false
 	}
@@ -34,9 +34,9 @@ func IsExchangeDefaultCertificate(c *x509.Certificate) bool {
 	return hasLabel && hasFQDN && aboutFiveYears(c)
 }
 
-// IsExchangeAuthCertificate reports whether c is the "Microsoft Exchange
+// isExchangeAuthCertificate reports whether c is the "Microsoft Exchange
 // Server Auth Certificate", made for OAuth and wrong on an SMTP connector.
-func IsExchangeAuthCertificate(c *x509.Certificate) bool {
+func isExchangeAuthCertificate(c *x509.Certificate) bool {
 	return c != nil && c.Subject.CommonName == exchangeAuthCertificateCN
 }
 

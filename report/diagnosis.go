@@ -95,7 +95,7 @@ func diagnose(s *Summary, now time.Time) {
 		d := newDiagContext(ep, groups[hostKey(*ep)], now)
 		if d.exchange() {
 			if server := d.serverName(); server != "" {
-				ep.Connector = ExchangeConnector(d.role, server)
+				ep.Connector = exchangeConnector(d.role, server)
 			}
 		}
 		ep.Diagnoses = d.rules()
@@ -166,7 +166,7 @@ var netbiosName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,14}$`)
 // and not the server's. "" when nothing tells.
 func (d *diagContext) serverName() string {
 	for _, e := range d.group {
-		if leaf := e.Result.Leaf(); IsExchangeDefaultCertificate(leaf) && netbiosName.MatchString(leaf.Subject.CommonName) {
+		if leaf := e.Result.Leaf(); isExchangeDefaultCertificate(leaf) && netbiosName.MatchString(leaf.Subject.CommonName) {
 			return strings.ToUpper(leaf.Subject.CommonName)
 		}
 	}
@@ -187,13 +187,13 @@ func (d *diagContext) serverName() string {
 func (d *diagContext) connectorIdentity() string {
 	server := d.serverName()
 	if server == "" {
-		conn := ExchangeConnector(d.role, "$env:COMPUTERNAME")
+		conn := exchangeConnector(d.role, "$env:COMPUTERNAME")
 		if conn == "" {
 			conn = "<connector on port " + strconv.Itoa(d.role) + ">"
 		}
 		return `"$env:COMPUTERNAME\` + conn + `"`
 	}
-	conn := ExchangeConnector(d.role, server)
+	conn := exchangeConnector(d.role, server)
 	if conn == "" {
 		conn = "<connector on port " + strconv.Itoa(d.role) + ">"
 	}
@@ -206,7 +206,7 @@ func (d *diagContext) connectorName() string {
 	if server == "" {
 		server = "<server>"
 	}
-	if c := ExchangeConnector(d.role, server); c != "" {
+	if c := exchangeConnector(d.role, server); c != "" {
 		return `the "` + c + `" connector`
 	}
 	return "the receive connector on port " + strconv.Itoa(d.role)

@@ -12,7 +12,7 @@ import (
 
 func (d *diagContext) authCertificate() *Diagnosis {
 	leaf := d.ep.Result.Leaf()
-	if !IsExchangeAuthCertificate(leaf) {
+	if !isExchangeAuthCertificate(leaf) {
 		return nil
 	}
 	return &Diagnosis{
@@ -25,7 +25,7 @@ func (d *diagContext) authCertificate() *Diagnosis {
 
 func (d *diagContext) defaultCertificate() *Diagnosis {
 	leaf := d.ep.Result.Leaf()
-	if !IsExchangeDefaultCertificate(leaf) {
+	if !isExchangeDefaultCertificate(leaf) {
 		return nil
 	}
 	cn := leaf.Subject.CommonName
@@ -95,7 +95,7 @@ func (d *diagContext) expiredCertificate() *Diagnosis {
 func (d *diagContext) nameMismatch() *Diagnosis {
 	leaf := d.ep.Result.Leaf()
 	if leaf == nil || d.name == "" || !clientsValidate(d.role) || leaf.VerifyHostname(d.name) == nil ||
-		IsExchangeDefaultCertificate(leaf) || IsExchangeAuthCertificate(leaf) {
+		isExchangeDefaultCertificate(leaf) || isExchangeAuthCertificate(leaf) {
 		return nil
 	}
 	covers := strings.Join(subjectAltNames(leaf), ", ")

@@ -66,7 +66,7 @@ func (d *diagContext) certificateDiffers() *Diagnosis {
 // comparison.
 func comparable(e *Endpoint) bool {
 	leaf := e.Result.Leaf()
-	return leaf != nil && !(e.ServicePort == 2525 && IsExchangeDefaultCertificate(leaf))
+	return leaf != nil && !(e.ServicePort == 2525 && isExchangeDefaultCertificate(leaf))
 }
 
 // hostGroup is the endpoints of one mail host (hostKey), with what the
@@ -113,7 +113,7 @@ func (g *hostGroup) comparison(d *diagContext) *certificateComparison {
 // of this endpoint's certificate.
 func (d *diagContext) certificateExplained() bool {
 	leaf := d.ep.Result.Leaf()
-	return IsExchangeDefaultCertificate(leaf) || IsExchangeAuthCertificate(leaf) || d.now.After(leaf.NotAfter) ||
+	return isExchangeDefaultCertificate(leaf) || isExchangeAuthCertificate(leaf) || d.now.After(leaf.NotAfter) ||
 		(clientsValidate(d.role) && d.name != "" && leaf.VerifyHostname(d.name) != nil)
 }
 

@@ -345,11 +345,11 @@ func TestJudgeTLSRequired(t *testing.T) {
 		if tc.err {
 			test.Error = &probe.Error{Phase: probe.PhaseEHLO, Err: context.DeadlineExceeded}
 		}
-		if got := JudgeTLSRequired(test); got != tc.want {
+		if got := judgeTLSRequired(test); got != tc.want {
 			t.Errorf("%q: %q, want %q", tc.reply, got, tc.want)
 		}
 	}
-	if got := JudgeTLSRequired(nil); got != TLSRequiredNotTested {
+	if got := judgeTLSRequired(nil); got != TLSRequiredNotTested {
 		t.Errorf("not tested: %q", got)
 	}
 }
@@ -381,15 +381,15 @@ func TestRecognizeServer(t *testing.T) {
 	}
 	for _, tc := range tests {
 		r := probe.Result{Banner: &probe.Reply{Code: 220, Lines: []string{tc.banner}}, EHLO: tc.ehlo}
-		s := RecognizeServer(&r)
+		s := recognizeServer(&r)
 		if s.Software != tc.software || s.ServerName() != tc.server || s.Masked != tc.masked {
 			t.Errorf("%s: %+v (server %q), want %s, %q, masked %v", tc.name, s, s.ServerName(), tc.software, tc.server, tc.masked)
 		}
 	}
-	if got := ExchangeConnector(717, "EXCH01"); got != "Outbound Proxy Frontend EXCH01" {
+	if got := exchangeConnector(717, "EXCH01"); got != "Outbound Proxy Frontend EXCH01" {
 		t.Errorf("717: %q", got)
 	}
-	if got := ExchangeConnector(465, "EXCH01"); got != "Client Proxy EXCH01" {
+	if got := exchangeConnector(465, "EXCH01"); got != "Client Proxy EXCH01" {
 		t.Errorf("465: %q", got)
 	}
 }
@@ -420,11 +420,11 @@ func TestDefaultCertificates(t *testing.T) {
 		{"good", p.Good[0], false, false},
 	}
 	for _, tc := range tests {
-		if got := IsExchangeDefaultCertificate(tc.cert); got != tc.dflt {
-			t.Errorf("%s: IsExchangeDefaultCertificate = %v", tc.name, got)
+		if got := isExchangeDefaultCertificate(tc.cert); got != tc.dflt {
+			t.Errorf("%s: isExchangeDefaultCertificate = %v", tc.name, got)
 		}
-		if got := IsExchangeAuthCertificate(tc.cert); got != tc.authC {
-			t.Errorf("%s: IsExchangeAuthCertificate = %v", tc.name, got)
+		if got := isExchangeAuthCertificate(tc.cert); got != tc.authC {
+			t.Errorf("%s: isExchangeAuthCertificate = %v", tc.name, got)
 		}
 	}
 	// The real thing, as probetest makes it: RSA 2048, five years.
@@ -432,7 +432,7 @@ func TestDefaultCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !IsExchangeDefaultCertificate(real.Leaf()) {
+	if !isExchangeDefaultCertificate(real.Leaf()) {
 		t.Errorf("probetest's default certificate is not recognised")
 	}
 }

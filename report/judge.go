@@ -220,7 +220,7 @@ func Judge(results []probe.Result, expect Expect, now time.Time) Summary {
 	for _, r := range results {
 		ep := Endpoint{Result: r, ServicePort: r.Endpoint.Role(), ExpectedName: expectedName(r.Endpoint, expect), Status: Skipped,
 			STARTTLS: starttlsOffer(&r), Failure: failure(r.Error), TLS: negotiated(r.TLS), Chain: views.chain(r.Chain),
-			Server: RecognizeServer(&r), TLSRequired: JudgeTLSRequired(r.TLSRequired)}
+			Server: recognizeServer(&r), TLSRequired: judgeTLSRequired(r.TLSRequired)}
 		if r.TLSRequired != nil {
 			ep.TLSRequiredFailure = failure(r.TLSRequired.Error)
 		}

@@ -33,9 +33,9 @@ type Server struct {
 // exchangeExtensions are EHLO keywords only Exchange advertises.
 var exchangeExtensions = []string{"X-ANONYMOUSTLS", "X-EXPS", "XEXCH50", "X-LINK2STATE"}
 
-// RecognizeServer reads the software from the banner and EHLO replies of the
+// recognizeServer reads the software from the banner and EHLO replies of the
 // main probe and of the TLS-required test.
-func RecognizeServer(r *probe.Result) Server {
+func recognizeServer(r *probe.Result) Server {
 	banner := r.Banner
 	if banner == nil && r.TLSRequired != nil {
 		banner = r.TLSRequired.Banner
@@ -43,7 +43,7 @@ func RecognizeServer(r *probe.Result) Server {
 	var s Server
 	if banner != nil && len(banner.Lines) > 0 {
 		s.FQDN, _, _ = strings.Cut(banner.Lines[0], " ")
-		s.Masked = IsMaskedBanner(banner)
+		s.Masked = isMaskedBanner(banner)
 		if s.Masked {
 			s.FQDN = ""
 		}
@@ -73,10 +73,10 @@ func RecognizeServer(r *probe.Result) Server {
 	return s
 }
 
-// IsMaskedBanner reports whether the banner's text is all asterisks but for
+// isMaskedBanner reports whether the banner's text is all asterisks but for
 // the digits 2 and 0, which is what Cisco ASA/PIX ESMTP inspection
 // ("mask-banner") leaves of it.
-func IsMaskedBanner(r *probe.Reply) bool {
+func isMaskedBanner(r *probe.Reply) bool {
 	text := r.Text()
 	if strings.Count(text, "*") < 8 {
 		return false
@@ -92,9 +92,9 @@ func (s Server) ServerName() string {
 	return strings.ToUpper(label)
 }
 
-// ExchangeConnector names the default receive connector that listens on an
+// exchangeConnector names the default receive connector that listens on an
 // Exchange port, for the server named server; "" for other ports.
-func ExchangeConnector(role int, server string) string {
+func exchangeConnector(role int, server string) string {
 	switch role {
 	case 25:
 		return "Default Frontend " + server

@@ -32,26 +32,26 @@ func ParseThumbprint(s string) (Thumbprint, error) {
 	return Thumbprint{hex: clean}, nil
 }
 
-// IsZero reports whether no thumbprint is expected.
-func (t Thumbprint) IsZero() bool { return t.hex == "" }
+// isZero reports whether no thumbprint is expected.
+func (t Thumbprint) isZero() bool { return t.hex == "" }
 
-// Kind is "SHA-1" or "SHA-256".
-func (t Thumbprint) Kind() string {
+// kind is "SHA-1" or "SHA-256".
+func (t Thumbprint) kind() string {
 	if len(t.hex) == 64 {
 		return "SHA-256"
 	}
 	return "SHA-1"
 }
 
-// Of is c's thumbprint of the same kind.
-func (t Thumbprint) Of(c *x509.Certificate) string {
+// of is c's thumbprint of the same kind.
+func (t Thumbprint) of(c *x509.Certificate) string {
 	if len(t.hex) == 64 {
 		return sha256Hex(c)
 	}
 	return sha1Hex(c)
 }
 
-// Matches reports whether c has this thumbprint.
-func (t Thumbprint) Matches(c *x509.Certificate) bool { return t.Of(c) == t.hex }
+// matches reports whether c has this thumbprint.
+func (t Thumbprint) matches(c *x509.Certificate) bool { return t.of(c) == t.hex }
 
 func (t Thumbprint) String() string { return t.hex }

@@ -20,7 +20,7 @@ const (
 	TLSRequiredUnknown   TLSRequired = "unknown"
 )
 
-// JudgeTLSRequired reads the reply to MAIL FROM:<> sent before STARTTLS:
+// judgeTLSRequired reads the reply to MAIL FROM:<> sent before STARTTLS:
 //   - 451 5.7.3 "STARTTLS is required to send mail" (Exchange's
 //     RequireTLS), 530 5.7.0 "Must issue a STARTTLS command first"
 //     (Postfix at smtpd_tls_security_level = encrypt), or any refusal that
@@ -29,7 +29,7 @@ const (
 //   - anything else, such as Exchange's 530 5.7.1 "Client was not
 //     authenticated" on 587, or no reply at all: unknown, because the
 //     server refused for another reason before TLS came up.
-func JudgeTLSRequired(t *probe.TLSRequiredTest) TLSRequired {
+func judgeTLSRequired(t *probe.TLSRequiredTest) TLSRequired {
 	if t == nil {
 		return TLSRequiredNotTested
 	}
