@@ -77,12 +77,6 @@ func forName(names ...string) probetest.Spec {
 	}
 }
 
-// endpointOf points at a loopback server under the name host, playing the
-// well-known port role.
-func endpointOf(s *probetest.Server, host string, role int) probe.Endpoint {
-	return probe.Endpoint{Target: host, Host: host, Address: s.IP(), Port: s.Port(), ServicePort: role}
-}
-
 // authMechanisms are offered after TLS, as a well-configured submission
 // server does: without them a healthy 587 is not healthy.
 var authMechanisms = []string{"PLAIN", "LOGIN"}
@@ -222,7 +216,7 @@ func TestPipeline(t *testing.T) {
 			name: "good chain",
 			setup: func(t *testing.T, pki *testPKI) scenario {
 				s := serve(t, pki.issue(t, forName(mailName, "autodiscover.contoso.test")))
-				return scenario{endpoints: []probe.Endpoint{endpointOf(s, mailName, 587)}, expect: pki.expect()}
+				return scenario{endpoints: []probe.Endpoint{s.Endpoint(mailName, 587)}, expect: pki.expect()}
 			},
 			want: []wantEndpoint{{
 				status: report.OK,
@@ -248,7 +242,7 @@ func TestPipeline(t *testing.T) {
 			name: "STARTTLS not offered",
 			setup: func(t *testing.T, pki *testPKI) scenario {
 				s := probetest.NewServer(t, probetest.Config{Chain: pki.issue(t, forName(mailName)), NoSTARTTLS: true})
-				return scenario{endpoints: []probe.Endpoint{endpointOf(s, mailName, 25)}, expect: pki.expect()}
+				return scenario{endpoints: []probe.Endpoint{s.Endpoint(mailName, 25)}, expect: pki.expect()}
 			},
 			want: []wantEndpoint{{
 				status: report.Critical,
@@ -272,7 +266,7 @@ func TestPipeline(t *testing.T) {
 					EHLO:     []string{"250-" + mailName + " Hello", "250-PIPELINING", "250 STARTTLS"},
 					STARTTLS: []string{"454 4.7.0 Temporary authentication failure"},
 				})
-				return scenario{endpoints: []probe.Endpoint{endpointOf(s, mailName, 25)}, expect: pki.expect()}
+				return scenario{endpoints: []probe.Endpoint{s.Endpoint(mailName, 25)}, expect: pki.expect()}
 			},
 			want: []wantEndpoint{{
 				status: report.Critical,
@@ -303,7 +297,7 @@ func TestPipeline(t *testing.T) {
 						}
 					},
 				})
-				return scenario{endpoints: []probe.Endpoint{endpointOf(s, mailName, 587)}, expect: pki.expect()}
+				return scenario{endpoints: []probe.Endpoint{s.Endpoint(mailName, 587)}, expect: pki.expect()}
 			},
 			want: []wantEndpoint{{
 				status: report.Critical,
@@ -325,7 +319,7 @@ func TestPipeline(t *testing.T) {
 					EHLO:      []string{"250-" + mailName, "250 STARTTLS"},
 					TLSConfig: &tls.Config{},
 				})
-				return scenario{endpoints: []probe.Endpoint{endpointOf(s, mailName, 25)}, expect: pki.expect()}
+				return scenario{endpoints: []probe.Endpoint{s.Endpoint(mailName, 25)}, expect: pki.expect()}
 			},
 			want: []wantEndpoint{{
 				status: report.Critical,
@@ -346,7 +340,7 @@ func TestPipeline(t *testing.T) {
 				// says "10 days ago" with it (they used to disagree).
 				spec.NotAfter = time.Now().Add(-10*24*time.Hour + time.Hour)
 				s := serve(t, pki.issue(t, spec))
-				return scenario{endpoints: []probe.Endpoint{endpointOf(s, mailName, 25)}, expect: pki.expect()}
+				return scenario{endpoints: []probe.Endpoint{s.Endpoint(mailName, 25)}, expect: pki.expect()}
 			},
 			want: []wantEndpoint{{
 				status: report.Critical,
@@ -364,7 +358,7 @@ func TestPipeline(t *testing.T) {
 				spec.NotBefore = time.Now().Add(10 * 24 * time.Hour)
 				spec.NotAfter = time.Now().Add(100 * 24 * time.Hour)
 				s := serve(t, pki.issue(t, spec))
-				return scenario{endpoints: []probe.Endpoint{endpointOf(s, mailName, 587)}, expect: pki.expect()}
+				return scenario{endpoints: []probe.Endpoint{s.Endpoint(mailName, 587)}, expect: pki.expect()}
 			},
 			want: []wantEndpoint{{
 				status: report.Critical,
@@ -379,7 +373,7 @@ func TestPipeline(t *testing.T) {
 			name: "wildcard covers one label",
 			setup: func(t *testing.T, pki *testPKI) scenario {
 				s := serve(t, pki.issue(t, forName("*.contoso.test")))
-				return scenario{endpoints: []probe.Endpoint{endpointOf(s, mailName, 587)}, expect: pki.expect()}
+				return scenario{endpoints: []probe.Endpoint{s.Endpoint(mailName, 587)}, expect: pki.expect()}
 			},
 			want:   []wantEndpoint{{status: report.OK, checks: okChecks}},
 			status: report.OK, exit: 0,
@@ -388,7 +382,7 @@ func TestPipeline(t *testing.T) {
 			name: "wildcard does not cover two labels",
 			setup: func(t *testing.T, pki *testPKI) scenario {
 				s := serve(t, pki.issue(t, forName("*.contoso.test")))
-				return scenario{endpoints: []probe.Endpoint{endpointOf(s, "a.b.contoso.test", 587)}, expect: pki.expect()}
+				return scenario{endpoints: []probe.Endpoint{s.Endpoint("a.b.contoso.test", 587)}, expect: pki.expect()}
 			},
 			want: []wantEndpoint{{
 				status: report.Critical,
@@ -402,7 +396,7 @@ func TestPipeline(t *testing.T) {
 			name: "wildcard does not cover the parent domain",
 			setup: func(t *testing.T, pki *testPKI) scenario {
 				s := serve(t, pki.issue(t, forName("*.contoso.test")))
-				return scenario{endpoints: []probe.Endpoint{endpointOf(s, "contoso.test", 25)}, expect: pki.expect()}
+				return scenario{endpoints: []probe.Endpoint{s.Endpoint("contoso.test", 25)}, expect: pki.expect()}
 			},
 			want: []wantEndpoint{{
 				status: report.Warning,
@@ -416,7 +410,7 @@ func TestPipeline(t *testing.T) {
 			name: "wrong name, expected name given for an IP target",
 			setup: func(t *testing.T, pki *testPKI) scenario {
 				s := serve(t, pki.issue(t, forName("legacy.contoso.test")))
-				ep := endpointOf(s, s.IP(), 587)
+				ep := s.Endpoint(s.IP(), 587)
 				expect := pki.expect()
 				expect.Name = mailName + "."
 				return scenario{endpoints: []probe.Endpoint{ep}, expect: expect}
@@ -441,7 +435,7 @@ func TestPipeline(t *testing.T) {
 			name: "IP target without a name skips the name check",
 			setup: func(t *testing.T, pki *testPKI) scenario {
 				s := serve(t, pki.issue(t, forName(mailName)))
-				return scenario{endpoints: []probe.Endpoint{endpointOf(s, s.IP(), 25)}, expect: pki.expect()}
+				return scenario{endpoints: []probe.Endpoint{s.Endpoint(s.IP(), 25)}, expect: pki.expect()}
 			},
 			want: []wantEndpoint{{
 				status: report.OK,
@@ -457,7 +451,7 @@ func TestPipeline(t *testing.T) {
 				spec := forName("EXCH01", "EXCH01.contoso.test")
 				spec.CommonName = mailName
 				s := serve(t, pki.issue(t, spec))
-				return scenario{endpoints: []probe.Endpoint{endpointOf(s, mailName, 587)}, expect: pki.expect()}
+				return scenario{endpoints: []probe.Endpoint{s.Endpoint(mailName, 587)}, expect: pki.expect()}
 			},
 			want: []wantEndpoint{{
 				status: report.Critical,
@@ -473,7 +467,7 @@ func TestPipeline(t *testing.T) {
 				spec := forName(mailName)
 				spec.DNSNames = nil
 				s := serve(t, pki.issue(t, spec))
-				return scenario{endpoints: []probe.Endpoint{endpointOf(s, mailName, 25)}, expect: pki.expect()}
+				return scenario{endpoints: []probe.Endpoint{s.Endpoint(mailName, 25)}, expect: pki.expect()}
 			},
 			want: []wantEndpoint{{
 				status: report.Warning,
@@ -494,10 +488,10 @@ func TestPipeline(t *testing.T) {
 				})
 				var eps []probe.Endpoint
 				for _, role := range []int{25, 2525, 587} {
-					eps = append(eps, endpointOf(serve(t, chain), "EXCH01.contoso.test", role))
+					eps = append(eps, serve(t, chain).Endpoint("EXCH01.contoso.test", role))
 				}
 				implicit := serveImplicit(t, chain)
-				ep := endpointOf(implicit, "EXCH01.contoso.test", 465)
+				ep := implicit.Endpoint("EXCH01.contoso.test", 465)
 				ep.Implicit = true
 				eps = append(eps, ep)
 				return scenario{endpoints: eps, expect: pki.expect()}
@@ -525,7 +519,7 @@ func TestPipeline(t *testing.T) {
 			setup: func(t *testing.T, pki *testPKI) scenario {
 				chain := selfSigned(t, forName(mailName))
 				return scenario{
-					endpoints: []probe.Endpoint{endpointOf(serve(t, chain), mailName, 25), endpointOf(serve(t, chain), mailName, 2525)},
+					endpoints: []probe.Endpoint{serve(t, chain).Endpoint(mailName, 25), serve(t, chain).Endpoint(mailName, 2525)},
 					expect:    pki.expect(),
 				}
 			},
@@ -543,7 +537,7 @@ func TestPipeline(t *testing.T) {
 			name: "missing intermediate",
 			setup: func(t *testing.T, pki *testPKI) scenario {
 				s := serve(t, pki.issue(t, forName(mailName)).LeafOnly())
-				return scenario{endpoints: []probe.Endpoint{endpointOf(s, mailName, 587)}, expect: pki.expect()}
+				return scenario{endpoints: []probe.Endpoint{s.Endpoint(mailName, 587)}, expect: pki.expect()}
 			},
 			want: []wantEndpoint{{
 				status: report.Critical,
@@ -567,7 +561,7 @@ func TestPipeline(t *testing.T) {
 				s := serve(t, pki.issue(t, forName(mailName)))
 				expect := pki.expect()
 				expect.Roots = x509.NewCertPool() // as if --ca-file were forgotten
-				return scenario{endpoints: []probe.Endpoint{endpointOf(s, mailName, 587)}, expect: expect}
+				return scenario{endpoints: []probe.Endpoint{s.Endpoint(mailName, 587)}, expect: expect}
 			},
 			want: []wantEndpoint{{
 				status: report.Critical,
@@ -583,7 +577,7 @@ func TestPipeline(t *testing.T) {
 				chain := pki.issue(t, forName(mailName))
 				expect := pki.expect()
 				expect.Thumbprint = thumbprint(t, colonHex(reporttest.SHA1(chain.Leaf())))
-				return scenario{endpoints: []probe.Endpoint{endpointOf(serve(t, chain), mailName, 25)}, expect: expect}
+				return scenario{endpoints: []probe.Endpoint{serve(t, chain).Endpoint(mailName, 25)}, expect: expect}
 			},
 			want: []wantEndpoint{{
 				status: report.OK,
@@ -599,7 +593,7 @@ func TestPipeline(t *testing.T) {
 				chain := pki.issue(t, forName(mailName))
 				expect := pki.expect()
 				expect.Thumbprint = thumbprint(t, colonHex(reporttest.SHA256(chain.Leaf())))
-				return scenario{endpoints: []probe.Endpoint{endpointOf(serve(t, chain), mailName, 587)}, expect: expect}
+				return scenario{endpoints: []probe.Endpoint{serve(t, chain).Endpoint(mailName, 587)}, expect: expect}
 			},
 			want: []wantEndpoint{{
 				status: report.OK,
@@ -617,7 +611,7 @@ func TestPipeline(t *testing.T) {
 				expect.Thumbprint = thumbprint(t, colonHex(reporttest.SHA1(renewed.Leaf())))
 				// The server still presents the old certificate.
 				s := serve(t, pki.issue(t, forName(mailName)))
-				return scenario{endpoints: []probe.Endpoint{endpointOf(s, mailName, 25)}, expect: expect}
+				return scenario{endpoints: []probe.Endpoint{s.Endpoint(mailName, 25)}, expect: expect}
 			},
 			want: []wantEndpoint{{
 				status: report.Critical,
@@ -634,7 +628,7 @@ func TestPipeline(t *testing.T) {
 				expect := pki.expect()
 				expect.Thumbprint = thumbprint(t, " "+colonHex(reporttest.SHA256(renewed.Leaf()))+"\n")
 				s := serve(t, pki.issue(t, forName(mailName)))
-				return scenario{endpoints: []probe.Endpoint{endpointOf(s, mailName, 587)}, expect: expect}
+				return scenario{endpoints: []probe.Endpoint{s.Endpoint(mailName, 587)}, expect: expect}
 			},
 			want: []wantEndpoint{{
 				status: report.Critical,
@@ -648,7 +642,7 @@ func TestPipeline(t *testing.T) {
 			name: "implicit TLS",
 			setup: func(t *testing.T, pki *testPKI) scenario {
 				s := serveImplicit(t, pki.issue(t, forName(mailName)))
-				ep := endpointOf(s, mailName, 465)
+				ep := s.Endpoint(mailName, 465)
 				ep.Implicit = true
 				return scenario{endpoints: []probe.Endpoint{ep}, expect: pki.expect()}
 			},
@@ -675,9 +669,9 @@ func TestPipeline(t *testing.T) {
 				expiring.NotAfter = time.Now().Add(20*24*time.Hour + time.Hour)
 				return scenario{
 					endpoints: []probe.Endpoint{
-						endpointOf(serve(t, pki.issue(t, forName(mailName))), mailName, 25),
-						endpointOf(serve(t, pki.issue(t, forName("legacy.contoso.test"))), mailName, 587),
-						endpointOf(serve(t, pki.issue(t, expiring)), mailName, 2525),
+						serve(t, pki.issue(t, forName(mailName))).Endpoint(mailName, 25),
+						serve(t, pki.issue(t, forName("legacy.contoso.test"))).Endpoint(mailName, 587),
+						serve(t, pki.issue(t, expiring)).Endpoint(mailName, 2525),
 					},
 					expect: pki.expect(),
 				}
@@ -724,7 +718,7 @@ func TestPipeline(t *testing.T) {
 				return scenario{
 					endpoints: []probe.Endpoint{
 						{Target: "nonexistent.invalid", Host: "nonexistent.invalid", Port: 587},
-						endpointOf(s, mailName, 587),
+						s.Endpoint(mailName, 587),
 					},
 					expect: pki.expect(),
 					opts:   probe.Options{Resolver: nxdomainResolver(t)},

@@ -19,6 +19,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/starttls-probe/starttls-probe/probe"
 )
 
 // TB is the part of testing.TB the constructors need; it keeps the testing
@@ -76,6 +78,18 @@ func (s *Server) Port() int {
 	_, port, _ := net.SplitHostPort(s.Addr())
 	n, _ := strconv.Atoi(port)
 	return n
+}
+
+// Endpoint is what a test probes to reach the server, as httptest's
+// Client is what reaches its server: dialed at the server's loopback
+// address under the name host (never resolved), in the role of the
+// well-known port servicePort (0 for the server's own port). With host ""
+// the endpoint is the bare address, as "starttls-probe 127.0.0.1:PORT".
+func (s *Server) Endpoint(host string, servicePort int) probe.Endpoint {
+	if host == "" {
+		return probe.Endpoint{Target: s.Addr(), Host: s.IP(), Port: s.Port(), ServicePort: servicePort}
+	}
+	return probe.Endpoint{Target: host, Host: host, Address: s.IP(), Port: s.Port(), ServicePort: servicePort}
 }
 
 // Close stops the server. A scripted server also waits for its

@@ -29,6 +29,11 @@ func judgeDialogues(t testing.TB, p reporttest.DiagPKI, ds ...reporttest.Dialogu
 	return report.Judge(results, report.Expect{Name: reporttest.DiagName, Roots: p.Roots()}, reporttest.DiagNow)
 }
 
+func implicit(ep probe.Endpoint, on bool) probe.Endpoint {
+	ep.Implicit = on
+	return ep
+}
+
 func diagnosisIDs(ep report.Endpoint) []string {
 	var ids []string
 	for _, d := range ep.Diagnoses {
@@ -72,8 +77,7 @@ func TestDiagnosisOfProbedExchange(t *testing.T) {
 	}
 	var eps []probe.Endpoint
 	for _, sv := range servers {
-		eps = append(eps, probe.Endpoint{Target: reporttest.DiagName, Host: reporttest.DiagName, Address: sv.s.IP(), Port: sv.s.Port(), ServicePort: sv.role,
-			Implicit: sv.role == 465})
+		eps = append(eps, implicit(sv.s.Endpoint(reporttest.DiagName, sv.role), sv.role == 465))
 	}
 	results := probe.Run(context.Background(), eps, probe.Options{EHLOName: "probe.contoso.test", Timeout: 10 * time.Second})
 	sum := report.Judge(results, report.Expect{Name: reporttest.DiagName, Roots: root.Pool()}, time.Now())
@@ -129,7 +133,7 @@ func TestDiagnosisOfExchangeDroppingTheSession(t *testing.T) {
 	}
 	s := probetest.NewExchange(t, probetest.Exchange{Server: reporttest.DiagServer, Domain: reporttest.DiagDomain, Connector: probetest.DefaultFrontend,
 		Chain: chain, RequireTLS: true, DropsAfterRequireTLS: true})
-	ep := probe.Endpoint{Target: reporttest.DiagName, Host: reporttest.DiagName, Address: s.IP(), Port: s.Port(), ServicePort: 25}
+	ep := s.Endpoint(reporttest.DiagName, 25)
 	results := probe.Run(context.Background(), []probe.Endpoint{ep}, probe.Options{EHLOName: "probe.contoso.test", Timeout: 10 * time.Second})
 	sum := report.Judge(results, report.Expect{Name: reporttest.DiagName, Roots: root.Pool()}, time.Now())
 	sum.Verbose = true

@@ -157,7 +157,7 @@ func TestNagiosEscapesServerText(t *testing.T) {
 // without STARTTLS saw.
 func TestNagiosOnProbedServer(t *testing.T) {
 	srv := probetest.NewServer(t, probetest.Config{NoSTARTTLS: true})
-	ep := probe.Endpoint{Target: srv.Addr(), Host: srv.IP(), Port: srv.Port()}
+	ep := srv.Endpoint("", 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	results := probe.Run(ctx, []probe.Endpoint{ep}, probe.Options{EHLOName: "probe.test", NoTLSRequiredTest: true})

@@ -199,7 +199,7 @@ func TestPrometheusOnProbedServer(t *testing.T) {
 	}
 	// It requires TLS as Postfix does: 530 5.7.0 to MAIL FROM in plaintext.
 	srv := probetest.NewServer(t, probetest.Config{Chain: chain, RequireTLS: true})
-	ep := probe.Endpoint{Target: srv.Addr(), Host: srv.IP(), Port: srv.Port(), ServicePort: 587}
+	ep := srv.Endpoint("", 587)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	results := probe.Run(ctx, []probe.Endpoint{ep}, probe.Options{EHLOName: "probe.test"})
@@ -236,7 +236,7 @@ func TestPrometheusTLSNotRequired(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := probetest.NewServer(t, probetest.Config{Chain: chain})
-	ep := probe.Endpoint{Target: srv.Addr(), Host: srv.IP(), Port: srv.Port()}
+	ep := srv.Endpoint("", 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s := report.Judge(probe.Run(ctx, []probe.Endpoint{ep}, probe.Options{EHLOName: "probe.test"}), report.Expect{Name: "mx.test"}, time.Now())
