@@ -424,7 +424,7 @@ func expectations(c *cli.Context) (report.Expect, error) {
 		}
 		expect.TLSCertificateName = name
 	}
-	expect.Verified = report.NewVerifyCache()
+	expect.Cache = report.NewCache()
 	return expect, nil
 }
 

@@ -14,7 +14,7 @@ import (
 // n members, one of which presents another certificate, so that the
 // certificate comparison runs for every member. Its time per endpoint
 // must stay flat as n grows (it was quadratic: every member's certificate
-// hashed for every member). With Expect.Verified, as main sets it, the
+// hashed for every member). With Expect.Cache, as main sets it, the
 // one chain is verified once, not n times.
 func BenchmarkJudgeOneName(b *testing.B) {
 	good, wrong := reporttest.Chain(b, "good"), reporttest.Chain(b, "wrongname")
@@ -38,7 +38,7 @@ func BenchmarkJudgeOneName(b *testing.B) {
 			}
 		}
 		b.Run(fmt.Sprintf("endpoints=%d", n), func(b *testing.B) {
-			expect := Expect{Name: "mail.contoso.test", Roots: reporttest.Roots(b), Verified: NewVerifyCache()}
+			expect := Expect{Name: "mail.contoso.test", Roots: reporttest.Roots(b), Cache: NewCache()}
 			for b.Loop() {
 				s := Judge(results, expect, now)
 				if len(s.Endpoints[n/2].Diagnoses) == 0 {

@@ -136,10 +136,12 @@ const (
 	NotYetValid Validity = "not yet valid"
 )
 
-// certificateViews makes each certificate's view once per run: a pool
-// presents one chain on every node, and intermediates repeat across hosts.
+// certificateViews makes each certificate's view once per judgement, from
+// the facts the run's Cache remembers: a pool presents one chain on every
+// node, and intermediates repeat across hosts.
 type certificateViews struct {
 	now   time.Time
+	cache *Cache
 	views map[string]*Certificate // by DER
 }
 
@@ -147,7 +149,9 @@ func (v *certificateViews) of(c *x509.Certificate) *Certificate {
 	if view, ok := v.views[string(c.Raw)]; ok {
 		return view
 	}
-	view := newCertificate(c, v.now)
+	view := new(Certificate)
+	*view = *v.cache.certificate(c)
+	view.Validity, view.DaysLeft = validityAt(c, v.now)
 	if v.views == nil {
 		v.views = map[string]*Certificate{}
 	}
@@ -166,8 +170,10 @@ func (v *certificateViews) chain(chain []*x509.Certificate) []*Certificate {
 	return out
 }
 
-func newCertificate(c *x509.Certificate, now time.Time) *Certificate {
-	view := &Certificate{
+// certificateFacts is what a certificate's view holds but its state at an
+// instant (validityAt).
+func certificateFacts(c *x509.Certificate) *Certificate {
+	return &Certificate{
 		DER:                c.Raw,
 		Subject:            c.Subject.String(),
 		Issuer:             c.Issuer.String(),
@@ -183,16 +189,18 @@ func newCertificate(c *x509.Certificate, now time.Time) *Certificate {
 		Key:                keyDescription(c),
 		SignatureAlgorithm: c.SignatureAlgorithm.String(),
 		SelfSigned:         isSelfSigned(c),
-		Validity:           Valid,
-		DaysLeft:           daysLeft(c, now),
 	}
+}
+
+// validityAt is c's state and days left at now.
+func validityAt(c *x509.Certificate, now time.Time) (Validity, int) {
 	switch {
 	case now.Before(c.NotBefore):
-		view.Validity = NotYetValid
+		return NotYetValid, daysLeft(c, now)
 	case now.After(c.NotAfter):
-		view.Validity = Expired
+		return Expired, daysLeft(c, now)
 	}
-	return view
+	return Valid, daysLeft(c, now)
 }
 
 // Negotiated is what the TLS handshake agreed on, in words.

@@ -49,7 +49,7 @@ func judgeEndpoint(ep *Endpoint, expect Expect, now time.Time) []Check {
 		checkName(r, leaf, ep.ExpectedName),
 		checkThumbprint(r, expect.Thumbprint),
 		checkTLSCertificateName(r, expect.TLSCertificateName),
-		checkTrust(r, expect.Roots, expect.Verified, now),
+		checkTrust(r, expect.Roots, expect.Cache, now),
 		checkExpiry(leaf, expect, now),
 		checkProtocol(r),
 	}
@@ -309,13 +309,13 @@ func checkTLSCertificateName(r *probe.Result, want string) Check {
 	return c
 }
 
-func checkTrust(r *probe.Result, roots *x509.CertPool, verified *VerifyCache, now time.Time) Check {
+func checkTrust(r *probe.Result, roots *x509.CertPool, cache *Cache, now time.Time) Check {
 	c := Check{ID: CheckTrust}
 	if len(r.Chain) == 0 {
 		c.Status, c.Message = Skipped, "no certificate presented"
 		return c
 	}
-	verdict := verified.verifyChain(r.Chain, roots, now)
+	verdict := cache.verifyChain(r.Chain, roots, now)
 	switch {
 	case verdict.reason == "":
 		c.Status, c.Message = OK, "chain verifies to a trusted root"

@@ -74,10 +74,11 @@ type Expect struct {
 	// TLSCertificateName, when set, is the receive connector's
 	// -TlsCertificateName ("<I>issuer<S>subject") the leaf must match.
 	TLSCertificateName string
-	// Verified, when set, remembers chain verifications across endpoints
-	// and judgements (a batch judges each endpoint twice: its JSONL line
-	// and the whole run); nil verifies every chain every time.
-	Verified *VerifyCache
+	// Cache, when set, remembers chain verifications and certificate facts
+	// across endpoints and judgements (a JSONL run judges each endpoint
+	// twice: for its line and in the whole run); nil works everything out
+	// every time.
+	Cache *Cache
 }
 
 // Default expiry thresholds, in days.
@@ -216,7 +217,7 @@ func Judge(results []probe.Result, expect Expect, now time.Time) Summary {
 		expect.WarnDays, expect.CritDays = DefaultWarnDays, DefaultCritDays
 	}
 	sum := Summary{Tool: "starttls-probe", Now: now, Status: Skipped, WarnDays: expect.WarnDays, CritDays: expect.CritDays}
-	views := certificateViews{now: now}
+	views := certificateViews{now: now, cache: expect.Cache}
 	for _, r := range results {
 		ep := Endpoint{Result: r, ServicePort: r.Endpoint.Role(), ExpectedName: expectedName(r.Endpoint, expect), Status: Skipped,
 			STARTTLS: starttlsOffer(&r), Failure: failure(r.Error), TLS: negotiated(r.TLS), Chain: views.chain(r.Chain),

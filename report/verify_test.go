@@ -10,7 +10,7 @@ import (
 // The cache must give, for every chain and instant, the verdict a fresh
 // verification gives: at the second a leaf expires and just after it, for
 // a trusted chain and an untrusted one, each asked twice (miss, then hit).
-func TestVerifyCacheAgreesWithVerification(t *testing.T) {
+func TestCacheAgreesWithVerification(t *testing.T) {
 	root, err := probetest.NewRootCA("Cache Root")
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +32,7 @@ func TestVerifyCacheAgreesWithVerification(t *testing.T) {
 		notAfter.Add(999 * time.Millisecond),
 		notAfter.Add(time.Second),
 	}
-	cache := NewVerifyCache()
+	cache := NewCache()
 	for _, chain := range []*probetest.Chain{trusted, self} {
 		for _, at := range instants {
 			want := verifyChain(chain.Certs, roots, at)
@@ -54,12 +54,12 @@ func TestVerifyCacheAgreesWithVerification(t *testing.T) {
 }
 
 // A nil cache verifies, as Expect without one does.
-func TestNilVerifyCacheVerifies(t *testing.T) {
+func TestNilCacheVerifies(t *testing.T) {
 	chain, err := probetest.SelfSigned(probetest.Spec{CommonName: "mx.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cache *VerifyCache
+	var cache *Cache
 	if got, want := cache.verifyChain(chain.Certs, nil, time.Now()).reason, "self-signed certificate: no client trusts it unless told to"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
