@@ -36,7 +36,7 @@ type Options struct {
 	// whether a STARTTLS endpoint requires TLS (tlsrequired.go).
 	NoTLSRequiredTest bool
 
-	// cipherSuites is allCipherSuites, listed once per run by RunJobs:
+	// cipherSuites is allCipherSuites, listed once per run by Run:
 	// crypto/tls builds the list anew on each call. nil lists it per
 	// endpoint.
 	cipherSuites []uint16
@@ -97,13 +97,6 @@ func DefaultEHLOName() string {
 		return h
 	}
 	return "localhost"
-}
-
-// Run probes all endpoints at once (at most Options.Concurrency at a time)
-// and returns their results in the order of endpoints. It returns when every
-// endpoint has finished or ctx is done; each endpoint has its own timeout.
-func Run(ctx context.Context, endpoints []Endpoint, opts Options) []Result {
-	return RunJobs(ctx, JobsFor(endpoints), opts, nil)
 }
 
 // Probe probes one endpoint. It never returns an error: a failure is recorded

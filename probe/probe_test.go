@@ -510,18 +510,18 @@ func TestRunProbesEndpointsAtOnce(t *testing.T) {
 	all.Add(n)
 	released := make(chan struct{})
 	go func() { all.Wait(); close(released) }()
-	var eps []probe.Endpoint
+	var jobs []probe.Job
 	for range n {
 		s := probetest.NewScript(t, probetest.Script{Handler: greetWhenAllConnected(&all, new(sync.Once), released)})
-		eps = append(eps, endpointOf(s))
+		jobs = append(jobs, probe.Job{Endpoint: endpointOf(s)})
 	}
-	results := probe.Run(context.Background(), eps, options())
+	results := probe.Run(context.Background(), jobs, options(), nil)
 	if len(results) != n {
 		t.Fatalf("%d results for %d endpoints", len(results), n)
 	}
 	for i, res := range results {
-		if res.Endpoint != eps[i] {
-			t.Errorf("result %d is for %v, want %v", i, res.Endpoint, eps[i])
+		if res.Endpoint != jobs[i].Endpoint {
+			t.Errorf("result %d is for %v, want %v", i, res.Endpoint, jobs[i].Endpoint)
 		}
 		if res.Error != nil || res.Banner == nil {
 			t.Errorf("%v: %v; endpoints were not probed at the same time", res.Endpoint, res.Error)

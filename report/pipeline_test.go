@@ -755,7 +755,11 @@ func TestPipeline(t *testing.T) {
 			opts := sc.opts
 			opts.EHLOName = "probe.contoso.test"
 			opts.Timeout = 10 * time.Second
-			results := probe.Run(context.Background(), sc.endpoints, opts)
+			jobs := make([]probe.Job, len(sc.endpoints))
+			for i, ep := range sc.endpoints {
+				jobs[i] = probe.Job{Endpoint: ep}
+			}
+			results := probe.Run(context.Background(), jobs, opts, nil)
 			sum := report.Judge(results, sc.expect, time.Now())
 
 			if len(sum.Endpoints) != len(tc.want) {

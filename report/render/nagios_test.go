@@ -160,7 +160,7 @@ func TestNagiosOnProbedServer(t *testing.T) {
 	ep := srv.Endpoint("", 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	results := probe.Run(ctx, []probe.Endpoint{ep}, probe.Options{EHLOName: "probe.test", NoTLSRequiredTest: true})
+	results := probe.Run(ctx, []probe.Job{{Endpoint: ep}}, probe.Options{EHLOName: "probe.test", NoTLSRequiredTest: true}, nil)
 	s := report.Judge(results, report.Expect{}, time.Now())
 	var out bytes.Buffer
 	if err := Nagios(&out, s); err != nil {
