@@ -119,7 +119,7 @@ func FuzzReplyReader(f *testing.F) {
 			}
 			reply.EnhancedCode()
 			reply.Keywords()
-			reply.AsError()
+			reply.asError()
 		}
 		t.Fatal("read more replies than there were bytes")
 	})

@@ -237,7 +237,7 @@ func (s *session) fail(phase Phase, err error, reply *Reply) {
 // refused records a reply that ends the dialogue and says QUIT, as RFC 5321
 // asks even after a 554 greeting; after a 421 the server has closed already.
 func (s *session) refused(phase Phase, reply *Reply) {
-	s.fail(phase, reply.AsError(), reply)
+	s.fail(phase, reply.asError(), reply)
 	if reply.Code != 421 {
 		s.quit()
 	}

@@ -106,8 +106,8 @@ func (e *ReplyError) Error() string {
 	return fmt.Sprintf("server replied %d %s", e.Code, text)
 }
 
-// AsError is the reply as the error that ends the dialogue.
-func (r *Reply) AsError() *ReplyError {
+// asError is the reply as the error that ends the dialogue.
+func (r *Reply) asError() *ReplyError {
 	return &ReplyError{Code: r.Code, EnhancedCode: r.EnhancedCode(), Lines: r.Lines}
 }
 

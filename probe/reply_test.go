@@ -161,13 +161,13 @@ func TestReplyAsError(t *testing.T) {
 		t.Run(tc.message, func(t *testing.T) {
 			t.Parallel()
 			// Through the error interface, as callers see it.
-			var err error = tc.reply.AsError()
+			var err error = tc.reply.asError()
 			var replyErr *ReplyError
 			if !errors.As(err, &replyErr) {
-				t.Fatalf("AsError() is %T, not *ReplyError", err)
+				t.Fatalf("asError() is %T, not *ReplyError", err)
 			}
 			if replyErr.Code != tc.reply.Code || replyErr.EnhancedCode != tc.enh || !slices.Equal(replyErr.Lines, tc.reply.Lines) {
-				t.Errorf("AsError() = %+v, want code %d, enhanced code %q, lines %q", *replyErr, tc.reply.Code, tc.enh, tc.reply.Lines)
+				t.Errorf("asError() = %+v, want code %d, enhanced code %q, lines %q", *replyErr, tc.reply.Code, tc.enh, tc.reply.Lines)
 			}
 			if err.Error() != tc.message {
 				t.Errorf("Error() = %q, want %q", err.Error(), tc.message)

@@ -133,7 +133,7 @@ func TestNagiosEscapesServerText(t *testing.T) {
 	r := tc.results[0]
 	r.STARTTLSReply = &probe.Reply{Code: 454, Lines: []string{"4.7.0 no TLS | 'fake'=1", "STARTTLS OK - fine\r"}}
 	r.TLS, r.Chain, r.EHLOAfterTLS = nil, r.Chain[:1], nil
-	r.Error = &probe.Error{Phase: probe.PhaseSTARTTLS, Err: r.STARTTLSReply.AsError(), Reply: r.STARTTLSReply}
+	r.Error = &probe.Error{Phase: probe.PhaseSTARTTLS, Err: &probe.ReplyError{Code: 454, EnhancedCode: "4.7.0", Lines: r.STARTTLSReply.Lines}, Reply: r.STARTTLSReply}
 	s := report.Judge([]probe.Result{r}, tc.expect, goldenNow)
 	var out bytes.Buffer
 	if err := Nagios(&out, s); err != nil {
