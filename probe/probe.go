@@ -50,23 +50,51 @@ const (
 	quitGrace = 500 * time.Millisecond
 )
 
-// allowedCommand is the whole list of what the probe may say, checked on
-// every line it writes: whatever the options, it can never send RCPT or
-// DATA, nor smuggle a second command into the first with a line break.
-func allowedCommand(line string) bool {
+// The guard's refusals, distinct so that tests see which rule refused.
+var (
+	errCommandLineBreak  = errors.New("a CR, LF or NUL in it would smuggle a second command into the line")
+	errCommandNotAllowed = errors.New("the probe sends only EHLO, STARTTLS, MAIL FROM:<>, RSET, NOOP and QUIT")
+)
+
+// checkCommand is the whole list of what the probe may say, checked by
+// writeCommands on every line before anything is written: whatever the
+// options, it can never send RCPT or DATA, nor smuggle a second command
+// into the first with a line break. Anything not listed is refused.
+func checkCommand(line string) error {
+	// First, before any verb is looked at: no argument check below may be
+	// what stands between a line break and the wire.
 	if strings.ContainsAny(line, "\r\n\x00") {
-		return false
+		return errCommandLineBreak
 	}
-	verb, arg, _ := strings.Cut(line, " ")
-	switch verb {
-	case "EHLO":
-		return CheckEHLOName(arg) == nil
-	case "STARTTLS", "RSET", "NOOP", "QUIT":
-		return arg == ""
-	case "MAIL":
-		return arg == "FROM:<>"
+	switch line {
+	case "STARTTLS", "MAIL FROM:<>", "RSET", "NOOP", "QUIT":
+		return nil
 	}
-	return false
+	if name, ok := strings.CutPrefix(line, "EHLO "); ok {
+		if err := CheckEHLOName(name); err != nil {
+			return fmt.Errorf("%w: %w", errCommandNotAllowed, err)
+		}
+		return nil
+	}
+	return errCommandNotAllowed
+}
+
+// writeCommands is the only code that writes to the server (the TLS
+// handshake aside, which crypto/tls writes): it checks every line with
+// checkCommand first and writes nothing unless all pass, then writes them
+// in one write, each ended by CRLF. A test walks the package's source to
+// hold that no other code writes.
+func writeCommands(w io.Writer, lines ...string) error {
+	var wire strings.Builder
+	for _, line := range lines {
+		if err := checkCommand(line); err != nil {
+			return fmt.Errorf("refusing to send %q: %w", line, err)
+		}
+		wire.WriteString(line)
+		wire.WriteString("\r\n")
+	}
+	_, err := io.WriteString(w, wire.String())
+	return err
 }
 
 // CheckEHLOName accepts what RFC 5321 allows after EHLO: a host name, or an
@@ -333,20 +361,13 @@ func (s *session) command(line string) (*Reply, error) {
 // (RFC 2920, for servers that advertise PIPELINING). It returns the replies
 // read before any error.
 func (s *session) commands(pipelined bool, lines ...string) ([]*Reply, error) {
-	wire := make([]string, len(lines))
-	for i, line := range lines {
-		if !allowedCommand(line) {
-			return nil, fmt.Errorf("refusing to send %q: the probe sends only EHLO, STARTTLS, MAIL FROM:<>, RSET, NOOP and QUIT", line)
-		}
-		wire[i] = line + "\r\n"
-	}
 	batch := 1
 	if pipelined {
-		batch = len(wire)
+		batch = len(lines)
 	}
 	var replies []*Reply
-	for len(wire) > 0 {
-		if _, err := io.WriteString(s.conn, strings.Join(wire[:batch], "")); err != nil {
+	for len(lines) > 0 {
+		if err := writeCommands(s.conn, lines[:batch]...); err != nil {
 			return replies, err
 		}
 		for range batch {
@@ -356,7 +377,7 @@ func (s *session) commands(pipelined bool, lines ...string) ([]*Reply, error) {
 			}
 			replies = append(replies, reply)
 		}
-		wire = wire[batch:]
+		lines = lines[batch:]
 	}
 	return replies, nil
 }
