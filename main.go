@@ -558,7 +558,7 @@ func probeJobs(ctx context.Context, jobs []probe.Job, opts probe.Options, expect
 		}
 		written <- writeErr
 	}()
-	results := probe.RunJobs(ctx, jobs, opts, func(_ int, r probe.Result) { finished <- r })
+	results := probe.Run(ctx, jobs, opts, func(_ int, r probe.Result) { finished <- r })
 	close(finished)
 	writeErr := <-written
 	if bar != nil {
@@ -596,7 +596,8 @@ func runDemo(c *cli.Context, stdout, stderr io.Writer, getenv func(string) strin
 		fmt.Fprintf(stderr, "demo: an Exchange-like server for %s on loopback: its 25, 587 and 2525 listeners run on free ports\n\n", probetest.DemoName)
 	}
 	expect := report.Expect{Name: probetest.DemoName, Roots: roots, WarnDays: report.DefaultWarnDays, CritDays: report.DefaultCritDays}
-	*code = probeAndReport(c.Context, probe.JobsFor(demo.Endpoints), probe.Options{EHLOName: probe.DefaultEHLOName(), Timeout: c.Duration("timeout")}, expect,
+	opts := probe.Options{EHLOName: probe.DefaultEHLOName(), Timeout: c.Duration("timeout")}
+	*code = probeAndReport(c.Context, probe.Discover(c.Context, demo.Endpoints, probe.Discovery{}, opts), opts, expect,
 		func() *x509.CertPool { return roots }, out, stdout, stderr)
 	return nil
 }

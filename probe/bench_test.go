@@ -51,7 +51,9 @@ func benchServers(b *testing.B) []string {
 	return addrs
 }
 
-func benchEndpoints(b *testing.B, addrs []string, n int) []probe.Endpoint {
+// benchJobs are n endpoints spread over addrs, as targets on the command
+// line become them.
+func benchJobs(b *testing.B, addrs []string, n int) []probe.Job {
 	b.Helper()
 	targets := make([]string, n)
 	for i := range targets {
@@ -61,22 +63,26 @@ func benchEndpoints(b *testing.B, addrs []string, n int) []probe.Endpoint {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return eps
+	jobs := make([]probe.Job, len(eps))
+	for i, ep := range eps {
+		jobs[i] = probe.Job{Endpoint: ep}
+	}
+	return jobs
 }
 
-// BenchmarkRunJobs probes b.N loopback STARTTLS endpoints at the default
+// BenchmarkRun probes b.N loopback STARTTLS endpoints at the default
 // concurrency, as a batch does; compare with BenchmarkCeiling.
-func BenchmarkRunJobs(b *testing.B) {
+func BenchmarkRun(b *testing.B) {
 	for _, tlsRequiredTest := range []bool{true, false} {
 		name := "with-tls-required-test"
 		if !tlsRequiredTest {
 			name = "without-tls-required-test"
 		}
 		b.Run(name, func(b *testing.B) {
-			jobs := probe.JobsFor(benchEndpoints(b, benchServers(b), b.N))
+			jobs := benchJobs(b, benchServers(b), b.N)
 			opts := probe.Options{EHLOName: "bench.test", NoTLSRequiredTest: !tlsRequiredTest}
 			b.ResetTimer()
-			results := probe.RunJobs(context.Background(), jobs, opts, nil)
+			results := probe.Run(context.Background(), jobs, opts, nil)
 			b.StopTimer()
 			for _, r := range results {
 				if r.Error != nil {
@@ -92,7 +98,7 @@ func BenchmarkRunJobs(b *testing.B) {
 // servers at the same concurrency: connect, banner, EHLO, STARTTLS,
 // handshake, QUIT, nothing recorded.
 func BenchmarkCeiling(b *testing.B) {
-	eps := benchEndpoints(b, benchServers(b), b.N)
+	jobs := benchJobs(b, benchServers(b), b.N)
 	next := make(chan string)
 	var wg sync.WaitGroup
 	errs := make(chan error, b.N)
@@ -108,8 +114,8 @@ func BenchmarkCeiling(b *testing.B) {
 			}
 		}()
 	}
-	for _, ep := range eps {
-		next <- ep.String()
+	for _, job := range jobs {
+		next <- job.Endpoint.String()
 	}
 	close(next)
 	wg.Wait()

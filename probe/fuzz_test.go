@@ -3,8 +3,10 @@ package probe
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -119,7 +121,7 @@ func FuzzReplyReader(f *testing.F) {
 			}
 			reply.EnhancedCode()
 			reply.Keywords()
-			reply.AsError()
+			reply.asError()
 		}
 		t.Fatal("read more replies than there were bytes")
 	})
@@ -186,6 +188,51 @@ func FuzzProbeAgainstServer(f *testing.F) {
 			if len(line.Text) > maxTranscriptLine {
 				t.Fatalf("transcript line of %d bytes, over the %d byte cap", len(line.Text), maxTranscriptLine)
 			}
+		}
+	})
+}
+
+// FuzzCheckCommand: the guard lets through only the probe's own commands,
+// one per line, and writeCommands writes a line only when the guard lets it
+// through. Whatever the line: a CR, LF or NUL anywhere is refused as such,
+// and what passes is EHLO with a valid name or one of five fixed lines.
+func FuzzCheckCommand(f *testing.F) {
+	for _, seed := range []string{
+		"EHLO probe.test", "EHLO [192.0.2.1]", "EHLO [IPv6:2001:db8::1]", "STARTTLS", "MAIL FROM:<>", "RSET", "NOOP", "QUIT",
+		"RCPT TO:<postmaster@contoso.test>", "DATA", "BDAT 0 LAST", "rcpt to:<a@b>", "data", "VRFY root", "AUTH PLAIN", "HELO x",
+		"EHLO x\r\nRCPT TO:<a@b>", "QUIT\r\nDATA", "MAIL FROM:<>\x00", "NOOP\n", "\r\n", "", " ", "EHLO ", "QUIT ", "MAIL FROM:<a@b>",
+	} {
+		f.Add(seed)
+	}
+	fixed := []string{"STARTTLS", "MAIL FROM:<>", "RSET", "NOOP", "QUIT"}
+	f.Fuzz(func(t *testing.T, line string) {
+		err := checkCommand(line)
+		var wire bytes.Buffer
+		werr := writeCommands(&wire, "NOOP", line)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("checkCommand(%q) = %v but writeCommands says %v", line, err, werr)
+		}
+		if err != nil {
+			if wire.Len() != 0 {
+				t.Fatalf("writeCommands wrote %q although %q was refused", wire.String(), line)
+			}
+			if strings.ContainsAny(line, "\r\n\x00") && !errors.Is(err, errCommandLineBreak) {
+				t.Fatalf("checkCommand(%q) = %v, want it refused for its line break or NUL", line, err)
+			}
+			return
+		}
+		if strings.ContainsAny(line, "\r\n\x00") {
+			t.Fatalf("checkCommand let %q through: a line break or NUL", line)
+		}
+		if name, ok := strings.CutPrefix(line, "EHLO "); ok {
+			if CheckEHLOName(name) != nil {
+				t.Fatalf("checkCommand let %q through: not a valid EHLO name", line)
+			}
+		} else if !slices.Contains(fixed, line) {
+			t.Fatalf("checkCommand let %q through: not one of the probe's commands", line)
+		}
+		if want := "NOOP\r\n" + line + "\r\n"; wire.String() != want {
+			t.Fatalf("writeCommands wrote %q, want %q", wire.String(), want)
 		}
 	})
 }

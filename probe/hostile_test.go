@@ -324,7 +324,7 @@ func TestHostileServers(t *testing.T) {
 			healthy := probetest.NewServer(t, probetest.Config{Chain: pki.chain})
 
 			start := time.Now()
-			results := probe.Run(context.Background(), []probe.Endpoint{hostileEndpoint(hostile), hostileEndpoint(healthy)}, hostileOptions())
+			results := probe.Run(context.Background(), []probe.Job{{Endpoint: hostileEndpoint(hostile)}, {Endpoint: hostileEndpoint(healthy)}}, hostileOptions(), nil)
 			took := time.Since(start)
 
 			if took > hostileTimeout+hostileMargin {
@@ -402,12 +402,12 @@ func assertHealthyBeside(t *testing.T, ep report.Endpoint) {
 // three servers that each stall past the timeout cost one timeout, not three.
 func TestRunTakesTheSlowestEndpointNotTheSum(t *testing.T) {
 	t.Parallel()
-	var eps []probe.Endpoint
+	var jobs []probe.Job
 	for range 3 {
-		eps = append(eps, hostileEndpoint(probetest.NewScript(t, probetest.Script{})))
+		jobs = append(jobs, probe.Job{Endpoint: hostileEndpoint(probetest.NewScript(t, probetest.Script{}))})
 	}
 	start := time.Now()
-	results := probe.Run(context.Background(), eps, hostileOptions())
+	results := probe.Run(context.Background(), jobs, hostileOptions(), nil)
 	took := time.Since(start)
 	if took >= 2*hostileTimeout {
 		t.Errorf("Run took %s for 3 endpoints stalling past a %s timeout, want under %s", took, hostileTimeout, 2*hostileTimeout)
@@ -425,12 +425,12 @@ func TestRunTakesTheSlowestEndpointNotTheSum(t *testing.T) {
 func TestRunStopsAtOnceWhenCancelled(t *testing.T) {
 	t.Parallel()
 	pki := newHostilePKI(t)
-	eps := []probe.Endpoint{
-		hostileEndpoint(probetest.NewScript(t, probetest.Script{})),
-		hostileEndpoint(probetest.NewScript(t, probetest.Script{Handler: probetest.Trickle("220 mx.test ESMTP ready\r\n", 100*time.Millisecond)})),
-		hostileEndpoint(probetest.NewScript(t, probetest.Script{Greeting: []string{"220 mx.test"}, EHLO: hostileEHLO, STARTTLS: []string{"220 Ready"},
-			AfterSTARTTLS: func(c net.Conn) { io.Copy(io.Discard, c) }})),
-		hostileEndpoint(probetest.NewServer(t, probetest.Config{Chain: pki.chain})),
+	jobs := []probe.Job{
+		{Endpoint: hostileEndpoint(probetest.NewScript(t, probetest.Script{}))},
+		{Endpoint: hostileEndpoint(probetest.NewScript(t, probetest.Script{Handler: probetest.Trickle("220 mx.test ESMTP ready\r\n", 100*time.Millisecond)}))},
+		{Endpoint: hostileEndpoint(probetest.NewScript(t, probetest.Script{Greeting: []string{"220 mx.test"}, EHLO: hostileEHLO, STARTTLS: []string{"220 Ready"},
+			AfterSTARTTLS: func(c net.Conn) { io.Copy(io.Discard, c) }}))},
+		{Endpoint: hostileEndpoint(probetest.NewServer(t, probetest.Config{Chain: pki.chain}))},
 	}
 	opts := hostileOptions()
 	opts.Timeout = time.Minute
@@ -441,7 +441,7 @@ func TestRunStopsAtOnceWhenCancelled(t *testing.T) {
 	defer stop.Stop()
 
 	start := time.Now()
-	results := probe.Run(ctx, eps, opts)
+	results := probe.Run(ctx, jobs, opts, nil)
 	if took := time.Since(start); took > cancelAfter+hostileMargin {
 		t.Errorf("Run took %s after a cancel at %s, want at most %s more", took, cancelAfter, hostileMargin)
 	}
@@ -550,7 +550,7 @@ func TestUntrustedTextIsKeptRawAndRenderedEscaped(t *testing.T) {
 		EHLO:     []string{"250-" + hostileText, "250-" + hostileEHLOLine, "250 STARTTLS"},
 		Chain:    chain,
 	})
-	results := probe.Run(context.Background(), []probe.Endpoint{hostileEndpoint(srv)}, hostileOptions())
+	results := probe.Run(context.Background(), []probe.Job{{Endpoint: hostileEndpoint(srv)}}, hostileOptions(), nil)
 	r := results[0]
 	if r.Error != nil {
 		t.Fatalf("error %v", r.Error)

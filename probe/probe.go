@@ -36,7 +36,7 @@ type Options struct {
 	// whether a STARTTLS endpoint requires TLS (tlsrequired.go).
 	NoTLSRequiredTest bool
 
-	// cipherSuites is allCipherSuites, listed once per run by RunJobs:
+	// cipherSuites is allCipherSuites, listed once per run by Run:
 	// crypto/tls builds the list anew on each call. nil lists it per
 	// endpoint.
 	cipherSuites []uint16
@@ -50,23 +50,51 @@ const (
 	quitGrace = 500 * time.Millisecond
 )
 
-// allowedCommand is the whole list of what the probe may say, checked on
-// every line it writes: whatever the options, it can never send RCPT or
-// DATA, nor smuggle a second command into the first with a line break.
-func allowedCommand(line string) bool {
+// The guard's refusals, distinct so that tests see which rule refused.
+var (
+	errCommandLineBreak  = errors.New("a CR, LF or NUL in it would smuggle a second command into the line")
+	errCommandNotAllowed = errors.New("the probe sends only EHLO, STARTTLS, MAIL FROM:<>, RSET, NOOP and QUIT")
+)
+
+// checkCommand is the whole list of what the probe may say, checked by
+// writeCommands on every line before anything is written: whatever the
+// options, it can never send RCPT or DATA, nor smuggle a second command
+// into the first with a line break. Anything not listed is refused.
+func checkCommand(line string) error {
+	// First, before any verb is looked at: no argument check below may be
+	// what stands between a line break and the wire.
 	if strings.ContainsAny(line, "\r\n\x00") {
-		return false
+		return errCommandLineBreak
 	}
-	verb, arg, _ := strings.Cut(line, " ")
-	switch verb {
-	case "EHLO":
-		return CheckEHLOName(arg) == nil
-	case "STARTTLS", "RSET", "NOOP", "QUIT":
-		return arg == ""
-	case "MAIL":
-		return arg == "FROM:<>"
+	switch line {
+	case "STARTTLS", "MAIL FROM:<>", "RSET", "NOOP", "QUIT":
+		return nil
 	}
-	return false
+	if name, ok := strings.CutPrefix(line, "EHLO "); ok {
+		if err := CheckEHLOName(name); err != nil {
+			return fmt.Errorf("%w: %w", errCommandNotAllowed, err)
+		}
+		return nil
+	}
+	return errCommandNotAllowed
+}
+
+// writeCommands is the only code that writes to the server (the TLS
+// handshake aside, which crypto/tls writes): it checks every line with
+// checkCommand first and writes nothing unless all pass, then writes them
+// in one write, each ended by CRLF. A test walks the package's source to
+// hold that no other code writes.
+func writeCommands(w io.Writer, lines ...string) error {
+	var wire strings.Builder
+	for _, line := range lines {
+		if err := checkCommand(line); err != nil {
+			return fmt.Errorf("refusing to send %q: %w", line, err)
+		}
+		wire.WriteString(line)
+		wire.WriteString("\r\n")
+	}
+	_, err := io.WriteString(w, wire.String())
+	return err
 }
 
 // CheckEHLOName accepts what RFC 5321 allows after EHLO: a host name, or an
@@ -97,13 +125,6 @@ func DefaultEHLOName() string {
 		return h
 	}
 	return "localhost"
-}
-
-// Run probes all endpoints at once (at most Options.Concurrency at a time)
-// and returns their results in the order of endpoints. It returns when every
-// endpoint has finished or ctx is done; each endpoint has its own timeout.
-func Run(ctx context.Context, endpoints []Endpoint, opts Options) []Result {
-	return RunJobs(ctx, JobsFor(endpoints), opts, nil)
 }
 
 // Probe probes one endpoint. It never returns an error: a failure is recorded
@@ -244,7 +265,7 @@ func (s *session) fail(phase Phase, err error, reply *Reply) {
 // refused records a reply that ends the dialogue and says QUIT, as RFC 5321
 // asks even after a 554 greeting; after a 421 the server has closed already.
 func (s *session) refused(phase Phase, reply *Reply) {
-	s.fail(phase, reply.AsError(), reply)
+	s.fail(phase, reply.asError(), reply)
 	if reply.Code != 421 {
 		s.quit()
 	}
@@ -340,20 +361,13 @@ func (s *session) command(line string) (*Reply, error) {
 // (RFC 2920, for servers that advertise PIPELINING). It returns the replies
 // read before any error.
 func (s *session) commands(pipelined bool, lines ...string) ([]*Reply, error) {
-	wire := make([]string, len(lines))
-	for i, line := range lines {
-		if !allowedCommand(line) {
-			return nil, fmt.Errorf("refusing to send %q: the probe sends only EHLO, STARTTLS, MAIL FROM:<>, RSET, NOOP and QUIT", line)
-		}
-		wire[i] = line + "\r\n"
-	}
 	batch := 1
 	if pipelined {
-		batch = len(wire)
+		batch = len(lines)
 	}
 	var replies []*Reply
-	for len(wire) > 0 {
-		if _, err := io.WriteString(s.conn, strings.Join(wire[:batch], "")); err != nil {
+	for len(lines) > 0 {
+		if err := writeCommands(s.conn, lines[:batch]...); err != nil {
 			return replies, err
 		}
 		for range batch {
@@ -363,7 +377,7 @@ func (s *session) commands(pipelined bool, lines ...string) ([]*Reply, error) {
 			}
 			replies = append(replies, reply)
 		}
-		wire = wire[batch:]
+		lines = lines[batch:]
 	}
 	return replies, nil
 }

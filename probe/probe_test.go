@@ -15,8 +15,6 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/starttls-probe/starttls-probe/probe"
 	"github.com/starttls-probe/starttls-probe/probe/probetest"
 )
@@ -138,16 +136,6 @@ func isSubsequence(got, want []string) bool {
 	return i == len(want)
 }
 
-// allowedCommand is what the probe may ever say: it must not be able to
-// send mail.
-func allowedCommand(cmd string) bool {
-	switch cmd {
-	case "EHLO " + ehloName, "STARTTLS", "MAIL FROM:<>", "RSET", "NOOP", "QUIT":
-		return true
-	}
-	return false
-}
-
 func TestProbeSendsOnlyAllowedCommands(t *testing.T) {
 	t.Parallel()
 	chain := newChain(t)
@@ -209,8 +197,8 @@ func TestProbeSendsOnlyAllowedCommands(t *testing.T) {
 				s.Close()
 				cmds := s.Commands()
 				for _, cmd := range cmds {
-					if !allowedCommand(cmd) {
-						t.Errorf("the probe sent %q; it may only send EHLO, STARTTLS, MAIL FROM:<>, RSET, NOOP and QUIT", cmd)
+					if err := probe.CheckCommand(cmd); err != nil {
+						t.Errorf("the probe sent %q: %v", cmd, err)
 					}
 				}
 				want := tc.want
@@ -323,14 +311,14 @@ func TestRefusalsKeepTheReply(t *testing.T) {
 		setup func(t *testing.T) *probetest.Server
 		phase probe.Phase
 		code  int
-		enh   smtp.EnhancedCode
+		enh   string
 	}{
 		{
 			name: "banner 554",
 			setup: func(t *testing.T) *probetest.Server {
 				return probetest.NewServer(t, probetest.Config{Banner: "554 5.7.1 Access denied"})
 			},
-			phase: probe.PhaseBanner, code: 554, enh: smtp.EnhancedCode{5, 7, 1},
+			phase: probe.PhaseBanner, code: 554, enh: "5.7.1",
 		},
 		{
 			name: "EHLO 421",
@@ -340,7 +328,7 @@ func TestRefusalsKeepTheReply(t *testing.T) {
 					EHLO:     []string{"421 4.3.2 Service not available, closing transmission channel"},
 				})
 			},
-			phase: probe.PhaseEHLO, code: 421, enh: smtp.EnhancedCode{4, 3, 2},
+			phase: probe.PhaseEHLO, code: 421, enh: "4.3.2",
 		},
 		{
 			name: "STARTTLS 454",
@@ -349,7 +337,7 @@ func TestRefusalsKeepTheReply(t *testing.T) {
 				script.STARTTLS = []string{"454 4.7.0 TLS not available due to temporary reason"}
 				return probetest.NewScript(t, script)
 			},
-			phase: probe.PhaseSTARTTLS, code: 454, enh: smtp.EnhancedCode{4, 7, 0},
+			phase: probe.PhaseSTARTTLS, code: 454, enh: "4.7.0",
 		},
 	}
 	for _, tc := range tests {
@@ -359,12 +347,16 @@ func TestRefusalsKeepTheReply(t *testing.T) {
 			if res.Error == nil || res.Error.Phase != tc.phase {
 				t.Fatalf("Error = %v, want a %s failure", res.Error, tc.phase)
 			}
-			var smtpErr *smtp.SMTPError
-			if !errors.As(res.Error, &smtpErr) {
-				t.Fatalf("Error = %v (%T), want a *smtp.SMTPError inside", res.Error, res.Error.Err)
+			var replyErr *probe.ReplyError
+			if !errors.As(res.Error, &replyErr) {
+				t.Fatalf("Error = %v (%T), want a *probe.ReplyError inside", res.Error, res.Error.Err)
 			}
-			if smtpErr.Code != tc.code || smtpErr.EnhancedCode != tc.enh {
-				t.Errorf("SMTPError = %d %v, want %d %v", smtpErr.Code, smtpErr.EnhancedCode, tc.code, tc.enh)
+			if replyErr.Code != tc.code || replyErr.EnhancedCode != tc.enh {
+				t.Errorf("ReplyError = %d %q, want %d %q", replyErr.Code, replyErr.EnhancedCode, tc.code, tc.enh)
+			}
+			// The text every format shows keeps the enhanced code.
+			if want := fmt.Sprintf("server replied %d %s ", tc.code, tc.enh); !strings.HasPrefix(res.Error.Err.Error(), want) {
+				t.Errorf("Error text = %q, want it to start %q", res.Error.Err.Error(), want)
 			}
 			if res.Error.Reply == nil || res.Error.Reply.Code != tc.code {
 				t.Errorf("Error.Reply = %+v, want the %d reply", res.Error.Reply, tc.code)
@@ -508,18 +500,18 @@ func TestRunProbesEndpointsAtOnce(t *testing.T) {
 	all.Add(n)
 	released := make(chan struct{})
 	go func() { all.Wait(); close(released) }()
-	var eps []probe.Endpoint
+	var jobs []probe.Job
 	for range n {
 		s := probetest.NewScript(t, probetest.Script{Handler: greetWhenAllConnected(&all, new(sync.Once), released)})
-		eps = append(eps, endpointOf(s))
+		jobs = append(jobs, probe.Job{Endpoint: endpointOf(s)})
 	}
-	results := probe.Run(context.Background(), eps, options())
+	results := probe.Run(context.Background(), jobs, options(), nil)
 	if len(results) != n {
 		t.Fatalf("%d results for %d endpoints", len(results), n)
 	}
 	for i, res := range results {
-		if res.Endpoint != eps[i] {
-			t.Errorf("result %d is for %v, want %v", i, res.Endpoint, eps[i])
+		if res.Endpoint != jobs[i].Endpoint {
+			t.Errorf("result %d is for %v, want %v", i, res.Endpoint, jobs[i].Endpoint)
 		}
 		if res.Error != nil || res.Banner == nil {
 			t.Errorf("%v: %v; endpoints were not probed at the same time", res.Endpoint, res.Error)

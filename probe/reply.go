@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-
-	"github.com/emersion/go-smtp"
 )
 
 // maxReplyBytes bounds what one server reply may cost us: a hostile server
@@ -87,17 +85,30 @@ func (r *Reply) HasKeyword(kw string) bool {
 	return false
 }
 
-// AsError turns an unexpected reply into go-smtp's error type, so callers
-// read 451 5.7.3 from its fields rather than by parsing text.
-func (r *Reply) AsError() *smtp.SMTPError {
-	e := &smtp.SMTPError{Code: r.Code, EnhancedCode: smtp.NoEnhancedCode, Message: r.Text()}
-	if ec := r.EnhancedCode(); ec != "" {
-		var code smtp.EnhancedCode
-		fmt.Sscanf(ec, "%d.%d.%d", &code[0], &code[1], &code[2])
-		e.EnhancedCode = code
-		e.Message = strings.TrimSpace(strings.TrimPrefix(e.Message, ec))
+// ReplyError is a server reply that ended the dialogue: a refused banner,
+// EHLO or STARTTLS. Callers read 451 5.7.3 from its fields rather than by
+// parsing text. Lines are untrusted server text, kept raw: escaping belongs
+// to the renderer.
+type ReplyError struct {
+	Code int
+	// EnhancedCode is the RFC 3463 code ("5.7.1"), "" when the server sent
+	// none; it stays at the start of Lines[0] too.
+	EnhancedCode string
+	Lines        []string
+}
+
+// Error says "server replied 554 5.7.1 go away".
+func (e *ReplyError) Error() string {
+	text := strings.Join(e.Lines, " ")
+	if text == "" {
+		return fmt.Sprintf("server replied %d", e.Code)
 	}
-	return e
+	return fmt.Sprintf("server replied %d %s", e.Code, text)
+}
+
+// asError is the reply as the error that ends the dialogue.
+func (r *Reply) asError() *ReplyError {
+	return &ReplyError{Code: r.Code, EnhancedCode: r.EnhancedCode(), Lines: r.Lines}
 }
 
 // budgetReader hands out at most remaining bytes before failing, so that one

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/emersion/go-smtp"
 )
 
 func TestReplyParsing(t *testing.T) {
@@ -136,33 +134,43 @@ func TestReplyHasKeyword(t *testing.T) {
 func TestReplyAsError(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		reply *Reply
-		want  smtp.SMTPError
+		reply   *Reply
+		enh     string
+		message string
 	}{
 		{
-			reply: &Reply{Code: 454, Lines: []string{"4.7.0 TLS not available due to temporary reason"}},
-			want:  smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "TLS not available due to temporary reason"},
+			reply:   &Reply{Code: 454, Lines: []string{"4.7.0 TLS not available due to temporary reason"}},
+			enh:     "4.7.0",
+			message: "server replied 454 4.7.0 TLS not available due to temporary reason",
 		},
 		{
-			reply: &Reply{Code: 451, Lines: []string{"5.7.3 STARTTLS is required to send mail", "contact your admin"}},
-			want:  smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{5, 7, 3}, Message: "STARTTLS is required to send mail contact your admin"},
+			reply:   &Reply{Code: 451, Lines: []string{"5.7.3 STARTTLS is required to send mail", "contact your admin"}},
+			enh:     "5.7.3",
+			message: "server replied 451 5.7.3 STARTTLS is required to send mail contact your admin",
 		},
 		{
-			reply: &Reply{Code: 554, Lines: []string{"mx.test go away"}},
-			want:  smtp.SMTPError{Code: 554, EnhancedCode: smtp.NoEnhancedCode, Message: "mx.test go away"},
+			reply:   &Reply{Code: 554, Lines: []string{"mx.test go away"}},
+			message: "server replied 554 mx.test go away",
+		},
+		{
+			reply:   &Reply{Code: 421, Lines: []string{""}},
+			message: "server replied 421",
 		},
 	}
 	for _, tc := range tests {
-		t.Run(tc.reply.Text(), func(t *testing.T) {
+		t.Run(tc.message, func(t *testing.T) {
 			t.Parallel()
 			// Through the error interface, as callers see it.
-			var err error = tc.reply.AsError()
-			var smtpErr *smtp.SMTPError
-			if !errors.As(err, &smtpErr) {
-				t.Fatalf("AsError() is %T, not *smtp.SMTPError", err)
+			var err error = tc.reply.asError()
+			var replyErr *ReplyError
+			if !errors.As(err, &replyErr) {
+				t.Fatalf("asError() is %T, not *ReplyError", err)
 			}
-			if *smtpErr != tc.want {
-				t.Fatalf("AsError() = %+v, want %+v", *smtpErr, tc.want)
+			if replyErr.Code != tc.reply.Code || replyErr.EnhancedCode != tc.enh || !slices.Equal(replyErr.Lines, tc.reply.Lines) {
+				t.Errorf("asError() = %+v, want code %d, enhanced code %q, lines %q", *replyErr, tc.reply.Code, tc.enh, tc.reply.Lines)
+			}
+			if err.Error() != tc.message {
+				t.Errorf("Error() = %q, want %q", err.Error(), tc.message)
 			}
 		})
 	}

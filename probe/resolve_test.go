@@ -205,7 +205,7 @@ func TestDiscoverNullMXIsTyped(t *testing.T) {
 		t.Fatalf("jobs = %+v, want one job failing with *NullMXError for nomail.test", jobs)
 	}
 	// A failed job is reported as a DNS failure and never dialed.
-	results := RunJobs(context.Background(), jobs, Options{}, nil)
+	results := Run(context.Background(), jobs, Options{}, nil)
 	if e := results[0].Error; e == nil || e.Phase != PhaseDNS || !errors.As(e, &nullMX) || results[0].Address != "" {
 		t.Fatalf("result = %+v, want a dns-phase NullMXError and no address", results[0])
 	}
@@ -316,7 +316,7 @@ func TestDiscoverTimesTheLookups(t *testing.T) {
 			t.Errorf("job %d (%s): DNS %v, want it timed: %v", i, jobs[i].Endpoint.Target, jobs[i].DNS, want)
 		}
 	}
-	results := RunJobs(context.Background(), jobs, opts, nil)
+	results := Run(context.Background(), jobs, opts, nil)
 	for i, r := range results {
 		if r.Timings.DNS != jobs[i].DNS {
 			t.Errorf("result %d: timings.dns %v, want the job's %v", i, r.Timings.DNS, jobs[i].DNS)

@@ -89,7 +89,7 @@ func (r *Result) Leaf() *x509.Certificate {
 
 // Error is the failed phase and what went wrong there: a server reply, a
 // network error or a TLS error. Err stays reachable with errors.As
-// (*smtp.SMTPError, tls.AlertError, *net.OpError, ...).
+// (*ReplyError, tls.AlertError, *net.OpError, ...).
 type Error struct {
 	Phase Phase
 	Err   error

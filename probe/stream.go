@@ -5,21 +5,15 @@ import (
 	"sync"
 )
 
-// JobsFor makes a job of each endpoint, with no discovery.
-func JobsFor(endpoints []Endpoint) []Job {
-	jobs := make([]Job, len(endpoints))
-	for i, ep := range endpoints {
-		jobs[i] = Job{Endpoint: ep}
-	}
-	return jobs
-}
-
-// RunJobs probes every job (at most Options.Concurrency at a time) and
-// returns the results in the order of jobs, whatever the order they finish
-// in. A job that discovery failed is reported as a DNS failure and never
-// dialed. When done is not nil it is called with each job's index and result
-// as soon as that job finishes, one call at a time, for output that streams.
-func RunJobs(ctx context.Context, jobs []Job, opts Options, done func(i int, r Result)) []Result {
+// Run probes every job (at most Options.Concurrency at a time) and returns
+// the results in the order of jobs, whatever the order they finish in. Jobs
+// come from Discover, or are endpoints as they are (Job{Endpoint: ep}). A
+// job that discovery failed is reported as a DNS failure and never dialed.
+// Each endpoint has its own timeout; Run returns when every job has
+// finished or ctx is done. When done is not nil it is called with each
+// job's index and result as soon as that job finishes, one call at a time,
+// for output that streams.
+func Run(ctx context.Context, jobs []Job, opts Options, done func(i int, r Result)) []Result {
 	results := make([]Result, len(jobs))
 	limit := opts.Concurrency
 	if limit <= 0 {

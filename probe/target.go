@@ -43,12 +43,12 @@ func (e Endpoint) HostIsIP() bool {
 // String is host:port, with brackets around IPv6 literals.
 func (e Endpoint) String() string { return net.JoinHostPort(e.Host, strconv.Itoa(e.Port)) }
 
-// DefaultPorts are the ports probed when a target names none: a new slice
+// defaultPorts are the ports probed when a target names none: a new slice
 // each time, so no caller can change another's defaults.
-func DefaultPorts() []int { return []int{25, 587, 2525} }
+func defaultPorts() []int { return []int{25, 587, 2525} }
 
-// ImplicitTLSPort is the submissions port (RFC 8314), where TLS starts at once.
-const ImplicitTLSPort = 465
+// implicitTLSPort is the submissions port (RFC 8314), where TLS starts at once.
+const implicitTLSPort = 465
 
 // portNames are the service names accepted in place of a port number. They
 // are fixed here rather than read from /etc/services, which many containers
@@ -165,7 +165,7 @@ func checkHostname(h string) error {
 // implicit forces it on every port.
 func Endpoints(targets []string, ports []int, implicit bool) ([]Endpoint, error) {
 	if len(ports) == 0 {
-		ports = DefaultPorts()
+		ports = defaultPorts()
 	}
 	var eps []Endpoint
 	for _, t := range targets {
@@ -178,7 +178,7 @@ func Endpoints(targets []string, ports []int, implicit bool) ([]Endpoint, error)
 			tports = []int{port}
 		}
 		for _, p := range tports {
-			eps = append(eps, Endpoint{Target: t, Host: host, Port: p, Implicit: implicit || p == ImplicitTLSPort})
+			eps = append(eps, Endpoint{Target: t, Host: host, Port: p, Implicit: implicit || p == implicitTLSPort})
 		}
 	}
 	return eps, nil

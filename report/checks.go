@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"github.com/starttls-probe/starttls-probe/probe"
 )
 
@@ -78,16 +77,11 @@ func errorMessage(e *probe.Error) string {
 	return fmt.Sprintf("%s: %s", e.Phase, errorText(e))
 }
 
-// errorText is the failure without its phase, for checks named after it.
-// The reply is the failure only when the error is the reply: a 220 to
-// STARTTLS followed by injected plaintext failed for the plaintext.
-func errorText(e *probe.Error) string {
-	var replyErr *smtp.SMTPError
-	if e.Reply != nil && errors.As(e.Err, &replyErr) {
-		return fmt.Sprintf("server replied %d %s", e.Reply.Code, e.Reply.Text())
-	}
-	return e.Err.Error()
-}
+// errorText is the failure without its phase, for checks named after it. A
+// refused reply says itself ("server replied 554 5.7.1 ...", a
+// *probe.ReplyError); a 220 to STARTTLS followed by injected plaintext
+// failed for the plaintext, not the reply.
+func errorText(e *probe.Error) string { return e.Err.Error() }
 
 func checkConnect(r *probe.Result) Check {
 	c := Check{ID: CheckConnect}

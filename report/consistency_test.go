@@ -131,10 +131,13 @@ func TestConsistency(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			eps := startPool(t, tc.nodes)
+			var jobs []probe.Job
+			for _, ep := range startPool(t, tc.nodes) {
+				jobs = append(jobs, probe.Job{Endpoint: ep})
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			results := probe.Run(ctx, eps, probe.Options{EHLOName: "probe.test", Timeout: 10 * time.Second})
+			results := probe.Run(ctx, jobs, probe.Options{EHLOName: "probe.test", Timeout: 10 * time.Second}, nil)
 			for _, r := range results {
 				if r.Error != nil {
 					t.Fatalf("probe of %s failed: %v", r.Address, r.Error)

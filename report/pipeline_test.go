@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/starttls-probe/starttls-probe/probe"
 	"github.com/starttls-probe/starttls-probe/probe/probetest"
 	"github.com/starttls-probe/starttls-probe/probe/probetest/dnstest"
@@ -275,9 +273,9 @@ func TestPipeline(t *testing.T) {
 					report.CheckSTARTTLS: {report.Critical, []string{"offered, but refused: 454 4.7.0 Temporary authentication failure"}},
 				}),
 				inspect: func(t *testing.T, ep report.Endpoint) {
-					var smtpErr *smtp.SMTPError
-					if !errors.As(ep.Result.Error, &smtpErr) || smtpErr.Code != 454 || smtpErr.EnhancedCode != (smtp.EnhancedCode{4, 7, 0}) {
-						t.Errorf("Error = %v, want a *smtp.SMTPError 454 4.7.0", ep.Result.Error)
+					var replyErr *probe.ReplyError
+					if !errors.As(ep.Result.Error, &replyErr) || replyErr.Code != 454 || replyErr.EnhancedCode != "4.7.0" {
+						t.Errorf("Error = %v, want a *probe.ReplyError 454 4.7.0", ep.Result.Error)
 					}
 				},
 			}},
@@ -757,7 +755,11 @@ func TestPipeline(t *testing.T) {
 			opts := sc.opts
 			opts.EHLOName = "probe.contoso.test"
 			opts.Timeout = 10 * time.Second
-			results := probe.Run(context.Background(), sc.endpoints, opts)
+			jobs := make([]probe.Job, len(sc.endpoints))
+			for i, ep := range sc.endpoints {
+				jobs[i] = probe.Job{Endpoint: ep}
+			}
+			results := probe.Run(context.Background(), jobs, opts, nil)
 			sum := report.Judge(results, sc.expect, time.Now())
 
 			if len(sum.Endpoints) != len(tc.want) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # probe observes and never judges or renders: it must not depend on report,
 # urfave/cli or fatih/color. report judges and never dials: it must not
-# depend on the probe's test servers. report/render renders the Summary and
-# decides nothing. report/dotnetname stands alone, for other tools.
+# depend on the probe's test servers, nor (with render) on go-smtp.
+# report/render renders the Summary and decides nothing. report/dotnetname
+# stands alone, for other tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mod=$(go list -m)
@@ -13,8 +14,14 @@ for bad in "$mod/report" github.com/urfave/cli github.com/fatih/color; do
     echo "probe must not import $bad"; fail=1
   fi
 done
-if go list -deps ./report | grep -q "^$mod/probe/probetest"; then
+report_deps=$(go list -deps ./report)
+if grep -q "^$mod/probe/probetest" <<<"$report_deps"; then
   echo "report must not import probe/probetest"; fail=1
+fi
+# A refused reply reaches report as probe.ReplyError: go-smtp's error type
+# (or any of go-smtp) must not leak into the judge or the renderers again.
+if go list -deps ./report ./report/render | grep -q "^github.com/emersion/go-smtp"; then
+  echo "report and report/render must not import github.com/emersion/go-smtp"; fail=1
 fi
 # The .NET name codec is for other Exchange tools too: nothing of ours.
 if go list -deps ./report/dotnetname | grep -v "^$mod/report/dotnetname$" | grep -q "^$mod"; then
@@ -38,5 +45,5 @@ for f in report/render/*.go; do
     fi
   done
 done
-[ $fail = 0 ] && echo "ok: probe imports neither report, cli nor color; report does not import probetest; report/dotnetname imports nothing of ours; report/render draws the Summary alone"
+[ $fail = 0 ] && echo "ok: probe imports neither report, cli nor color; report imports neither probetest nor go-smtp, nor does render; report/dotnetname imports nothing of ours; report/render draws the Summary alone"
 exit $fail

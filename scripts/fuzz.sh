@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for a while: the parsers of user input (targets,
-# ports, thumbprints), the reader of server replies and the escaping of
-# server text. New failing inputs land in <package>/testdata/fuzz/<Target>/,
-# where plain `go test` replays them from then on: commit them with the fix.
+# ports, thumbprints), the reader of server replies, the guard on what the
+# probe may send (FuzzCheckCommand) and the escaping of server text. New
+# failing inputs land in <package>/testdata/fuzz/<Target>/, where plain
+# `go test` replays them from then on: commit them with the fix.
 #
 # usage: scripts/fuzz.sh [duration per target, default 30s] [target name regexp]
 #   FUZZTIME=2m scripts/fuzz.sh        same as scripts/fuzz.sh 2m

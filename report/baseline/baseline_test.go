@@ -64,7 +64,7 @@ func probeAs(t *testing.T, p pki, ip string, port, asPort int) report.Summary {
 	ep := probe.Endpoint{Target: testName, Host: testName, Address: ip, Port: port}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	results := probe.Run(ctx, []probe.Endpoint{ep}, probe.Options{EHLOName: "probe.test", NoTLSRequiredTest: true})
+	results := probe.Run(ctx, []probe.Job{{Endpoint: ep}}, probe.Options{EHLOName: "probe.test", NoTLSRequiredTest: true}, nil)
 	results[0].Endpoint.Port = asPort
 	return report.Judge(results, report.Expect{Name: testName, Roots: p.ca.Pool()}, time.Now())
 }

@@ -75,11 +75,11 @@ func TestDiagnosisOfProbedExchange(t *testing.T) {
 		{ex(probetest.HubTransport, dflt, false), 2525},
 		{ex(probetest.ClientProxy, dflt, false), 465},
 	}
-	var eps []probe.Endpoint
+	var jobs []probe.Job
 	for _, sv := range servers {
-		eps = append(eps, implicit(sv.s.Endpoint(reporttest.DiagName, sv.role), sv.role == 465))
+		jobs = append(jobs, probe.Job{Endpoint: implicit(sv.s.Endpoint(reporttest.DiagName, sv.role), sv.role == 465)})
 	}
-	results := probe.Run(context.Background(), eps, probe.Options{EHLOName: "probe.contoso.test", Timeout: 10 * time.Second})
+	results := probe.Run(context.Background(), jobs, probe.Options{EHLOName: "probe.contoso.test", Timeout: 10 * time.Second}, nil)
 	sum := report.Judge(results, report.Expect{Name: reporttest.DiagName, Roots: root.Pool()}, time.Now())
 	want := [][]string{
 		{report.DiagSTARTTLSMissingTLSRequired},
@@ -134,7 +134,7 @@ func TestDiagnosisOfExchangeDroppingTheSession(t *testing.T) {
 	s := probetest.NewExchange(t, probetest.Exchange{Server: reporttest.DiagServer, Domain: reporttest.DiagDomain, Connector: probetest.DefaultFrontend,
 		Chain: chain, RequireTLS: true, DropsAfterRequireTLS: true})
 	ep := s.Endpoint(reporttest.DiagName, 25)
-	results := probe.Run(context.Background(), []probe.Endpoint{ep}, probe.Options{EHLOName: "probe.contoso.test", Timeout: 10 * time.Second})
+	results := probe.Run(context.Background(), []probe.Job{{Endpoint: ep}}, probe.Options{EHLOName: "probe.contoso.test", Timeout: 10 * time.Second}, nil)
 	sum := report.Judge(results, report.Expect{Name: reporttest.DiagName, Roots: root.Pool()}, time.Now())
 	sum.Verbose = true
 	if got := sum.Endpoints[0]; got.TLSRequired != report.TLSRequiredTrue || got.Status != report.OK {

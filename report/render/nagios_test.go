@@ -133,7 +133,7 @@ func TestNagiosEscapesServerText(t *testing.T) {
 	r := tc.results[0]
 	r.STARTTLSReply = &probe.Reply{Code: 454, Lines: []string{"4.7.0 no TLS | 'fake'=1", "STARTTLS OK - fine\r"}}
 	r.TLS, r.Chain, r.EHLOAfterTLS = nil, r.Chain[:1], nil
-	r.Error = &probe.Error{Phase: probe.PhaseSTARTTLS, Err: r.STARTTLSReply.AsError(), Reply: r.STARTTLSReply}
+	r.Error = &probe.Error{Phase: probe.PhaseSTARTTLS, Err: &probe.ReplyError{Code: 454, EnhancedCode: "4.7.0", Lines: r.STARTTLSReply.Lines}, Reply: r.STARTTLSReply}
 	s := report.Judge([]probe.Result{r}, tc.expect, goldenNow)
 	var out bytes.Buffer
 	if err := Nagios(&out, s); err != nil {
@@ -160,7 +160,7 @@ func TestNagiosOnProbedServer(t *testing.T) {
 	ep := srv.Endpoint("", 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	results := probe.Run(ctx, []probe.Endpoint{ep}, probe.Options{EHLOName: "probe.test", NoTLSRequiredTest: true})
+	results := probe.Run(ctx, []probe.Job{{Endpoint: ep}}, probe.Options{EHLOName: "probe.test", NoTLSRequiredTest: true}, nil)
 	s := report.Judge(results, report.Expect{}, time.Now())
 	var out bytes.Buffer
 	if err := Nagios(&out, s); err != nil {

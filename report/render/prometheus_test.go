@@ -202,7 +202,7 @@ func TestPrometheusOnProbedServer(t *testing.T) {
 	ep := srv.Endpoint("", 587)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	results := probe.Run(ctx, []probe.Endpoint{ep}, probe.Options{EHLOName: "probe.test"})
+	results := probe.Run(ctx, []probe.Job{{Endpoint: ep}}, probe.Options{EHLOName: "probe.test"}, nil)
 	s := report.Judge(results, report.Expect{Name: "mx.test"}, time.Now())
 	var out bytes.Buffer
 	if err := Prometheus(&out, s); err != nil {
@@ -239,7 +239,7 @@ func TestPrometheusTLSNotRequired(t *testing.T) {
 	ep := srv.Endpoint("", 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s := report.Judge(probe.Run(ctx, []probe.Endpoint{ep}, probe.Options{EHLOName: "probe.test"}), report.Expect{Name: "mx.test"}, time.Now())
+	s := report.Judge(probe.Run(ctx, []probe.Job{{Endpoint: ep}}, probe.Options{EHLOName: "probe.test"}, nil), report.Expect{Name: "mx.test"}, time.Now())
 	var out bytes.Buffer
 	if err := Prometheus(&out, s); err != nil {
 		t.Fatal(err)
