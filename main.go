@@ -20,11 +20,15 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/starttls-probe/starttls-probe/report/dotnetname"
 	"io"
+	"io/fs"
+	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,6 +43,7 @@ import (
 	"github.com/starttls-probe/starttls-probe/report"
 	"github.com/starttls-probe/starttls-probe/report/atomicfile"
 	"github.com/starttls-probe/starttls-probe/report/baseline"
+	"github.com/starttls-probe/starttls-probe/report/dotnetname"
 	"github.com/starttls-probe/starttls-probe/report/render"
 )
 
@@ -54,7 +59,7 @@ func main() {
 		// (scripts/bench.sh). GOGC set by the user wins.
 		debug.SetGCPercent(200)
 	}
-	code := run(ctx, os.Args, os.Stdout, os.Stderr, os.Getenv)
+	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
 }
@@ -69,31 +74,87 @@ func usagef(hint, format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...), hint: hint}
 }
 
-// run runs the command line args and returns the exit status.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	// Help and --version leave code at 0; a probe run sets it from the
-	// verdict.
-	code := 0
-	app := newApp(stdout, stderr, getenv, &code)
-	if err := app.RunContext(ctx, flagsFirst(args, app.Flags)); err != nil {
-		fmt.Fprintf(stderr, "starttls-probe: error: %v\n", oneLine(err.Error()))
-		hint := "run 'starttls-probe --help' for usage"
-		var ue *usageError
-		if errors.As(err, &ue) && ue.hint != "" {
-			hint = ue.hint
-		}
-		fmt.Fprintf(stderr, "hint: %s\n", hint)
-		return exitUsage
+// exitStatus carries a finished run's exit status from an Action out of
+// urfave/cli, whose Actions return only an error.
+type exitStatus int
+
+func (s exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(s)) }
+
+// defaultHint is the hint of a usage error that has none of its own.
+const defaultHint = "run 'starttls-probe --help' for usage"
+
+// run runs the command line args and returns the exit status. Everything
+// the run reads or writes outside its own files comes in as an argument,
+// so that tests run the whole command line in-process.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 2 && (args[1] == "help" || args[1] == "version") {
+		// What a user tries first: probing hosts by those names would
+		// only confuse.
+		args = []string{args[0], "--" + args[1]}
 	}
-	return code
+	app := newApp(stdin, stdout, stderr, getenv)
+	err := app.RunContext(ctx, flagsFirst(args, app.Flags, commandNames(app)))
+	var status exitStatus
+	switch {
+	case err == nil:
+		// Help and version.
+		return 0
+	case errors.As(err, &status):
+		return int(status)
+	}
+	fmt.Fprintf(stderr, "starttls-probe: error: %v\n", oneLine(err.Error()))
+	hint := defaultHint
+	var ue *usageError
+	if errors.As(err, &ue) && ue.hint != "" {
+		hint = ue.hint
+	}
+	fmt.Fprintf(stderr, "hint: %s\n", hint)
+	if asksForNagios(args) {
+		// A monitoring system reads the status line on stdout, and
+		// shows nothing useful for a plugin that printed none.
+		writeNagiosError(stdout, err)
+	}
+	return exitUsage
+}
+
+// asksForNagios reports whether args choose --output nagios. It reads the
+// raw arguments because a usage error can come before any flag is bound.
+func asksForNagios(args []string) bool {
+	for i, arg := range args {
+		if arg == "--" {
+			return false
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		if !strings.HasPrefix(arg, "-") || (name != "o" && name != "output") {
+			continue
+		}
+		if !hasValue && i+1 < len(args) {
+			value = args[i+1]
+		}
+		if value == "nagios" {
+			return true
+		}
+	}
+	return false
+}
+
+// commandNames are the words that, first on the command line, are a
+// subcommand rather than a target.
+func commandNames(app *cli.App) []string {
+	var names []string
+	for _, c := range app.Commands {
+		names = append(names, c.Names()...)
+	}
+	return names
 }
 
 // flagsFirst moves the flags given after the targets in front of them:
 // urfave/cli v2 stops at the first target, and admins write
 // "starttls-probe mail.contoso.com -p 587". A flag's value stays with it;
-// "--" ends the flags; a subcommand's arguments are left as they are.
-func flagsFirst(args []string, flags []cli.Flag) []string {
-	if len(args) < 2 || args[1] == "demo" {
+// "--" ends the flags; a subcommand (one of commands, before any target)
+// and its arguments are left as they are.
+func flagsFirst(args []string, flags []cli.Flag, commands []string) []string {
+	if len(args) < 2 || slices.Contains(commands, args[1]) {
 		return args
 	}
 	takesValue := map[string]bool{}
@@ -123,9 +184,10 @@ func flagsFirst(args []string, flags []cli.Flag) []string {
 				i++
 				front = append(front, rest[i])
 			}
-		case arg == "demo" && len(targets) == 0:
-			// "starttls-probe -o json demo": the flags are the demo's.
-			return append(append([]string{args[0], "demo"}, front...), rest[i+1:]...)
+		case slices.Contains(commands, arg) && len(targets) == 0:
+			// "starttls-probe -o json demo": the flags are the
+			// subcommand's.
+			return append(append([]string{args[0], arg}, front...), rest[i+1:]...)
 		default:
 			targets = append(targets, arg)
 		}
@@ -145,14 +207,129 @@ func outputFlags() []cli.Flag {
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output `FORMAT`: text, json, jsonl (one result per line as each endpoint finishes), nagios (a monitoring plugin's output) or prometheus (for node_exporter's textfile collector)", Category: "Output"},
 		&cli.StringFlag{Name: "output-file", Usage: "write the report to `FILE` instead of stdout, atomically (a temporary file, then a rename)", Category: "Output"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing when every check is ok, the report otherwise (for cron, which mails only what is printed)", Category: "Output", DisableDefaultText: true},
-		&cli.BoolFlag{Name: "no-color", Usage: "no colour (also when NO_COLOR is set; colour is only ever used on a terminal)", Category: "Output", DisableDefaultText: true},
+		&cli.BoolFlag{Name: "no-color", Usage: "no colour (also when NO_COLOR is set or TERM=dumb; colour is only ever used on a terminal)", Category: "Output", DisableDefaultText: true},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "add the SMTP transcript with timings", Category: "Output", DisableDefaultText: true},
 		&cli.DurationFlag{Name: "timeout", Value: probe.DefaultTimeout, Usage: "`DURATION` allowed for each endpoint, from DNS to QUIT", Category: "SMTP and TLS dialogue"},
+		&cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show this help", Category: "Output", DisableDefaultText: true},
 	}
 }
 
-func newApp(stdout, stderr io.Writer, getenv func(string) string, code *int) *cli.App {
-	onUsageError := func(_ *cli.Context, err error, _ bool) error { return err }
+const (
+	appUsage     = "see which certificate each SMTP port of a mail host presents, and whether it is right"
+	appUsageText = "starttls-probe [flags] TARGET...\nstarttls-probe demo [flags]\nstarttls-probe help | version"
+	// appDescription's lines are kept as written: each fits helpWidth.
+	appDescription = `TARGET is a host name, host:port, an IPv4 address or [IPv6]:port.
+Without a port, ports 25, 587 and 2525 are probed at the same time.
+A host named help or version is probed with "--" before it.
+
+Examples:
+  starttls-probe mail.contoso.com               ports 25, 587 and 2525
+  starttls-probe -p 587 mail.contoso.com        the certificate on 587
+  starttls-probe -n mail.contoso.com 192.0.2.10 a node behind a balancer
+  starttls-probe --thumbprint 3F2A...9C mail.contoso.com:25
+  starttls-probe -o json mail.contoso.com | jq .status
+  starttls-probe demo                           try it on a built-in server
+
+Exit status: 0 all ok, 1 worst is a warning, 2 worst is critical,
+3 nothing could be judged (bad usage, no target resolvable).`
+	demoUsage   = "probe a built-in Exchange-like server on loopback and print the ordinary report"
+	demoCommand = "demo"
+)
+
+// helpWidth is the width the help fits in: a default terminal, and a
+// PowerShell window.
+const helpWidth = 80
+
+// helpText is a command's help, given to urfave/cli as a template without
+// actions. It is drawn here rather than by urfave/cli's templates, which
+// cannot wrap a flag's usage to helpWidth. Flags come by category, in the
+// order they are declared; command, when set, is a subcommand to list.
+func helpText(name, usage, usageText, description, command string, flags []cli.Flag) string {
+	var b strings.Builder
+	b.WriteString("NAME:\n" + wrapText(name+" - "+usage, 3) + "\n\nUSAGE:\n")
+	for _, line := range strings.Split(usageText, "\n") {
+		b.WriteString("   " + line + "\n")
+	}
+	if description != "" {
+		b.WriteString("\nDESCRIPTION:\n")
+		for _, line := range strings.Split(description, "\n") {
+			b.WriteString(strings.TrimRight("   "+line, " ") + "\n")
+		}
+	}
+	if command != "" {
+		b.WriteString("\nCOMMANDS:\n" + wrapText(command+": "+demoUsage, 3) + "\n")
+	}
+	var categories []string
+	for _, f := range flags {
+		if c := f.(cli.CategorizableFlag).GetCategory(); !slices.Contains(categories, c) {
+			categories = append(categories, c)
+		}
+	}
+	b.WriteString("\nFLAGS:\n")
+	for _, category := range categories {
+		b.WriteString("\n   " + category + ":\n")
+		for _, f := range flags {
+			if f.(cli.CategorizableFlag).GetCategory() == category {
+				b.WriteString(flagHelp(f))
+			}
+		}
+	}
+	return b.String()
+}
+
+// flagHelp is one flag's entry: its names, then its usage wrapped below.
+func flagHelp(f cli.Flag) string {
+	doc := f.(cli.DocGenerationFlag)
+	// The placeholder is the usage's `QUOTED` word, as urfave/cli marks it.
+	usage := doc.GetUsage()
+	placeholder := ""
+	if before, rest, ok := strings.Cut(usage, "`"); ok {
+		if name, after, ok := strings.Cut(rest, "`"); ok {
+			placeholder, usage = name, before+name+after
+		}
+	}
+	if doc.TakesValue() && placeholder == "" {
+		placeholder = "VALUE"
+	}
+	names := slices.Clone(f.Names())
+	// Short names first, as in -p, --port.
+	slices.SortStableFunc(names, func(a, b string) int { return len(a) - len(b) })
+	var dashedNames []string
+	for _, n := range names {
+		dashedNames = append(dashedNames, dashed(n))
+	}
+	line := "   " + strings.Join(dashedNames, ", ")
+	if doc.TakesValue() {
+		line += " " + placeholder
+	}
+	if _, isBool := f.(*cli.BoolFlag); !isBool {
+		if def := doc.GetDefaultText(); def != "" && def != `""` {
+			usage += " (default: " + def + ")"
+		}
+	}
+	return line + "\n" + wrapText(usage, 8) + "\n"
+}
+
+// wrapText breaks text into lines of at most helpWidth columns, each
+// indented by indent spaces; a word longer than a line stays whole.
+func wrapText(text string, indent int) string {
+	pad := strings.Repeat(" ", indent)
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(text) {
+		if line != "" && indent+len(line)+1+len(word) > helpWidth {
+			lines = append(lines, pad+line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += word
+	}
+	return strings.Join(append(lines, pad+line), "\n")
+}
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *cli.App {
 	flags := append([]cli.Flag{
 		&cli.StringSliceFlag{Name: "port", Aliases: []string{"p"}, Usage: "`PORT` to probe, repeatable: a number or smtp, submission, submissions (default: 25, 587, 2525; 465 is implicit TLS)", Category: "Choosing targets"},
 		&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Usage: "`FQDN` the certificate must cover (default: the target, when it is a name)", Category: "Expectations"},
@@ -165,7 +342,7 @@ func newApp(stdout, stderr io.Writer, getenv func(string) string, code *int) *cl
 		&cli.BoolFlag{Name: "no-tls-required-test", Usage: "skip the test that asks each STARTTLS port for MAIL FROM:<> in plaintext to see whether it requires TLS (no RCPT, no DATA)", Category: "SMTP and TLS dialogue", DisableDefaultText: true},
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra trusted roots (your private CA), added to the system's", Category: "Expectations"},
 		&cli.IntFlag{Name: "warn-days", Value: report.DefaultWarnDays, Usage: "warn when the leaf expires in fewer `DAYS`", Category: "Expectations"},
-		&cli.IntFlag{Name: "crit-days", Value: report.DefaultCritDays, Usage: "critical when the leaf expires in fewer `DAYS`", Category: "Expectations"},
+		&cli.IntFlag{Name: "crit-days", Value: report.DefaultCritDays, Usage: "critical when the leaf expires in fewer `DAYS` (lowered to --warn-days when that is lower and this is not given)", Category: "Expectations"},
 		&cli.BoolFlag{Name: "mx", Usage: "targets are mail domains: probe every address of each MX host (the MX host name is the expected name)", Category: "Choosing targets", DisableDefaultText: true},
 		&cli.BoolFlag{Name: "all-addresses", Usage: "probe every address of each host, not only the first (a load-balanced name)", Category: "Choosing targets", DisableDefaultText: true},
 		&cli.BoolFlag{Name: "4", Usage: "IPv4 addresses only", Category: "Choosing targets", DisableDefaultText: true},
@@ -177,45 +354,42 @@ func newApp(stdout, stderr io.Writer, getenv func(string) string, code *int) *cl
 		&cli.BoolFlag{Name: "update-baseline", Usage: "accept what this run sees as the new --baseline", Category: "Expectations", DisableDefaultText: true},
 		&cli.BoolFlag{Name: "version", Usage: "print the version and exit", Category: "Output", DisableDefaultText: true},
 	}, outputFlags()...)
+	demoFlags := outputFlags()
 
 	return &cli.App{
-		Name:      "starttls-probe",
-		Usage:     "see which certificate each SMTP port of a mail host presents, and whether it is right",
-		UsageText: "starttls-probe [flags] TARGET...\nstarttls-probe demo [flags]",
-		Description: `TARGET is a host name, host:port, an IPv4 address or [IPv6]:port.
-Without a port, ports 25, 587 and 2525 are probed at the same time.
-
-Examples:
-  starttls-probe mail.contoso.com                  ports 25, 587 and 2525
-  starttls-probe -p 587 mail.contoso.com           which certificate does 587 present?
-  starttls-probe -n mail.contoso.com 192.0.2.10    a node behind a load balancer
-  starttls-probe --thumbprint 3F2A...9C mail.contoso.com:25
-  starttls-probe -o json mail.contoso.com | jq .status
-  starttls-probe demo                              try it on a built-in server
-
-Exit status: 0 all ok, 1 worst is a warning, 2 worst is critical,
-3 nothing could be judged (bad usage, no target resolvable).`,
+		Name:            "starttls-probe",
+		Usage:           appUsage,
+		UsageText:       appUsageText,
 		Flags:           flags,
+		Reader:          stdin,
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		HideHelpCommand: true,
-		OnUsageError:    onUsageError,
-		ExitErrHandler:  func(*cli.Context, error) {},
+		// --help and --version are flags of our own: urfave/cli's shared
+		// ones are written by every run, and runs in one process (the
+		// tests) would race on them. urfave/cli still answers --help,
+		// with the help drawn by helpText.
+		HideHelp:              true,
+		CustomAppHelpTemplate: helpText("starttls-probe", appUsage, appUsageText, appDescription, demoCommand, flags),
+		HideVersion:           true,
+		OnUsageError:          explainUsageError(flags),
+		ExitErrHandler:        func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {
 			if c.Bool("version") {
 				fmt.Fprintln(stdout, "starttls-probe", version())
-				*code = 0
 				return nil
 			}
-			return probeTargets(c, stdout, stderr, getenv, code)
+			return probeTargets(c, stdout, stderr, getenv)
 		},
 		Commands: []*cli.Command{{
-			Name:         "demo",
-			Usage:        "probe a built-in Exchange-like server on loopback and print the ordinary report",
-			Flags:        outputFlags(),
-			OnUsageError: onUsageError,
+			Name:               "demo",
+			Usage:              demoUsage,
+			Flags:              demoFlags,
+			HideHelp:           true,
+			CustomHelpTemplate: helpText("starttls-probe demo", demoUsage, "starttls-probe demo [flags]", "", "", demoFlags),
+			OnUsageError:       explainUsageError(demoFlags),
 			Action: func(c *cli.Context) error {
-				return runDemo(c, stdout, stderr, getenv, code)
+				return runDemo(c, stdout, stderr, getenv)
 			},
 		}},
 	}
@@ -228,7 +402,117 @@ func version() string {
 	return "(devel)"
 }
 
-// output is how the report is rendered.
+// explainUsageError turns the flag package's errors into this tool's
+// words: flags with their real dashes, the nearest flag for a misspelled
+// one, and the unit a duration lacks.
+func explainUsageError(flags []cli.Flag) cli.OnUsageErrorFunc {
+	return func(_ *cli.Context, err error, _ bool) error {
+		msg := err.Error()
+		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+			hint := defaultHint
+			if near := nearestFlag(name, flags); near != "" {
+				hint = "did you mean " + near + "?"
+			}
+			return usagef(hint, "unknown flag %s", dashed(name))
+		}
+		if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+			return usagef(defaultHint, "flag %s needs a value", dashed(name))
+		}
+		var value, name string
+		if n, _ := fmt.Sscanf(msg, "invalid value %q for flag -%s", &value, &name); n == 2 {
+			name = strings.TrimSuffix(name, ":")
+			hint := defaultHint
+			if f := flagNamed(name, flags); f != nil {
+				switch f.(type) {
+				case *cli.DurationFlag:
+					hint = "a duration has a unit: for example 10s, 1m30s"
+					if _, numErr := strconv.ParseFloat(value, 64); numErr == nil {
+						hint = "use " + value + "s"
+					}
+				case *cli.IntFlag:
+					hint = "give a whole number, for example " + dashed(name) + " 30"
+				}
+			}
+			return usagef(hint, "invalid value %q for %s", value, dashed(name))
+		}
+		return err
+	}
+}
+
+// dashed is a flag name as it is typed: -p, --port.
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+func flagNamed(name string, flags []cli.Flag) cli.Flag {
+	for _, f := range flags {
+		if slices.Contains(f.Names(), name) {
+			return f
+		}
+	}
+	return nil
+}
+
+// nearestFlag is the flag (dashed) a misspelled name most likely meant:
+// the only one it begins, or the closest within two edits that are fewer
+// than its own length; "" when none is close.
+func nearestFlag(name string, flags []cli.Flag) string {
+	var names []string
+	for _, f := range flags {
+		names = append(names, f.Names()...)
+	}
+	var prefixed []string
+	for _, n := range names {
+		if len(name) > 1 && strings.HasPrefix(n, name) {
+			prefixed = append(prefixed, n)
+		}
+	}
+	if len(prefixed) == 1 {
+		return dashed(prefixed[0])
+	}
+	best, bestDistance := "", 3
+	for _, n := range names {
+		if d := editDistance(name, n); d < bestDistance && d < len(name) {
+			best, bestDistance = n, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return dashed(best)
+}
+
+// editDistance counts the insertions, deletions, substitutions and swaps of
+// adjacent letters that turn a into b (optimal string alignment): a swap is
+// one typo ("prot" for "port").
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
+}
+
+// output is how and where the report is written.
 type output struct {
 	format  string
 	color   bool
@@ -237,125 +521,298 @@ type output struct {
 	// the report instead of stdout.
 	quiet bool
 	file  string
+}
+
+// config is the command line, bound from the flags by configFrom and
+// checked by validate, the one place that refuses bad usage before anything
+// is read or probed.
+type config struct {
+	out     output
+	timeout time.Duration
 	// baseline, when set, is the file the run is compared with;
 	// updateBaseline accepts what the run sees.
 	baseline       string
 	updateBaseline bool
+
+	targets           []string
+	targetFile        string
+	portArgs          []string
+	implicitTLS       bool
+	mx, allAddresses  bool
+	only4, only6      bool
+	resolver          string
+	concurrency       int
+	sni               string
+	noSNI             bool
+	ehlo              string
+	noTLSRequiredTest bool
+	caFile            string
+
+	name, thumbprint, tlsCertificateName string
+	warnDays, critDays                   int
+	critDaysGiven                        bool
+
+	// Set by validate from the above.
+	ports        []int
+	expect       report.Expect
+	resolverAddr netip.AddrPort
 }
 
-func outputOptions(c *cli.Context, stdout io.Writer, getenv func(string) string) (output, error) {
-	out := output{format: c.String("output"), verbose: c.Bool("verbose"), quiet: c.Bool("quiet"), file: c.String("output-file"),
-		baseline: c.String("baseline"), updateBaseline: c.Bool("update-baseline")}
+// outputFrom binds the flags shared by the probe and the demo.
+func outputFrom(c *cli.Context, stdout io.Writer, getenv func(string) string) output {
+	out := output{format: c.String("output"), verbose: c.Bool("verbose"), quiet: c.Bool("quiet"), file: c.String("output-file")}
+	// Colour only for a person at a terminal that can show it.
+	out.color = out.format == "text" && out.file == "" && !c.Bool("no-color") &&
+		getenv("NO_COLOR") == "" && getenv("TERM") != "dumb" && isTerminal(stdout)
+	return out
+}
+
+func configFrom(c *cli.Context, stdout io.Writer, getenv func(string) string) config {
+	return config{
+		out:                outputFrom(c, stdout, getenv),
+		timeout:            c.Duration("timeout"),
+		baseline:           c.String("baseline"),
+		updateBaseline:     c.Bool("update-baseline"),
+		targets:            c.Args().Slice(),
+		targetFile:         c.String("file"),
+		portArgs:           c.StringSlice("port"),
+		implicitTLS:        c.Bool("implicit-tls"),
+		mx:                 c.Bool("mx"),
+		allAddresses:       c.Bool("all-addresses"),
+		only4:              c.Bool("4"),
+		only6:              c.Bool("6"),
+		resolver:           c.String("resolver"),
+		concurrency:        c.Int("concurrency"),
+		sni:                c.String("sni"),
+		noSNI:              c.Bool("no-sni"),
+		ehlo:               c.String("ehlo"),
+		noTLSRequiredTest:  c.Bool("no-tls-required-test"),
+		caFile:             c.String("ca-file"),
+		name:               c.String("name"),
+		thumbprint:         c.String("thumbprint"),
+		tlsCertificateName: c.String("tls-certificate-name"),
+		warnDays:           c.Int("warn-days"),
+		critDays:           c.Int("crit-days"),
+		critDaysGiven:      c.IsSet("crit-days"),
+	}
+}
+
+// validateOutput checks the flags shared by the probe and the demo.
+func (cfg *config) validateOutput() error {
+	out := cfg.out
 	switch out.format {
-	case "text":
-		f, isFile := stdout.(*os.File)
-		out.color = out.file == "" && !c.Bool("no-color") && getenv("NO_COLOR") == "" && isFile && isatty.IsTerminal(f.Fd())
-	case "json", "jsonl", "nagios", "prometheus":
+	case "text", "json", "jsonl", "nagios", "prometheus":
 	default:
-		return out, usagef("use --output text, json, jsonl, nagios or prometheus", "unknown output format %q", out.format)
+		return usagef("use --output text, json, jsonl, nagios or prometheus", "unknown output format %q", out.format)
 	}
 	if out.format == "jsonl" && (out.quiet || out.file != "") {
-		return out, usagef("use --output json with --quiet or --output-file", "--output jsonl streams each result as it comes: it cannot be held back by --quiet or written atomically to --output-file")
+		return usagef("use --output json with --quiet or --output-file", "--output jsonl streams each result as it comes: it cannot be held back by --quiet or written atomically to --output-file")
 	}
-	if out.format == "jsonl" && out.baseline != "" {
-		return out, usagef("use --output json with --baseline", "--output jsonl writes each result before the run is compared with --baseline, so the baseline's verdict would be on no line")
+	if cfg.timeout <= 0 {
+		return usagef("for example --timeout 10s", "--timeout must be positive, got %s", cfg.timeout)
 	}
-	if out.updateBaseline && out.baseline == "" {
-		return out, usagef("for example --baseline /var/lib/starttls-probe/baseline.json --update-baseline", "--update-baseline needs --baseline FILE")
-	}
-	if c.Duration("timeout") <= 0 {
-		return out, usagef("for example --timeout 10s", "--timeout must be positive, got %s", c.Duration("timeout"))
-	}
-	return out, nil
-}
-
-func probeTargets(c *cli.Context, stdout, stderr io.Writer, getenv func(string) string, code *int) error {
-	out, err := outputOptions(c, stdout, getenv)
-	if err != nil {
-		return err
-	}
-	targets := c.Args().Slice()
-	for _, t := range targets {
-		if strings.HasPrefix(t, "-") {
-			return usagef("targets look like mail.contoso.com, mail.contoso.com:587, 192.0.2.1 or [2001:db8::1]:25", "%q is not a target: a host name cannot start with '-'", t)
-		}
-	}
-	// Conflicting flags are refused before -f - reads stdin.
-	if c.Bool("no-sni") && c.String("sni") != "" {
-		return usagef("give one of them", "--sni and --no-sni conflict")
-	}
-	if c.Bool("4") && c.Bool("6") {
-		return usagef("give one of them, or neither for both families", "-4 and -6 conflict")
-	}
-	badLines, err := readTargetFile(c, stderr, &targets)
-	if err != nil {
-		return err
-	}
-	if len(targets) == 0 && c.String("file") != "" {
-		return usagef("give at least one target, one per line", "no valid target in --file %s", c.String("file"))
-	}
-	if len(targets) == 0 {
-		return usagef("try 'starttls-probe mail.example.com', or 'starttls-probe demo' to see it work", "no target given")
-	}
-	var ports []int
-	for _, p := range c.StringSlice("port") {
-		port, err := probe.ParsePort(p)
-		if err != nil {
-			return usagef("for example -p 25 -p 587, or -p submission", "--port: %v", err)
-		}
-		ports = append(ports, port)
-	}
-	expect, err := expectations(c)
-	if err != nil {
-		return err
-	}
-	roots, err := trustedRoots(c)
-	if err != nil {
-		return err
-	}
-	endpoints, err := probe.Endpoints(targets, ports, c.Bool("implicit-tls"))
-	if err != nil {
-		return usagef("targets look like mail.contoso.com, mail.contoso.com:587, 192.0.2.1 or [2001:db8::1]:25", "%v", err)
-	}
-	sni := c.String("sni")
-	if sni == "" {
-		sni = expect.Name
-	}
-	if ehlo := c.String("ehlo"); ehlo != "" {
-		if err := probe.CheckEHLOName(ehlo); err != nil {
-			return usagef("for example --ehlo probe.contoso.com or --ehlo [192.0.2.7]", "--ehlo: %v", err)
-		}
-	}
-	opts := probe.Options{
-		EHLOName: c.String("ehlo"),
-		SNI:      sni,
-		NoSNI:    c.Bool("no-sni"),
-		Timeout:  c.Duration("timeout"),
-
-		NoTLSRequiredTest: c.Bool("no-tls-required-test"),
-	}
-	if err := discoveryOptions(c, &opts); err != nil {
-		return err
-	}
-	jobs := probe.Discover(c.Context, endpoints, probe.Discovery{MX: c.Bool("mx"), AllAddresses: c.Bool("all-addresses")}, opts)
-	*code = probeAndReport(c.Context, jobs, opts, expect, roots, out, stdout, stderr)
-	if badLines > 0 && *code == 0 {
-		// Lines of the file were not probed: all is not known to be well.
-		*code = exitUsage
+	if out.file != "" {
+		return checkDirectoryOf("--output-file", out.file)
 	}
 	return nil
 }
 
-// readTargetFile appends the targets of -f FILE ("-" for stdin) to targets.
+// validate checks the whole command line of a probe run and derives its
+// typed values; every error is a usageError.
+func (cfg *config) validate() error {
+	if err := cfg.validateOutput(); err != nil {
+		return err
+	}
+	if cfg.out.format == "jsonl" && cfg.baseline != "" {
+		return usagef("use --output json with --baseline", "--output jsonl writes each result before the run is compared with --baseline, so the baseline's verdict would be on no line")
+	}
+	if cfg.updateBaseline && cfg.baseline == "" {
+		return usagef("for example --baseline /var/lib/starttls-probe/baseline.json --update-baseline", "--update-baseline needs --baseline FILE")
+	}
+	if cfg.baseline != "" {
+		if err := checkDirectoryOf("--baseline", cfg.baseline); err != nil {
+			return err
+		}
+	}
+	for _, t := range cfg.targets {
+		if strings.HasPrefix(t, "-") {
+			return usagef("targets look like mail.contoso.com, mail.contoso.com:587, 192.0.2.1 or [2001:db8::1]:25", "%q is not a target: a host name cannot start with '-'", t)
+		}
+	}
+	if cfg.noSNI && cfg.sni != "" {
+		return usagef("give one of them", "--sni and --no-sni conflict")
+	}
+	if cfg.only4 && cfg.only6 {
+		return usagef("give one of them, or neither for both families", "-4 and -6 conflict")
+	}
+	for _, p := range cfg.portArgs {
+		port, err := probe.ParsePort(p)
+		if err != nil {
+			return usagef("for example -p 25 -p 587, or -p submission", "--port: %v", err)
+		}
+		cfg.ports = append(cfg.ports, port)
+	}
+	if err := cfg.validateExpectations(); err != nil {
+		return err
+	}
+	if cfg.ehlo != "" {
+		if err := probe.CheckEHLOName(cfg.ehlo); err != nil {
+			return usagef("for example --ehlo probe.contoso.com or --ehlo [192.0.2.7]", "--ehlo: %v", err)
+		}
+	}
+	if cfg.resolver != "" {
+		addr, err := parseResolverAddr(cfg.resolver)
+		if err != nil {
+			return usagef("for example --resolver 127.0.0.1:53 or --resolver [::1]:5353", "--resolver: %v", err)
+		}
+		cfg.resolverAddr = addr
+	}
+	if cfg.concurrency < 1 {
+		return usagef("for example --concurrency 64", "--concurrency must be at least 1, got %d", cfg.concurrency)
+	}
+	return nil
+}
+
+func (cfg *config) validateExpectations() error {
+	if !cfg.critDaysGiven && cfg.warnDays < cfg.critDays {
+		// "--warn-days 5" alone means "tell me later than usual", not a
+		// conflict with a default the user never chose.
+		cfg.critDays = max(cfg.warnDays, 0)
+	}
+	cfg.expect = report.Expect{WarnDays: cfg.warnDays, CritDays: cfg.critDays}
+	if cfg.name != "" {
+		host, port, err := probe.ParseTarget(cfg.name)
+		if err != nil || port != 0 {
+			return usagef("give the FQDN the certificate must cover, e.g. -n mail.contoso.com", "--name %q is not a host name", cfg.name)
+		}
+		cfg.expect.Name = host
+	}
+	if cfg.warnDays < 0 || cfg.critDays < 0 || cfg.critDays > cfg.warnDays {
+		return usagef("for example --warn-days 30 --crit-days 7", "--crit-days (%d) must be between 0 and --warn-days (%d)", cfg.critDays, cfg.warnDays)
+	}
+	if cfg.thumbprint != "" {
+		t, err := report.ParseThumbprint(cfg.thumbprint)
+		if err != nil {
+			return usagef("copy it from Get-ExchangeCertificate or from this tool's SHA-1 line", "--thumbprint: %v", err)
+		}
+		cfg.expect.Thumbprint = t
+	}
+	if cfg.tlsCertificateName != "" {
+		if _, err := dotnetname.ParseTLSCertificateName(cfg.tlsCertificateName); err != nil {
+			return usagef(`copy it from (Get-ReceiveConnector "<server>\Default Frontend <server>").TlsCertificateName, or from this tool's TlsCertificateName line`,
+				"--tls-certificate-name: %v", err)
+		}
+		cfg.expect.TLSCertificateName = cfg.tlsCertificateName
+	}
+	cfg.expect.Cache = report.NewCache()
+	return nil
+}
+
+// checkDirectoryOf refuses a file flag whose directory is missing, before
+// a run that would only fail to write at its end.
+func checkDirectoryOf(flag, path string) error {
+	dir := filepath.Dir(path)
+	info, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return usagef(fmt.Sprintf("create it first (mkdir -p %s), or give %s a path in an existing directory", dir, flag),
+			"%s %s: the directory %s does not exist", flag, path, dir)
+	case err != nil:
+		return usagef(fmt.Sprintf("give %s a path in a directory you can write to", flag), "%s %s: %v", flag, path, err)
+	case !info.IsDir():
+		return usagef(fmt.Sprintf("give %s a path in a directory you can write to", flag),
+			"%s %s: %s is not a directory", flag, path, dir)
+	}
+	return nil
+}
+
+// probeOptions are the options every endpoint is probed with.
+func (cfg *config) probeOptions() probe.Options {
+	sni := cfg.sni
+	if sni == "" {
+		sni = cfg.expect.Name
+	}
+	opts := probe.Options{
+		EHLOName:          cfg.ehlo,
+		SNI:               sni,
+		NoSNI:             cfg.noSNI,
+		Timeout:           cfg.timeout,
+		NoTLSRequiredTest: cfg.noTLSRequiredTest,
+		Network:           addressFamily(cfg.only4, cfg.only6),
+		Concurrency:       cfg.concurrency,
+	}
+	if cfg.resolver != "" {
+		opts.Resolver = probe.NewResolver(cfg.resolverAddr)
+	}
+	return opts
+}
+
+// parseResolverAddr parses --resolver: ADDR:PORT, [IPv6]:PORT, or an
+// address alone for port 53.
+func parseResolverAddr(s string) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap, nil
+	}
+	a, err := netip.ParseAddr(strings.Trim(s, "[]"))
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("resolver %q: want ADDR:PORT, such as 127.0.0.1:53 or [::1]:53", s)
+	}
+	return netip.AddrPortFrom(a, 53), nil
+}
+
+// addressFamily is the network to resolve and dial, as probe.Options
+// wants it: "ip4" for -4, "ip6" for -6, "ip" otherwise.
+func addressFamily(only4, only6 bool) string {
+	switch {
+	case only4 && !only6:
+		return "ip4"
+	case only6 && !only4:
+		return "ip6"
+	}
+	return "ip"
+}
+
+func probeTargets(c *cli.Context, stdout, stderr io.Writer, getenv func(string) string) error {
+	cfg := configFrom(c, stdout, getenv)
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	badLines, err := readTargetFile(cfg.targetFile, c.App.Reader, stderr, &cfg.targets)
+	if err != nil {
+		return err
+	}
+	if len(cfg.targets) == 0 && cfg.targetFile != "" {
+		return usagef("give at least one target, one per line", "no valid target in --file %s", cfg.targetFile)
+	}
+	if len(cfg.targets) == 0 {
+		return usagef("try 'starttls-probe mail.example.com', or 'starttls-probe demo' to see it work", "no target given")
+	}
+	roots, err := trustedRoots(cfg.caFile)
+	if err != nil {
+		return err
+	}
+	endpoints, err := probe.Endpoints(cfg.targets, cfg.ports, cfg.implicitTLS)
+	if err != nil {
+		return usagef("targets look like mail.contoso.com, mail.contoso.com:587, 192.0.2.1 or [2001:db8::1]:25", "%v", err)
+	}
+	opts := cfg.probeOptions()
+	jobs := probe.Discover(c.Context, endpoints, probe.Discovery{MX: cfg.mx, AllAddresses: cfg.allAddresses}, opts)
+	status := probeAndReport(c.Context, jobs, opts, cfg.expect, roots, cfg, stdout, stderr)
+	if badLines > 0 && status == 0 {
+		// Lines of the file were not probed: all is not known to be well.
+		status = exitUsage
+	}
+	return exitStatus(status)
+}
+
+// readTargetFile appends the targets of -f path ("-" for stdin) to targets.
 // Each bad line is reported on stderr with its number and skipped, so one
 // typo does not stop a batch; it returns how many there were.
-func readTargetFile(c *cli.Context, stderr io.Writer, targets *[]string) (int, error) {
-	path := c.String("file")
+func readTargetFile(path string, stdin io.Reader, stderr io.Writer, targets *[]string) (int, error) {
 	if path == "" {
 		return 0, nil
 	}
-	var in io.Reader = c.App.Reader
-	name := "stdin"
+	in, name := stdin, "stdin"
 	if path != "-" {
 		f, err := os.Open(path)
 		if err != nil {
@@ -378,64 +835,14 @@ func readTargetFile(c *cli.Context, stderr io.Writer, targets *[]string) (int, e
 	return len(bad), nil
 }
 
-// discoveryOptions sets the resolver, address family and concurrency.
-func discoveryOptions(c *cli.Context, opts *probe.Options) error {
-	opts.Network = probe.Network(c.Bool("4"), c.Bool("6"))
-	if s := c.String("resolver"); s != "" {
-		server, err := probe.ParseResolverAddr(s)
-		if err != nil {
-			return usagef("for example --resolver 127.0.0.1:53 or --resolver [::1]:5353", "--resolver: %v", err)
-		}
-		opts.Resolver = probe.NewResolver(server)
-	}
-	if opts.Concurrency = c.Int("concurrency"); opts.Concurrency < 1 {
-		return usagef("for example --concurrency 64", "--concurrency must be at least 1, got %d", opts.Concurrency)
-	}
-	return nil
-}
-
-func expectations(c *cli.Context) (report.Expect, error) {
-	expect := report.Expect{
-		Name:     c.String("name"),
-		WarnDays: c.Int("warn-days"),
-		CritDays: c.Int("crit-days"),
-	}
-	if expect.Name != "" {
-		if host, port, err := probe.ParseTarget(expect.Name); err != nil || port != 0 {
-			return expect, usagef("give the FQDN the certificate must cover, e.g. -n mail.contoso.com", "--name %q is not a host name", expect.Name)
-		} else {
-			expect.Name = host
-		}
-	}
-	if expect.WarnDays < 0 || expect.CritDays < 0 || expect.CritDays > expect.WarnDays {
-		return expect, usagef("for example --warn-days 30 --crit-days 7", "--crit-days (%d) must be between 0 and --warn-days (%d)", expect.CritDays, expect.WarnDays)
-	}
-	if tp := c.String("thumbprint"); tp != "" {
-		t, err := report.ParseThumbprint(tp)
-		if err != nil {
-			return expect, usagef("copy it from Get-ExchangeCertificate or from this tool's SHA-1 line", "--thumbprint: %v", err)
-		}
-		expect.Thumbprint = t
-	}
-	if name := c.String("tls-certificate-name"); name != "" {
-		if _, err := dotnetname.ParseTLSCertificateName(name); err != nil {
-			return expect, usagef(`copy it from (Get-ReceiveConnector "<server>\Default Frontend <server>").TlsCertificateName, or from this tool's TlsCertificateName line`,
-				"--tls-certificate-name: %v", err)
-		}
-		expect.TLSCertificateName = name
-	}
-	expect.Cache = report.NewCache()
-	return expect, nil
-}
-
-// trustedRoots checks --ca-file at once, then loads the system's roots
-// with it while the endpoints are probed: parsing the system's bundle takes
-// as long as probing a nearby endpoint (tens of milliseconds), and nothing
-// needs the roots before the first result is judged. The returned function
-// waits for the pool.
-func trustedRoots(c *cli.Context) (func() *x509.CertPool, error) {
+// trustedRoots checks the --ca-file at path at once, then loads the
+// system's roots with it while the endpoints are probed: parsing the
+// system's bundle takes as long as probing a nearby endpoint (tens of
+// milliseconds), and nothing needs the roots before the first result is
+// judged. The returned function waits for the pool.
+func trustedRoots(path string) (func() *x509.CertPool, error) {
 	var extra []byte
-	if path := c.String("ca-file"); path != "" {
+	if path != "" {
 		pem, err := os.ReadFile(path)
 		if err != nil {
 			return nil, usagef("give a readable PEM file of CA certificates", "--ca-file: %v", err)
@@ -457,10 +864,11 @@ func trustedRoots(c *cli.Context) (func() *x509.CertPool, error) {
 	return sync.OnceValue(func() *x509.CertPool { return <-loaded }), nil
 }
 
-// probeAndReport probes, judges and writes the report; it returns the exit status.
-// roots gives expect's trusted roots once they are loaded.
-func probeAndReport(ctx context.Context, jobs []probe.Job, opts probe.Options, expect report.Expect, roots func() *x509.CertPool, out output, stdout, stderr io.Writer) int {
-	results, err := probeJobs(ctx, jobs, opts, expect, roots, out, stdout, stderr)
+// probeAndReport probes the jobs, judges the results, compares them with
+// the baseline and delivers the report; it returns the exit status. roots
+// gives expect's trusted roots once they are loaded.
+func probeAndReport(ctx context.Context, jobs []probe.Job, opts probe.Options, expect report.Expect, roots func() *x509.CertPool, cfg config, stdout, stderr io.Writer) int {
+	results, err := probeJobs(ctx, jobs, opts, expect, roots, cfg.out, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
 		return exitUsage
@@ -468,41 +876,68 @@ func probeAndReport(ctx context.Context, jobs []probe.Job, opts probe.Options, e
 	expect.Roots = roots()
 	summary := report.Judge(results, expect, time.Now())
 	summary.Version = version()
-	summary.Verbose = out.verbose
-	if out.baseline != "" {
+	summary.Verbose = cfg.out.verbose
+	status := summary.ExitCode()
+	if cfg.baseline != "" {
 		// The baseline adds its check to each endpoint, so that every
 		// format shows it and the exit status counts it.
-		if err := baseline.Apply(ctx, out.baseline, &summary, baseline.Options{Update: out.updateBaseline}); err != nil {
+		if err := baseline.Apply(ctx, cfg.baseline, &summary, baseline.Options{Update: cfg.updateBaseline}); err != nil {
 			fmt.Fprintf(stderr, "starttls-probe: error: %s\n", oneLine(err.Error()))
-			if out.format == "nagios" && out.file == "" {
-				render.NagiosError(stdout, err)
+			if cfg.out.format == "nagios" && cfg.out.file == "" {
+				writeNagiosError(stdout, err)
+				return exitUsage
 			}
+			// What was probed is still worth reading; the status says
+			// that it could not be compared.
+			deliverReport(summary, cfg.out, stdout, stderr)
 			return exitUsage
 		}
+		status = summary.ExitCode()
 	}
-	switch {
-	case out.format == "jsonl":
-		// Written line by line as each endpoint finished.
-	case out.file != "":
-		err = atomicfile.Write(out.file, 0o644, func(w io.Writer) error { return writeReport(w, summary, out) })
-	case out.quiet && summary.Status == report.OK:
-		// --quiet: every check is ok, so cron has nothing to mail.
-	default:
-		err = writeReport(stdout, summary, out)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
+	if !deliverReport(summary, cfg.out, stdout, stderr) {
 		return exitUsage
 	}
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "starttls-probe: interrupted; the report shows what finished")
 	}
-	return summary.ExitCode()
+	return status
 }
 
-// writeReport renders the summary in the chosen format.
-func writeReport(w io.Writer, summary report.Summary, out output) error {
-	switch out.format {
+// deliverReport writes the report where out says: --output-file, stdout,
+// or nowhere for --quiet when all is ok. A report that cannot be written to
+// its file goes to stdout instead, so that the run is not lost; it reports
+// whether the report reached where it was asked to go.
+func deliverReport(summary report.Summary, out output, stdout, stderr io.Writer) bool {
+	var err error
+	switch {
+	case out.format == "jsonl":
+		// Written line by line as each endpoint finished.
+	case out.file != "":
+		err = atomicfile.Write(out.file, 0o644, func(w io.Writer) error { return writeReport(w, summary, out.format, out.color) })
+		if err != nil {
+			fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", oneLine(err.Error()))
+			fmt.Fprintf(stderr, "hint: the report follows on stdout; give --output-file a path you can write to\n")
+			if err := writeReport(stdout, summary, out.format, out.color); err != nil {
+				fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
+			}
+			return false
+		}
+	case out.quiet && summary.Status == report.OK:
+		// --quiet: every check is ok, so cron has nothing to mail.
+	default:
+		err = writeReport(stdout, summary, out.format, out.color)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
+		return false
+	}
+	return true
+}
+
+// writeReport renders the summary in format: the one place that picks a
+// renderer.
+func writeReport(w io.Writer, summary report.Summary, format string, color bool) error {
+	switch format {
 	case "json":
 		return render.JSON(w, summary)
 	case "nagios":
@@ -510,8 +945,14 @@ func writeReport(w io.Writer, summary report.Summary, out output) error {
 	case "prometheus":
 		return render.Prometheus(w, summary)
 	default:
-		return render.Text(w, summary, out.color)
+		return render.Text(w, summary, color)
 	}
+}
+
+// writeNagiosError is the status line of a run that judged nothing, for a
+// monitoring system that reads only stdout.
+func writeNagiosError(w io.Writer, err error) {
+	render.NagiosError(w, err)
 }
 
 // progressMinJobs is where a run gets long enough for a progress bar.
@@ -572,9 +1013,9 @@ func isTerminal(w io.Writer) bool {
 	return ok && isatty.IsTerminal(f.Fd())
 }
 
-func runDemo(c *cli.Context, stdout, stderr io.Writer, getenv func(string) string, code *int) error {
-	out, err := outputOptions(c, stdout, getenv)
-	if err != nil {
+func runDemo(c *cli.Context, stdout, stderr io.Writer, getenv func(string) string) error {
+	cfg := config{out: outputFrom(c, stdout, getenv), timeout: c.Duration("timeout")}
+	if err := cfg.validateOutput(); err != nil {
 		return err
 	}
 	// A target after "demo" was meant for a real probe; ignoring it would
@@ -592,12 +1033,11 @@ func runDemo(c *cli.Context, stdout, stderr io.Writer, getenv func(string) strin
 		roots = x509.NewCertPool()
 	}
 	roots.AddCert(demo.Root)
-	if out.format == "text" {
+	if cfg.out.format == "text" {
 		fmt.Fprintf(stderr, "demo: an Exchange-like server for %s on loopback: its 25, 587 and 2525 listeners run on free ports\n\n", probetest.DemoName)
 	}
 	expect := report.Expect{Name: probetest.DemoName, Roots: roots, WarnDays: report.DefaultWarnDays, CritDays: report.DefaultCritDays}
-	opts := probe.Options{EHLOName: probe.DefaultEHLOName(), Timeout: c.Duration("timeout")}
-	*code = probeAndReport(c.Context, probe.Discover(c.Context, demo.Endpoints, probe.Discovery{}, opts), opts, expect,
-		func() *x509.CertPool { return roots }, out, stdout, stderr)
-	return nil
+	opts := probe.Options{EHLOName: probe.DefaultEHLOName(), Timeout: cfg.timeout}
+	return exitStatus(probeAndReport(c.Context, probe.Discover(c.Context, demo.Endpoints, probe.Discovery{}, opts), opts, expect,
+		func() *x509.CertPool { return roots }, cfg, stdout, stderr))
 }

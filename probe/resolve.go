@@ -73,31 +73,6 @@ func NewResolver(server netip.AddrPort) *net.Resolver {
 	}
 }
 
-// ParseResolverAddr parses --resolver: ADDR:PORT, [IPv6]:PORT, or an
-// address alone for port 53.
-func ParseResolverAddr(s string) (netip.AddrPort, error) {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap, nil
-	}
-	a, err := netip.ParseAddr(strings.Trim(s, "[]"))
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("resolver %q: want ADDR:PORT, such as 127.0.0.1:53 or [::1]:53", s)
-	}
-	return netip.AddrPortFrom(a, 53), nil
-}
-
-// Network is the address family to resolve and dial: "ip4" with only4,
-// "ip6" with only6, "ip" otherwise.
-func Network(only4, only6 bool) string {
-	switch {
-	case only4 && !only6:
-		return "ip4"
-	case only6 && !only4:
-		return "ip6"
-	}
-	return "ip"
-}
-
 // Discover expands endpoints (as Endpoints made them) into the jobs to run,
 // in a stable order: targets as given; for MX, hosts by preference then
 // name; addresses IPv4 first, in numeric order; ports as given. Lookups of

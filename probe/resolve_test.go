@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -240,29 +239,6 @@ func TestProbeResolvesThroughGivenServerAndFamily(t *testing.T) {
 				t.Errorf("Error = %v, want a dns error: %v", r.Error, tc.wantErr)
 			}
 		})
-	}
-}
-
-func TestParseResolverAddr(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"127.0.0.1:5353": "127.0.0.1:5353",
-		"[::1]:53":       "[::1]:53",
-		"127.0.0.1":      "127.0.0.1:53",
-		"::1":            "[::1]:53",
-	} {
-		got, err := ParseResolverAddr(in)
-		if err != nil || got.String() != want {
-			t.Errorf("ParseResolverAddr(%q) = %v, %v; want %s", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "dns.example:53", "127.0.0.1:x"} {
-		if _, err := ParseResolverAddr(bad); err == nil {
-			t.Errorf("ParseResolverAddr(%q) succeeded, want an error", bad)
-		}
-	}
-	if !slices.Contains([]string{"ip", "ip4", "ip6"}, Network(true, true)) || Network(true, false) != "ip4" || Network(false, true) != "ip6" || Network(false, false) != "ip" {
-		t.Error("Network picks the wrong family")
 	}
 }
 

@@ -67,7 +67,7 @@ func testDemoJSON(t *testing.T, args []string) {
 }
 
 // TestDemoColor checks colour as a person sees it: on in a terminal, off in
-// a pipe, off with NO_COLOR or --no-color even in a terminal. The terminal
+// a pipe, off with NO_COLOR, TERM=dumb or --no-color even in a terminal. The terminal
 // is a pty made by util-linux script(1).
 func TestDemoColor(t *testing.T) {
 	t.Parallel()
@@ -82,6 +82,7 @@ func TestDemoColor(t *testing.T) {
 		{name: "pipe"},
 		{name: "terminal NO_COLOR", pty: true, env: []string{"NO_COLOR=1"}},
 		{name: "terminal --no-color", pty: true, args: []string{"--no-color"}},
+		{name: "terminal TERM=dumb", pty: true, env: []string{"TERM=dumb"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

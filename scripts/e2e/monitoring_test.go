@@ -8,9 +8,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/starttls-probe/starttls-probe/probe/probetest"
 )
 
@@ -36,19 +33,6 @@ func monitoredHost(t *testing.T, noSTARTTLS bool) (addr string, trust []string) 
 	return srv.Addr(), []string{"--ca-file", caFile, "-n", "mx.test", "--no-tls-required-test"}
 }
 
-func TestQuietPrintsNothingWhenAllIsOK(t *testing.T) {
-	t.Parallel()
-	addr, trust := monitoredHost(t, false)
-	r := runBinary(t, environ(), append(append([]string{"-q"}, trust...), addr)...)
-	if r.code != 0 || r.stdout != "" {
-		t.Errorf("-q on a healthy host: want exit 0 and no stdout, got %s", r)
-	}
-	long := runBinary(t, environ(), append(append([]string{"--quiet"}, trust...), addr)...)
-	if long.code != 0 || long.stdout != "" {
-		t.Errorf("--quiet on a healthy host: want exit 0 and no stdout, got %s", long)
-	}
-}
-
 func TestQuietPrintsTheReportOnFailure(t *testing.T) {
 	t.Parallel()
 	addr, trust := monitoredHost(t, true)
@@ -62,50 +46,6 @@ func TestQuietPrintsTheReportOnFailure(t *testing.T) {
 	}
 	if quiet.stdout != normal.stdout {
 		t.Errorf("-q changed the report:\n--- with -q\n%s--- without\n%s", quiet.stdout, normal.stdout)
-	}
-}
-
-func TestOutputFileReplacesTheFile(t *testing.T) {
-	t.Parallel()
-	addr, trust := monitoredHost(t, false)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "starttls.prom")
-	if err := os.WriteFile(path, []byte("# the previous run's metrics\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r := runBinary(t, environ(), append(append([]string{"-o", "prometheus", "--output-file", path}, trust...), addr)...)
-	if r.code != 0 || r.stdout != "" {
-		t.Fatalf("--output-file: want exit 0 and nothing on stdout, got %s", r)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(f)
-	if err != nil {
-		t.Fatalf("%s does not parse: %v", path, err)
-	}
-	if _, ok := families["starttls_probe_success"]; !ok {
-		t.Errorf("%s has no starttls_probe_success", path)
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(entries) != 1 {
-		t.Errorf("the directory holds %d files, want only %s: a temporary file was left", len(entries), path)
-	}
-}
-
-func TestOutputFileInMissingDirectory(t *testing.T) {
-	t.Parallel()
-	addr, trust := monitoredHost(t, false)
-	path := filepath.Join(t.TempDir(), "missing", "starttls.prom")
-	r := runBinary(t, environ(), append(append([]string{"-o", "prometheus", "--output-file", path}, trust...), addr)...)
-	if r.code != 3 || !strings.HasPrefix(r.stderr, "starttls-probe: error: writing the report:") {
-		t.Errorf("unwritable --output-file: want exit 3 and an error, got %s", r)
 	}
 }
 

@@ -1,0 +1,532 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/urfave/cli/v2"
+
+	"github.com/starttls-probe/starttls-probe/probe/probetest"
+)
+
+// cliRun is one finished in-process run of the command line.
+type cliRun struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r cliRun) String() string {
+	return fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", r.code, r.stdout, r.stderr)
+}
+
+// runCLI runs the command line args (without the program name) in-process
+// with stdin and the environment env (nothing else of this process's).
+func runCLI(t *testing.T, stdin string, env map[string]string, args ...string) cliRun {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	getenv := func(key string) string { return env[key] }
+	code := run(context.Background(), append([]string{"starttls-probe"}, args...), strings.NewReader(stdin), &stdout, &stderr, getenv)
+	return cliRun{stdout: stdout.String(), stderr: stderr.String(), code: code}
+}
+
+// healthyHost is a go-smtp server for mx.test on loopback presenting a
+// certificate from a throwaway CA; trust is the flags that trust that CA and
+// expect the name, so that the host judges OK. With noSTARTTLS it offers
+// no STARTTLS and judges CRITICAL.
+func healthyHost(t *testing.T, noSTARTTLS bool) (addr string, trust []string) {
+	t.Helper()
+	root, err := probetest.NewRootCA("CLI Test Root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, err := root.Issue(probetest.Spec{CommonName: "mx.test", DNSNames: []string{"mx.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := probetest.NewServer(t, probetest.Config{Chain: chain, NoSTARTTLS: noSTARTTLS})
+	caFile := filepath.Join(t.TempDir(), "root.pem")
+	if err := os.WriteFile(caFile, root.RootPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return srv.Addr(), []string{"--ca-file", caFile, "-n", "mx.test", "--no-tls-required-test"}
+}
+
+// TestUsageErrors runs every mistake main.go refuses: each usagef, and
+// urfave/cli's own flag errors as main.go words them. Each must exit 3 with
+// exactly these two lines on stderr, nothing on stdout (but the Nagios
+// status line with -o nagios), and nothing probed: the target is a scripted
+// server that records every command it hears.
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	notPEM := write("not-pem.crt", "this is not a certificate\n")
+	onlyComments := write("targets.txt", "# nothing to probe\n\n")
+	write("a-file", "")
+	// Placeholders in args and want: {target} is the loopback server,
+	// {dir} the test's directory.
+	const defaultHint = "hint: run 'starttls-probe --help' for usage"
+	const targetHint = "hint: targets look like mail.contoso.com, mail.contoso.com:587, 192.0.2.1 or [2001:db8::1]:25"
+	cases := []struct {
+		name  string
+		args  []string
+		stdin string
+		// want is the whole of stderr, line by line.
+		want []string
+		// nagios is the status line on stdout; "" for none.
+		nagios string
+	}{
+		// urfave/cli's flag errors, in this tool's words.
+		{name: "unknown flag near one", args: []string{"--prot", "25", "{target}"},
+			want: []string{"starttls-probe: error: unknown flag --prot", "hint: did you mean --port?"}},
+		{name: "unknown flag, prefix of one", args: []string{"--thumb", "AB", "{target}"},
+			want: []string{"starttls-probe: error: unknown flag --thumb", "hint: did you mean --thumbprint?"}},
+		{name: "unknown short flag near none", args: []string{"-x", "{target}"},
+			want: []string{"starttls-probe: error: unknown flag -x", defaultHint}},
+		{name: "unknown flag near none", args: []string{"--bogus", "{target}"},
+			want: []string{"starttls-probe: error: unknown flag --bogus", defaultHint}},
+		{name: "missing flag value", args: []string{"-p"},
+			want: []string{"starttls-probe: error: flag -p needs a value", defaultHint}},
+		{name: "missing flag value after a target", args: []string{"{target}", "--port"},
+			want: []string{"starttls-probe: error: flag --port needs a value", defaultHint}},
+		{name: "int not a number", args: []string{"--warn-days", "soon", "{target}"},
+			want: []string{`starttls-probe: error: invalid value "soon" for --warn-days`, "hint: give a whole number, for example --warn-days 30"}},
+		{name: "duration without unit", args: []string{"--timeout", "5", "{target}"},
+			want: []string{`starttls-probe: error: invalid value "5" for --timeout`, "hint: use 5s"}},
+		{name: "duration not a duration", args: []string{"--timeout", "soon", "{target}"},
+			want: []string{`starttls-probe: error: invalid value "soon" for --timeout`, "hint: a duration has a unit: for example 10s, 1m30s"}},
+		{name: "demo unknown flag", args: []string{"demo", "--outptu", "json"},
+			want: []string{"starttls-probe: error: unknown flag --outptu", "hint: did you mean --output?"}},
+		{name: "a probe flag before demo", args: []string{"--name", "mail.contoso.test", "demo"},
+			want: []string{"starttls-probe: error: unknown flag --name", defaultHint}},
+
+		// Output.
+		{name: "output yaml", args: []string{"--output", "yaml", "{target}"},
+			want: []string{`starttls-probe: error: unknown output format "yaml"`, "hint: use --output text, json, jsonl, nagios or prometheus"}},
+		{name: "demo output yaml", args: []string{"demo", "-o", "yaml"},
+			want: []string{`starttls-probe: error: unknown output format "yaml"`, "hint: use --output text, json, jsonl, nagios or prometheus"}},
+		{name: "jsonl quiet", args: []string{"-o", "jsonl", "-q", "{target}"},
+			want: []string{"starttls-probe: error: --output jsonl streams each result as it comes: it cannot be held back by --quiet or written atomically to --output-file", "hint: use --output json with --quiet or --output-file"}},
+		{name: "jsonl output-file", args: []string{"-o", "jsonl", "--output-file", "{dir}/out.jsonl", "{target}"},
+			want: []string{"starttls-probe: error: --output jsonl streams each result as it comes: it cannot be held back by --quiet or written atomically to --output-file", "hint: use --output json with --quiet or --output-file"}},
+		{name: "timeout 0s", args: []string{"--timeout", "0s", "{target}"},
+			want: []string{"starttls-probe: error: --timeout must be positive, got 0s", "hint: for example --timeout 10s"}},
+		{name: "output-file in a missing directory", args: []string{"-o", "prometheus", "--output-file", "{dir}/missing/starttls.prom", "{target}"},
+			want: []string{"starttls-probe: error: --output-file {dir}/missing/starttls.prom: the directory {dir}/missing does not exist", "hint: create it first (mkdir -p {dir}/missing), or give --output-file a path in an existing directory"}},
+		{name: "output-file under a file", args: []string{"--output-file", "{dir}/a-file/report.txt", "{target}"},
+			want: []string{"starttls-probe: error: --output-file {dir}/a-file/report.txt: {dir}/a-file is not a directory", "hint: give --output-file a path in a directory you can write to"}},
+
+		// Baseline.
+		{name: "jsonl with a baseline", args: []string{"-o", "jsonl", "--baseline", "{dir}/baseline.json", "{target}"},
+			want: []string{"starttls-probe: error: --output jsonl writes each result before the run is compared with --baseline, so the baseline's verdict would be on no line", "hint: use --output json with --baseline"}},
+		{name: "update-baseline alone", args: []string{"--update-baseline", "{target}"},
+			want: []string{"starttls-probe: error: --update-baseline needs --baseline FILE", "hint: for example --baseline /var/lib/starttls-probe/baseline.json --update-baseline"}},
+		{name: "baseline in a missing directory", args: []string{"--baseline", "{dir}/nowhere/baseline.json", "{target}"},
+			want: []string{"starttls-probe: error: --baseline {dir}/nowhere/baseline.json: the directory {dir}/nowhere does not exist", "hint: create it first (mkdir -p {dir}/nowhere), or give --baseline a path in an existing directory"}},
+
+		// Targets.
+		{name: "a target starting with -", args: []string{"--", "-x"},
+			want: []string{`starttls-probe: error: "-x" is not a target: a host name cannot start with '-'`, targetHint}},
+		{name: "empty target", args: []string{""},
+			want: []string{"starttls-probe: error: empty target", targetHint}},
+		{name: "target with a space", args: []string{"a b"},
+			want: []string{`starttls-probe: error: malformed target "a b": want host, host:port or [IPv6]:port`, targetHint}},
+		{name: "IPv6 without ]", args: []string{"[::1"},
+			want: []string{`starttls-probe: error: malformed target "[::1": missing ]`, targetHint}},
+		{name: "no target", args: nil,
+			want: []string{"starttls-probe: error: no target given", "hint: try 'starttls-probe mail.example.com', or 'starttls-probe demo' to see it work"}},
+		{name: "file missing", args: []string{"-f", "{dir}/missing.txt"},
+			want: []string{"starttls-probe: error: --file: open {dir}/missing.txt: no such file or directory", "hint: give a readable file of targets, one per line, or - for stdin"}},
+		{name: "file is a directory", args: []string{"-f", "{dir}"},
+			want: []string{"starttls-probe: error: --file {dir}: reading targets: read {dir}: is a directory", "hint: a target file holds one host, host:port or address per line"}},
+		{name: "file without a target", args: []string{"-f", onlyComments},
+			want: []string{"starttls-probe: error: no valid target in --file {dir}/targets.txt", "hint: give at least one target, one per line"}},
+		{name: "stdin without a target", args: []string{"-f", "-"}, stdin: "# nothing\n",
+			want: []string{"starttls-probe: error: no valid target in --file -", "hint: give at least one target, one per line"}},
+		{name: "demo with a target", args: []string{"demo", "mail.contoso.test"},
+			want: []string{`starttls-probe: error: demo takes no target, got "mail.contoso.test"`, "hint: the demo probes its own server; to probe a host, leave out 'demo': starttls-probe HOST"}},
+		{name: "port 0", args: []string{"--port", "0", "{target}"},
+			want: []string{"starttls-probe: error: --port: port 0 out of range 1-65535", "hint: for example -p 25 -p 587, or -p submission"}},
+		{name: "port 70000", args: []string{"--port", "70000", "{target}"},
+			want: []string{"starttls-probe: error: --port: port 70000 out of range 1-65535", "hint: for example -p 25 -p 587, or -p submission"}},
+		{name: "port name unknown", args: []string{"-p", "bogus", "{target}"},
+			want: []string{`starttls-probe: error: --port: unknown port "bogus" (use a number or smtp, submission, submissions)`, "hint: for example -p 25 -p 587, or -p submission"}},
+		{name: "resolver not an address", args: []string{"--resolver", "dns.example:53", "{target}"},
+			want: []string{`starttls-probe: error: --resolver: resolver "dns.example:53": want ADDR:PORT, such as 127.0.0.1:53 or [::1]:53`, "hint: for example --resolver 127.0.0.1:53 or --resolver [::1]:5353"}},
+		{name: "concurrency 0", args: []string{"--concurrency", "0", "{target}"},
+			want: []string{"starttls-probe: error: --concurrency must be at least 1, got 0", "hint: for example --concurrency 64"}},
+		{name: "4 and 6", args: []string{"-4", "-6", "{target}"},
+			want: []string{"starttls-probe: error: -4 and -6 conflict", "hint: give one of them, or neither for both families"}},
+
+		// The dialogue.
+		{name: "sni and no-sni", args: []string{"--sni", "mail.contoso.test", "--no-sni", "{target}"},
+			want: []string{"starttls-probe: error: --sni and --no-sni conflict", "hint: give one of them"}},
+		{name: "ehlo with a line break", args: []string{"--ehlo", "x\r\nRCPT TO:<victim@example.com>", "{target}"},
+			want: []string{`starttls-probe: error: --ehlo: EHLO name "x\r\nRCPT TO:<victim@example.com>": character '\r' not allowed in a host name`, "hint: for example --ehlo probe.contoso.com or --ehlo [192.0.2.7]"}},
+
+		{name: "ehlo not a name", args: []string{"--ehlo", "a b", "{target}"},
+			want: []string{`starttls-probe: error: --ehlo: EHLO name "a b": character ' ' not allowed in a host name`, "hint: for example --ehlo probe.contoso.com or --ehlo [192.0.2.7]"}},
+
+		// Expectations.
+		{name: "name with a port", args: []string{"-n", "mail.contoso.test:25", "{target}"},
+			want: []string{`starttls-probe: error: --name "mail.contoso.test:25" is not a host name`, "hint: give the FQDN the certificate must cover, e.g. -n mail.contoso.com"}},
+		{name: "crit-days above warn-days", args: []string{"--warn-days", "5", "--crit-days", "10", "{target}"},
+			want: []string{"starttls-probe: error: --crit-days (10) must be between 0 and --warn-days (5)", "hint: for example --warn-days 30 --crit-days 7"}},
+		{name: "warn-days negative", args: []string{"--warn-days", "-1", "{target}"},
+			want: []string{"starttls-probe: error: --crit-days (0) must be between 0 and --warn-days (-1)", "hint: for example --warn-days 30 --crit-days 7"}},
+		{name: "thumbprint not hex", args: []string{"--thumbprint", "xyz", "{target}"},
+			want: []string{`starttls-probe: error: --thumbprint: thumbprint "xyz": not hexadecimal`, "hint: copy it from Get-ExchangeCertificate or from this tool's SHA-1 line"}},
+		{name: "thumbprint short", args: []string{"--thumbprint", "ABCDEF", "{target}"},
+			want: []string{`starttls-probe: error: --thumbprint: thumbprint "ABCDEF": want 40 hex digits (SHA-1) or 64 (SHA-256), got 6`, "hint: copy it from Get-ExchangeCertificate or from this tool's SHA-1 line"}},
+		{name: "tls-certificate-name malformed", args: []string{"--tls-certificate-name", "CN=mail", "{target}"},
+			want: []string{`starttls-probe: error: --tls-certificate-name: it must start with "<I>" (the issuer), then "<S>" and the subject`, `hint: copy it from (Get-ReceiveConnector "<server>\Default Frontend <server>").TlsCertificateName, or from this tool's TlsCertificateName line`}},
+		{name: "ca-file missing", args: []string{"--ca-file", "{dir}/missing-ca.pem", "{target}"},
+			want: []string{"starttls-probe: error: --ca-file: open {dir}/missing-ca.pem: no such file or directory", "hint: give a readable PEM file of CA certificates"}},
+		{name: "ca-file unreadable", args: []string{"--ca-file", "{dir}", "{target}"},
+			want: []string{"starttls-probe: error: --ca-file: read {dir}: is a directory", "hint: give a readable PEM file of CA certificates"}},
+		{name: "ca-file not PEM", args: []string{"--ca-file", notPEM, "{target}"},
+			want: []string{"starttls-probe: error: --ca-file {dir}/not-pem.crt: no certificate found in it", `hint: the file must hold PEM "BEGIN CERTIFICATE" blocks`}},
+
+		// Nagios reads stdout: a usage error there gets its status line.
+		{name: "nagios usage error", args: []string{"-o", "nagios", "--timeout", "5", "{target}"},
+			want:   []string{`starttls-probe: error: invalid value "5" for --timeout`, "hint: use 5s"},
+			nagios: `STARTTLS UNKNOWN - invalid value "5" for --timeout`},
+		{name: "nagios usage error after the flag", args: []string{"{target}", "--output=nagios", "--prot", "25"},
+			want:   []string{"starttls-probe: error: unknown flag --prot", "hint: did you mean --port?"},
+			nagios: "STARTTLS UNKNOWN - unknown flag --prot"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			server := probetest.NewScript(t, probetest.Script{
+				Greeting: []string{"220 mx.test ESMTP"},
+				EHLO:     []string{"250-mx.test", "250 STARTTLS"},
+			})
+			fill := strings.NewReplacer("{target}", server.Addr(), "{dir}", dir).Replace
+			args := make([]string, len(tc.args))
+			for i, a := range tc.args {
+				args[i] = fill(a)
+			}
+			r := runCLI(t, tc.stdin, nil, args...)
+			if r.code != exitUsage {
+				t.Errorf("want exit 3, got %s", r)
+			}
+			var want []string
+			for _, line := range tc.want {
+				want = append(want, fill(line))
+			}
+			if got := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n"); !slices.Equal(got, want) {
+				t.Errorf("stderr:\n got %q\nwant %q", got, want)
+			}
+			wantStdout := ""
+			if tc.nagios != "" {
+				wantStdout = tc.nagios + "\n"
+			}
+			if r.stdout != wantStdout {
+				t.Errorf("stdout %q, want %q", r.stdout, wantStdout)
+			}
+			if cmds := server.Commands(); len(cmds) > 0 {
+				t.Errorf("bad input still probed: the server heard %q", cmds)
+			}
+		})
+	}
+}
+
+// TestOutputs runs every output format against a loopback server and reads
+// what came out the way its consumer would: JSON decoded, Prometheus parsed,
+// the Nagios status line by its prefix.
+func TestOutputs(t *testing.T) {
+	t.Parallel()
+	healthy, trust := healthyHost(t, false)
+	broken, brokenTrust := healthyHost(t, true)
+	type check func(t *testing.T, r cliRun, dir string)
+	wantJSONStatus := func(status string) check {
+		return func(t *testing.T, r cliRun, _ string) {
+			var doc struct {
+				Status  string `json:"status"`
+				Results []struct {
+					ExpectedName string `json:"expected_name"`
+					Status       string `json:"status"`
+				} `json:"results"`
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+				t.Fatalf("stdout is not JSON: %v\n%s", err, r)
+			}
+			if doc.Status != status || len(doc.Results) != 1 || doc.Results[0].ExpectedName != "mx.test" {
+				t.Errorf("JSON status %q with %d results %+v, want %q with one for mx.test", doc.Status, len(doc.Results), doc.Results, status)
+			}
+		}
+	}
+	wantPrometheus := func(t *testing.T, text string) {
+		t.Helper()
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		families, err := parser.TextToMetricFamilies(strings.NewReader(text))
+		if err != nil {
+			t.Fatalf("not the Prometheus text format: %v\n%s", err, text)
+		}
+		success, ok := families["starttls_probe_success"]
+		if !ok || len(success.GetMetric()) != 1 || success.GetMetric()[0].GetGauge().GetValue() != 1 {
+			t.Errorf("want one starttls_probe_success of 1, got %v", success)
+		}
+	}
+	wantStdoutPrefix := func(prefix string) check {
+		return func(t *testing.T, r cliRun, _ string) {
+			if !strings.HasPrefix(r.stdout, prefix) {
+				t.Errorf("stdout does not start with %q:\n%s", prefix, r)
+			}
+		}
+	}
+	cases := []struct {
+		name     string
+		args     []string
+		wantCode int
+		check    check
+	}{
+		{name: "text", args: append([]string{healthy}, trust...), wantCode: 0,
+			check: func(t *testing.T, r cliRun, _ string) {
+				first, _, _ := strings.Cut(r.stdout, "\n")
+				if !strings.HasPrefix(first, healthy+" ") || !strings.HasSuffix(first, " OK") {
+					t.Errorf("first line %q, want the endpoint with OK", first)
+				}
+				if strings.Contains(r.stdout, "\x1b[") {
+					t.Errorf("colour when stdout is not a terminal:\n%q", r.stdout)
+				}
+			}},
+		{name: "text critical", args: append([]string{broken}, brokenTrust...), wantCode: 2,
+			check: func(t *testing.T, r cliRun, _ string) {
+				if !strings.Contains(r.stdout, "STARTTLS not offered") {
+					t.Errorf("the report does not say why:\n%s", r)
+				}
+			}},
+		{name: "json", args: append([]string{"-o", "json", healthy}, trust...), wantCode: 0, check: wantJSONStatus("ok")},
+		{name: "json critical", args: append([]string{"-o", "json", broken}, brokenTrust...), wantCode: 2, check: wantJSONStatus("critical")},
+		{name: "jsonl", args: append([]string{"-o", "jsonl", "-p", "25", "-p", "587", healthy}, trust...), wantCode: 0,
+			check: func(t *testing.T, r cliRun, _ string) {
+				lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+				if len(lines) != 1 {
+					t.Fatalf("want one line for the one endpoint (a port in the target wins over -p), got %d:\n%s", len(lines), r)
+				}
+				var line struct {
+					ExpectedName string `json:"expected_name"`
+					Status       string `json:"status"`
+				}
+				if err := json.Unmarshal([]byte(lines[0]), &line); err != nil || line.ExpectedName != "mx.test" || line.Status != "ok" {
+					t.Errorf("line %q: %+v, %v", lines[0], line, err)
+				}
+			}},
+		{name: "nagios", args: append([]string{"-o", "nagios", healthy}, trust...), wantCode: 0, check: wantStdoutPrefix("STARTTLS OK - ")},
+		{name: "nagios critical", args: append([]string{"-o", "nagios", broken}, brokenTrust...), wantCode: 2, check: wantStdoutPrefix("STARTTLS CRITICAL - ")},
+		{name: "prometheus", args: append([]string{"-o", "prometheus", healthy}, trust...), wantCode: 0,
+			check: func(t *testing.T, r cliRun, _ string) { wantPrometheus(t, r.stdout) }},
+		{name: "output-file", args: append([]string{"-o", "prometheus", "--output-file", "{dir}/starttls.prom", healthy}, trust...), wantCode: 0,
+			check: func(t *testing.T, r cliRun, dir string) {
+				if r.stdout != "" {
+					t.Errorf("stdout with --output-file: %q", r.stdout)
+				}
+				data, err := os.ReadFile(filepath.Join(dir, "starttls.prom"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantPrometheus(t, string(data))
+				if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+					t.Errorf("the directory holds %d files, want only the report: a temporary file was left", len(entries))
+				}
+			}},
+		{name: "quiet ok", args: append([]string{"-q", healthy}, trust...), wantCode: 0,
+			check: func(t *testing.T, r cliRun, _ string) {
+				if r.stdout != "" {
+					t.Errorf("-q printed on a healthy host:\n%s", r)
+				}
+			}},
+		{name: "quiet critical", args: append([]string{"--quiet", "-o", "nagios", broken}, brokenTrust...), wantCode: 2, check: wantStdoutPrefix("STARTTLS CRITICAL - ")},
+		{name: "flags after the target", args: append([]string{healthy, "-o", "nagios"}, trust...), wantCode: 0, check: wantStdoutPrefix("STARTTLS OK - ")},
+		{name: "warn-days below the default crit-days", args: append([]string{"--warn-days", "5", "-o", "nagios", healthy}, trust...), wantCode: 0,
+			check: func(t *testing.T, r cliRun, _ string) {
+				// The Nagios days_left threshold shows the crit-days used.
+				if !strings.HasPrefix(r.stdout, "STARTTLS OK - ") || !strings.Contains(r.stdout, ";5:;5:") {
+					t.Errorf("--warn-days 5 alone: want crit-days lowered to 5:\n%s", r)
+				}
+			}},
+		{name: "output-file cannot be written: report on stdout", args: append([]string{"-o", "json", "--output-file", "{dir}/a-directory", healthy}, trust...), wantCode: 3,
+			check: func(t *testing.T, r cliRun, dir string) {
+				wantJSONStatus("ok")(t, r, dir)
+				lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+				if len(lines) != 2 || !strings.HasPrefix(lines[0], "starttls-probe: error: writing the report: ") ||
+					lines[1] != "hint: the report follows on stdout; give --output-file a path you can write to" {
+					t.Errorf("stderr: %q", lines)
+				}
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			// A directory where the report file should be: the
+			// directory check passes, and the rename at the end fails.
+			if slices.Contains(tc.args, "{dir}/a-directory") {
+				if err := os.Mkdir(filepath.Join(dir, "a-directory"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			args := make([]string, len(tc.args))
+			for i, a := range tc.args {
+				args[i] = strings.ReplaceAll(a, "{dir}", dir)
+			}
+			r := runCLI(t, "", nil, args...)
+			if r.code != tc.wantCode {
+				t.Errorf("want exit %d, got %s", tc.wantCode, r)
+			}
+			tc.check(t, r, dir)
+		})
+	}
+}
+
+// TestWordsThatAreNotHosts checks that help and version do what a user
+// typing them means, and that "--" still probes a host by such a name.
+func TestWordsThatAreNotHosts(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}} {
+		r := runCLI(t, "", nil, args...)
+		if r.code != 0 || !strings.Contains(r.stdout, "USAGE:") || r.stderr != "" {
+			t.Errorf("%q: want the help on stdout and exit 0, got %s", args, r)
+		}
+	}
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		r := runCLI(t, "", nil, args...)
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "starttls-probe ") || strings.Count(r.stdout, "\n") != 1 || r.stderr != "" {
+			t.Errorf("%q: want one version line and exit 0, got %s", args, r)
+		}
+	}
+	// A host named version, from an empty zone on loopback: it is
+	// looked up, not taken for the command.
+	r := runCLI(t, "", nil, "--resolver", "127.0.0.1:9", "--timeout", "2s", "-p", "25", "-o", "nagios", "--", "version")
+	if r.code != 3 || !strings.HasPrefix(r.stdout, "STARTTLS UNKNOWN - version:25") {
+		t.Errorf("-- version: want the host probed (and unresolved), got %s", r)
+	}
+}
+
+// TestHelpFitsTheTerminal checks that --help fits 80 columns, the width of
+// a default terminal and of a PowerShell window.
+func TestHelpFitsTheTerminal(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"--help"}, {"demo", "--help"}} {
+		r := runCLI(t, "", nil, args...)
+		for i, line := range strings.Split(r.stdout, "\n") {
+			if n := len([]rune(line)); n > 80 {
+				t.Errorf("%q line %d is %d columns: %q", args, i+1, n, line)
+			}
+		}
+	}
+}
+
+func TestFlagsFirst(t *testing.T) {
+	t.Parallel()
+	flags := []cli.Flag{
+		&cli.StringSliceFlag{Name: "port", Aliases: []string{"p"}},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}},
+	}
+	commands := []string{"demo"}
+	cases := []struct {
+		name string
+		in   []string
+		want []string
+	}{
+		{"nothing", []string{"p"}, []string{"p"}},
+		{"flags already first", []string{"p", "-p", "25", "mx"}, []string{"p", "-p", "25", "--", "mx"}},
+		{"flag after the target", []string{"p", "mx", "-p", "587"}, []string{"p", "-p", "587", "--", "mx"}},
+		{"bool flag takes no value", []string{"p", "mx", "-q", "mx2"}, []string{"p", "-q", "--", "mx", "mx2"}},
+		{"flag=value", []string{"p", "mx", "--output=json"}, []string{"p", "--output=json", "--", "mx"}},
+		{"value that looks like a target stays", []string{"p", "-o", "json", "mx"}, []string{"p", "-o", "json", "--", "mx"}},
+		{"-- ends the flags", []string{"p", "--", "-x", "mx"}, []string{"p", "--", "-x", "mx"}},
+		{"missing value ends the line", []string{"p", "mx", "-p"}, []string{"p", "-p"}},
+		{"unknown flag kept for urfave to refuse", []string{"p", "mx", "--bogus"}, []string{"p", "--bogus", "--", "mx"}},
+		{"a lone dash is a target", []string{"p", "-"}, []string{"p", "--", "-"}},
+		{"subcommand first", []string{"p", "demo", "-o", "json"}, []string{"p", "demo", "-o", "json"}},
+		{"flags before the subcommand go after it", []string{"p", "-o", "json", "demo"}, []string{"p", "demo", "-o", "json"}},
+		{"a command word after a target is a target", []string{"p", "mx", "demo"}, []string{"p", "--", "mx", "demo"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			in := slices.Clone(tc.in)
+			if got := flagsFirst(tc.in, flags, commands); !slices.Equal(got, tc.want) {
+				t.Errorf("flagsFirst(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+			if !slices.Equal(in, tc.in) {
+				t.Errorf("flagsFirst changed its input to %q", tc.in)
+			}
+		})
+	}
+}
+
+func TestNearestFlag(t *testing.T) {
+	t.Parallel()
+	flags := []cli.Flag{
+		&cli.StringSliceFlag{Name: "port", Aliases: []string{"p"}},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}},
+		&cli.StringFlag{Name: "output-file"},
+		&cli.BoolFlag{Name: "4"},
+	}
+	for typed, want := range map[string]string{
+		"prot":       "--port",
+		"ports":      "--port",
+		"ouput":      "--output",
+		"output-fil": "--output-file",
+		"outp":       "--output", // begins two flags, and is two edits from one
+		"x":          "",
+		"5":          "",
+		"bogus":      "",
+	} {
+		if got := nearestFlag(typed, flags); got != want {
+			t.Errorf("nearestFlag(%q) = %q, want %q", typed, got, want)
+		}
+	}
+}
+
+func TestParseResolverAddr(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"127.0.0.1:5353": "127.0.0.1:5353",
+		"[::1]:53":       "[::1]:53",
+		"127.0.0.1":      "127.0.0.1:53",
+		"::1":            "[::1]:53",
+	} {
+		got, err := parseResolverAddr(in)
+		if err != nil || got.String() != want {
+			t.Errorf("parseResolverAddr(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "dns.example:53", "127.0.0.1:x"} {
+		if _, err := parseResolverAddr(bad); err == nil {
+			t.Errorf("parseResolverAddr(%q) succeeded, want an error", bad)
+		}
+	}
+}
+
+func TestAddressFamily(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		only4, only6 bool
+		want         string
+	}{{false, false, "ip"}, {true, false, "ip4"}, {false, true, "ip6"}, {true, true, "ip"}} {
+		if got := addressFamily(tc.only4, tc.only6); got != tc.want {
+			t.Errorf("addressFamily(%v, %v) = %q, want %q", tc.only4, tc.only6, got, tc.want)
+		}
+	}
+}
