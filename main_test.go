@@ -371,11 +371,29 @@ func TestOutputs(t *testing.T) {
 					t.Errorf("stderr: %q", lines)
 				}
 			}},
+		{name: "corrupt baseline: the report without its verdict", args: append([]string{"-o", "json", "--baseline", "{dir}/corrupt.json", healthy}, trust...), wantCode: 3,
+			check: func(t *testing.T, r cliRun, dir string) {
+				wantJSONStatus("ok")(t, r, dir)
+				if lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "starttls-probe: error: baseline "+dir+"/corrupt.json is not a starttls-probe baseline") {
+					t.Errorf("stderr: %q", lines)
+				}
+			}},
+		{name: "corrupt baseline, nagios: only the UNKNOWN line", args: append([]string{"-o", "nagios", "--baseline", "{dir}/corrupt.json", healthy}, trust...), wantCode: 3,
+			check: func(t *testing.T, r cliRun, _ string) {
+				if !strings.HasPrefix(r.stdout, "STARTTLS UNKNOWN - baseline ") || strings.Count(r.stdout, "\n") != 1 {
+					t.Errorf("want one UNKNOWN status line, got %s", r)
+				}
+			}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
+			if slices.Contains(tc.args, "{dir}/corrupt.json") {
+				if err := os.WriteFile(filepath.Join(dir, "corrupt.json"), []byte(`{"format": "starttls-probe baseline", "version": 1, "endpoints": [`), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
 			// A directory where the report file should be: the
 			// directory check passes, and the rename at the end fails.
 			if slices.Contains(tc.args, "{dir}/a-directory") {
