@@ -87,10 +87,13 @@ const defaultHint = "run 'starttls-probe --help' for usage"
 // the run reads or writes outside its own files comes in as an argument,
 // so that tests run the whole command line in-process.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	if len(args) == 2 && (args[1] == "help" || args[1] == "version") {
-		// What a user tries first: probing hosts by those names would
-		// only confuse.
-		args = []string{args[0], "--" + args[1]}
+	// "help" and "version" are what a user tries first: probing hosts by
+	// those names would only confuse. "help demo" is the demo's help.
+	switch {
+	case len(args) >= 2 && args[1] == "help":
+		args = append(append([]string{args[0]}, args[2:]...), "--help")
+	case len(args) == 2 && args[1] == "version":
+		args = []string{args[0], "--version"}
 	}
 	app := newApp(stdin, stdout, stderr, getenv)
 	err := app.RunContext(ctx, flagsFirst(args, app.Flags, commandNames(app)))
@@ -232,8 +235,7 @@ Examples:
 
 Exit status: 0 all ok, 1 worst is a warning, 2 worst is critical,
 3 nothing could be judged (bad usage, no target resolvable).`
-	demoUsage   = "probe a built-in Exchange-like server on loopback and print the ordinary report"
-	demoCommand = "demo"
+	demoUsage = "probe a built-in Exchange-like server on loopback and print the ordinary report"
 )
 
 // helpWidth is the width the help fits in: a default terminal, and a
@@ -243,8 +245,8 @@ const helpWidth = 80
 // helpText is a command's help, given to urfave/cli as a template without
 // actions. It is drawn here rather than by urfave/cli's templates, which
 // cannot wrap a flag's usage to helpWidth. Flags come by category, in the
-// order they are declared; command, when set, is a subcommand to list.
-func helpText(name, usage, usageText, description, command string, flags []cli.Flag) string {
+// order they are declared.
+func helpText(name, usage, usageText, description string, commands []*cli.Command, flags []cli.Flag) string {
 	var b strings.Builder
 	b.WriteString("NAME:\n" + wrapText(name+" - "+usage, 3) + "\n\nUSAGE:\n")
 	for _, line := range strings.Split(usageText, "\n") {
@@ -256,8 +258,11 @@ func helpText(name, usage, usageText, description, command string, flags []cli.F
 			b.WriteString(strings.TrimRight("   "+line, " ") + "\n")
 		}
 	}
-	if command != "" {
-		b.WriteString("\nCOMMANDS:\n" + wrapText(command+": "+demoUsage, 3) + "\n")
+	if len(commands) > 0 {
+		b.WriteString("\nCOMMANDS:\n")
+		for _, c := range commands {
+			b.WriteString(wrapText(c.Name+": "+c.Usage, 3) + "\n")
+		}
 	}
 	var categories []string
 	for _, f := range flags {
@@ -355,6 +360,18 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		&cli.BoolFlag{Name: "version", Usage: "print the version and exit", Category: "Output", DisableDefaultText: true},
 	}, outputFlags()...)
 	demoFlags := outputFlags()
+	demo := &cli.Command{
+		Name:               "demo",
+		Usage:              demoUsage,
+		Flags:              demoFlags,
+		HideHelp:           true,
+		CustomHelpTemplate: helpText("starttls-probe demo", demoUsage, "starttls-probe demo [flags]", "", nil, demoFlags),
+		OnUsageError:       explainUsageError(demoFlags),
+		Action: func(c *cli.Context) error {
+			return runDemo(c, stdout, stderr, getenv)
+		},
+	}
+	commands := []*cli.Command{demo}
 
 	return &cli.App{
 		Name:            "starttls-probe",
@@ -370,7 +387,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		// tests) would race on them. urfave/cli still answers --help,
 		// with the help drawn by helpText.
 		HideHelp:              true,
-		CustomAppHelpTemplate: helpText("starttls-probe", appUsage, appUsageText, appDescription, demoCommand, flags),
+		CustomAppHelpTemplate: helpText("starttls-probe", appUsage, appUsageText, appDescription, commands, flags),
 		HideVersion:           true,
 		OnUsageError:          explainUsageError(flags),
 		ExitErrHandler:        func(*cli.Context, error) {},
@@ -381,17 +398,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 			}
 			return probeTargets(c, stdout, stderr, getenv)
 		},
-		Commands: []*cli.Command{{
-			Name:               "demo",
-			Usage:              demoUsage,
-			Flags:              demoFlags,
-			HideHelp:           true,
-			CustomHelpTemplate: helpText("starttls-probe demo", demoUsage, "starttls-probe demo [flags]", "", "", demoFlags),
-			OnUsageError:       explainUsageError(demoFlags),
-			Action: func(c *cli.Context) error {
-				return runDemo(c, stdout, stderr, getenv)
-			},
-		}},
+		Commands: commands,
 	}
 }
 

@@ -424,6 +424,9 @@ func TestWordsThatAreNotHosts(t *testing.T) {
 			t.Errorf("%q: want the help on stdout and exit 0, got %s", args, r)
 		}
 	}
+	if r := runCLI(t, "", nil, "help", "demo"); r.code != 0 || !strings.Contains(r.stdout, "starttls-probe demo [flags]") || r.stderr != "" {
+		t.Errorf("help demo: want the demo's help, got %s", r)
+	}
 	for _, args := range [][]string{{"version"}, {"--version"}} {
 		r := runCLI(t, "", nil, args...)
 		if r.code != 0 || !strings.HasPrefix(r.stdout, "starttls-probe ") || strings.Count(r.stdout, "\n") != 1 || r.stderr != "" {
