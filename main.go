@@ -285,14 +285,7 @@ func helpText(name, usage, usageText, description string, commands []*cli.Comman
 // flagHelp is one flag's entry: its names, then its usage wrapped below.
 func flagHelp(f cli.Flag) string {
 	doc := f.(cli.DocGenerationFlag)
-	// The placeholder is the usage's `QUOTED` word, as urfave/cli marks it.
-	usage := doc.GetUsage()
-	placeholder := ""
-	if before, rest, ok := strings.Cut(usage, "`"); ok {
-		if name, after, ok := strings.Cut(rest, "`"); ok {
-			placeholder, usage = name, before+name+after
-		}
-	}
+	placeholder, usage := placeholderOf(f)
 	if doc.TakesValue() && placeholder == "" {
 		placeholder = "VALUE"
 	}
@@ -313,6 +306,18 @@ func flagHelp(f cli.Flag) string {
 		}
 	}
 	return line + "\n" + wrapText(usage, 8) + "\n"
+}
+
+// placeholderOf returns the `QUOTED` word of f's usage, as urfave/cli
+// marks a flag's value, and the usage without the quotes.
+func placeholderOf(f cli.Flag) (placeholder, usage string) {
+	usage = f.(cli.DocGenerationFlag).GetUsage()
+	if before, rest, ok := strings.Cut(usage, "`"); ok {
+		if name, after, ok := strings.Cut(rest, "`"); ok {
+			return name, before + name + after
+		}
+	}
+	return "", usage
 }
 
 // wrapText breaks text into lines of at most helpWidth columns, each
@@ -358,6 +363,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		&cli.StringFlag{Name: "baseline", Usage: "compare with the certificates and STARTTLS offers recorded in `FILE` (recorded on the first run): a changed certificate warns, a lost STARTTLS is critical", Category: "Expectations"},
 		&cli.BoolFlag{Name: "update-baseline", Usage: "accept what this run sees as the new --baseline", Category: "Expectations", DisableDefaultText: true},
 		&cli.BoolFlag{Name: "version", Usage: "print the version and exit", Category: "Output", DisableDefaultText: true},
+		&cli.StringFlag{Name: "completion", Usage: "print the completion script for `SHELL`: " + completionShells, Category: "Setup"},
+		&cli.BoolFlag{Name: "man", Usage: "print the manual page (roff), e.g. starttls-probe --man > /usr/local/share/man/man1/starttls-probe.1", Category: "Setup", DisableDefaultText: true},
 	}, outputFlags()...)
 	demoFlags := outputFlags()
 	demo := &cli.Command{
@@ -395,6 +402,18 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 			if c.Bool("version") {
 				fmt.Fprintln(stdout, "starttls-probe", version())
 				return nil
+			}
+			if shell := c.String("completion"); shell != "" {
+				return writeCompletion(stdout, shell, flags, commands)
+			}
+			if c.Bool("man") {
+				// Section 1: a user command.
+				man, err := c.App.ToManWithSection(1)
+				if err != nil {
+					return fmt.Errorf("making the manual page: %w", err)
+				}
+				_, err = io.WriteString(stdout, man)
+				return err
 			}
 			return probeTargets(c, stdout, stderr, getenv)
 		},
@@ -1047,4 +1066,87 @@ func runDemo(c *cli.Context, stdout, stderr io.Writer, getenv func(string) strin
 	opts := probe.Options{EHLOName: probe.DefaultEHLOName(), Timeout: cfg.timeout}
 	return exitStatus(probeAndReport(c.Context, probe.Discover(c.Context, demo.Endpoints, probe.Discovery{}, opts), opts, expect,
 		func() *x509.CertPool { return roots }, cfg, stdout, stderr))
+}
+
+// completionShells are the shells --completion writes a script for.
+const completionShells = "bash, zsh or powershell"
+
+// writeCompletion writes a completion script for shell, made from the
+// flag definitions so that it cannot fall behind them.
+func writeCompletion(w io.Writer, shell string, flags []cli.Flag, commands []*cli.Command) error {
+	var all, files, values []string
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			all = append(all, dashed(n))
+			// --output and --completion have their own cases, with
+			// their values.
+			own := slices.Contains(f.Names(), "output") || slices.Contains(f.Names(), "completion")
+			if f.(cli.DocGenerationFlag).TakesValue() && !own {
+				if placeholder, _ := placeholderOf(f); placeholder == "FILE" {
+					files = append(files, dashed(n))
+				} else {
+					values = append(values, dashed(n))
+				}
+			}
+		}
+	}
+	words := []string{"help", "version"}
+	for _, c := range commands {
+		words = append(words, c.Name)
+	}
+	formats := "text json jsonl nagios prometheus"
+	bash := fmt.Sprintf(`_starttls_probe() {
+  local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+  case $prev in
+    -o|--output) COMPREPLY=($(compgen -W %[1]q -- "$cur")); return ;;
+    --completion) COMPREPLY=($(compgen -W "bash zsh powershell" -- "$cur")); return ;;
+    %[2]s) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    %[3]s) COMPREPLY=(); return ;;
+  esac
+  if [[ $cur == -* ]]; then
+    COMPREPLY=($(compgen -W %[4]q -- "$cur"))
+  elif [[ $COMP_CWORD == 1 ]]; then
+    COMPREPLY=($(compgen -W %[5]q -A hostname -- "$cur"))
+  else
+    COMPREPLY=($(compgen -A hostname -- "$cur"))
+  fi
+}
+complete -F _starttls_probe starttls-probe
+`, formats, strings.Join(files, "|"), strings.Join(values, "|"), strings.Join(all, " "), strings.Join(words, " "))
+	var script string
+	switch shell {
+	case "bash":
+		script = "# bash completion for starttls-probe: source it from ~/.bashrc, or save it as\n" +
+			"# /etc/bash_completion.d/starttls-probe\n" + bash
+	case "zsh":
+		// zsh runs the bash function through its bashcompinit.
+		script = "#compdef starttls-probe\n# zsh completion for starttls-probe: source it from ~/.zshrc\n" +
+			"autoload -U +X compinit && compinit\nautoload -U +X bashcompinit && bashcompinit\n" + bash
+	case "powershell":
+		psList := func(items []string) string { return "@('" + strings.Join(items, "', '") + "')" }
+		script = fmt.Sprintf(`# PowerShell completion for starttls-probe: add this line to $PROFILE
+#   starttls-probe --completion powershell | Out-String | Invoke-Expression
+Register-ArgumentCompleter -Native -CommandName starttls-probe, starttls-probe.exe -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+    $before = @($commandAst.CommandElements | Where-Object { $_.Extent.EndOffset -lt $cursorPosition })
+    $prev = if ($before.Count -gt 1) { $before[-1].ToString() } else { '' }
+    $candidates = switch -Exact ($prev) {
+        { $_ -in @('-o', '--output') } { %[1]s; break }
+        '--completion' { @('bash', 'zsh', 'powershell'); break }
+        { $_ -in %[2]s } { return } # a file, or a value to type
+        default {
+            if ($wordToComplete -like '-*') { %[3]s }
+            elseif ($before.Count -eq 1) { %[4]s }
+        }
+    }
+    $candidates | Where-Object { $_ -like "$wordToComplete*" } | ForEach-Object {
+        [System.Management.Automation.CompletionResult]::new($_, $_, 'ParameterValue', $_)
+    }
+}
+`, psList(strings.Fields(formats)), psList(append(files, values...)), psList(all), psList(words))
+	default:
+		return usagef("use --completion "+completionShells, "no completion for shell %q", shell)
+	}
+	_, err := io.WriteString(w, script)
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -201,6 +202,9 @@ func TestUsageErrors(t *testing.T) {
 			want: []string{"starttls-probe: error: --ca-file: read {dir}: is a directory", "hint: give a readable PEM file of CA certificates"}},
 		{name: "ca-file not PEM", args: []string{"--ca-file", notPEM, "{target}"},
 			want: []string{"starttls-probe: error: --ca-file {dir}/not-pem.crt: no certificate found in it", `hint: the file must hold PEM "BEGIN CERTIFICATE" blocks`}},
+
+		{name: "completion for an unknown shell", args: []string{"--completion", "fish"},
+			want: []string{`starttls-probe: error: no completion for shell "fish"`, "hint: use --completion bash, zsh or powershell"}},
 
 		// Nagios reads stdout: a usage error there gets its status line.
 		{name: "nagios usage error", args: []string{"-o", "nagios", "--timeout", "5", "{target}"},
@@ -451,6 +455,70 @@ func TestHelpFitsTheTerminal(t *testing.T) {
 			if n := len([]rune(line)); n > 80 {
 				t.Errorf("%q line %d is %d columns: %q", args, i+1, n, line)
 			}
+		}
+	}
+}
+
+// TestCompletion runs the bash script the way bash completion does, and
+// checks that the zsh and PowerShell scripts know every flag.
+func TestCompletion(t *testing.T) {
+	t.Parallel()
+	bashScript := runCLI(t, "", nil, "--completion", "bash")
+	if bashScript.code != 0 || bashScript.stderr != "" {
+		t.Fatalf("--completion bash: %s", bashScript)
+	}
+	if bash, err := exec.LookPath("bash"); err != nil {
+		t.Log("SKIPPED: no bash, so the bash completion is not run")
+	} else {
+		for line, want := range map[string]string{
+			"starttls-probe --po":           "--port",
+			"starttls-probe -o json":        "json jsonl",
+			"starttls-probe --completion p": "powershell",
+			"starttls-probe de":             "demo",
+			"starttls-probe --timeout ":     "",
+		} {
+			words := strings.Fields(line)
+			if strings.HasSuffix(line, " ") {
+				words = append(words, "")
+			}
+			quoted := make([]string, len(words))
+			for i, w := range words {
+				quoted[i] = "'" + w + "'"
+			}
+			cmd := exec.Command(bash, "--norc", "-c", `eval "$SCRIPT"; COMP_WORDS=(`+strings.Join(quoted, " ")+`); COMP_CWORD=$((${#COMP_WORDS[@]}-1)); _starttls_probe; echo "${COMPREPLY[*]}"`)
+			cmd.Env = []string{"SCRIPT=" + bashScript.stdout, "PATH=" + os.Getenv("PATH")}
+			out, err := cmd.CombinedOutput()
+			if got := strings.TrimSpace(string(out)); err != nil || got != want {
+				t.Errorf("completing %q: got %q (%v), want %q", line, got, err, want)
+			}
+		}
+	}
+	app := newApp(nil, nil, nil, nil)
+	for _, shell := range []string{"zsh", "powershell"} {
+		r := runCLI(t, "", nil, "--completion", shell)
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("--completion %s: %s", shell, r)
+		}
+		words := strings.FieldsFunc(r.stdout, func(c rune) bool { return strings.ContainsRune(" '\"|(),\n", c) })
+		for _, f := range app.Flags {
+			for _, n := range f.Names() {
+				if !slices.Contains(words, dashed(n)) {
+					t.Errorf("--completion %s does not know %s", shell, dashed(n))
+				}
+			}
+		}
+	}
+}
+
+func TestManPage(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, "", nil, "--man")
+	if r.code != 0 || r.stderr != "" || !strings.HasPrefix(r.stdout, ".nh\n.TH starttls-probe 1") {
+		t.Fatalf("--man: want a roff page of section 1, got %s", r)
+	}
+	for _, want := range []string{".SH NAME", "--tls-certificate-name", "--warn-days"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the manual page lacks %q", want)
 		}
 	}
 }
