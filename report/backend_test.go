@@ -1,6 +1,7 @@
 package report_test
 
 import (
+	"crypto/x509"
 	"errors"
 	"strings"
 	"testing"
@@ -79,7 +80,7 @@ func TestFrontEndExpectationsSkipTheBackendDefault(t *testing.T) {
 	}{{2525, report.Skipped}, {25, report.Critical}} {
 		res := probe.Result{
 			Endpoint: probe.Endpoint{Host: "mail.contoso.test", Port: tc.port}, Address: "127.0.0.1", Mode: probe.ModeSTARTTLS,
-			Banner: &probe.Reply{Code: 220, Lines: []string{"EXCH01 ready"}}, EHLO: &probe.Reply{Code: 250, Lines: []string{"EXCH01", "STARTTLS"}},
+			Banner: &probe.Reply{Code: 220, Lines: []string{"EXCH01.contoso.test Microsoft ESMTP MAIL Service ready"}}, EHLO: &probe.Reply{Code: 250, Lines: []string{"EXCH01", "STARTTLS"}},
 			STARTTLSOffered: true, STARTTLSReply: &probe.Reply{Code: 220, Lines: []string{"2.0.0 SMTP server ready"}},
 			TLS:   &probe.TLSState{Version: 0x0304, CipherSuite: 0x1301, HandshakeComplete: true},
 			Chain: exchangeDefault.Certs,
@@ -164,4 +165,35 @@ func exchangeDefaultCertificate(t *testing.T, now time.Time) *probetest.Chain {
 		t.Fatal(err)
 	}
 	return chain
+}
+
+// Port 2525 is Exchange's back end only on Exchange: a Sendmail server
+// there gets neither the exemption nor Exchange's words, even with a
+// certificate shaped like Exchange's default one.
+func TestPort2525IsOrdinaryOffExchange(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	res := probe.Result{
+		Endpoint: probe.Endpoint{Host: "mail.contoso.test", Port: 2525}, Address: "127.0.0.1", Mode: probe.ModeSTARTTLS,
+		Banner: &probe.Reply{Code: 220, Lines: []string{"mail.contoso.test ESMTP Sendmail 8.17.1.9/8.17.1.9; Sat, 5 Dec 2026 10:00:00 GMT"}},
+		EHLO:   &probe.Reply{Code: 250, Lines: []string{"mail.contoso.test Hello", "STARTTLS"}}, STARTTLSOffered: true,
+		STARTTLSReply: &probe.Reply{Code: 220, Lines: []string{"2.0.0 Ready to start TLS"}},
+		TLS:           &probe.TLSState{Version: 0x0304, CipherSuite: 0x1301, HandshakeComplete: true},
+		Chain:         exchangeDefaultCertificate(t, now).Certs,
+	}
+	sum := report.Judge([]probe.Result{res}, report.Expect{Name: "mail.contoso.test", Roots: x509.NewCertPool()}, now)
+	ep := sum.Endpoints[0]
+	for _, c := range ep.Checks {
+		if strings.Contains(c.Message, "Exchange") {
+			t.Errorf("%s check speaks of Exchange on Sendmail: %s", c.ID, c.Message)
+		}
+		if (c.ID == report.CheckTrust || c.ID == report.CheckName) && c.Status != report.Warning {
+			t.Errorf("%s check is %s, want a warning (port 2525 is opportunistic, not exempt): %s", c.ID, c.Status, c.Message)
+		}
+	}
+	for _, d := range ep.Diagnoses {
+		if strings.Contains(d.Cause, "Exchange") || strings.Contains(d.Cause, "connector") {
+			t.Errorf("diagnosis %s speaks of Exchange on Sendmail: %s", d.ID, d.Cause)
+		}
+	}
 }

@@ -45,10 +45,10 @@ func judgeEndpoint(ep *Endpoint, expect Expect, now time.Time) []Check {
 		checkConnect(r),
 		checkSTARTTLS(r),
 		checkHandshake(r),
-		checkName(r, leaf, ep.ExpectedName),
-		checkThumbprint(r, expect.Thumbprint),
-		checkTLSCertificateName(r, expect.TLSCertificateName),
-		checkTrust(r, expect.Roots, expect.Cache, now),
+		checkName(ep, leaf, ep.ExpectedName),
+		checkThumbprint(ep, expect.Thumbprint),
+		checkTLSCertificateName(ep, expect.TLSCertificateName),
+		checkTrust(ep, expect.Roots, expect.Cache, now),
 		checkExpiry(leaf, expect, now),
 		checkProtocol(r),
 	}
@@ -188,18 +188,22 @@ func severityForClients(ep probe.Endpoint) Status {
 	return Warning
 }
 
-func opportunisticNote(ep probe.Endpoint) string {
-	switch role := ep.Role(); {
+// opportunisticNote says why a name or trust failure has the severity it
+// has on this port. Exchange's roles are named only where the server is
+// recognised as Exchange.
+func opportunisticNote(ep *Endpoint) string {
+	switch role := ep.ServicePort; {
 	case clientsValidate(role):
 		return fmt.Sprintf(" (port %d: mail clients validate certificates and will refuse or warn)", role)
-	case role == 2525:
+	case role == 2525 && ep.Server.Software == SoftwareExchange:
 		return " (a warning on port 2525: Exchange's back-end transport, reached only by Exchange's own front end, which accepts it)"
 	default:
 		return fmt.Sprintf(" (a warning on port %d: TLS between servers is opportunistic and most senders deliver anyway; senders that validate, such as MTA-STS or DANE senders and TLS-enforcing connectors, will refuse)", role)
 	}
 }
 
-func checkName(r *probe.Result, leaf *x509.Certificate, name string) Check {
+func checkName(ep *Endpoint, leaf *x509.Certificate, name string) Check {
+	r := &ep.Result
 	c := Check{ID: CheckName}
 	switch {
 	case leaf == nil:
@@ -214,7 +218,7 @@ func checkName(r *probe.Result, leaf *x509.Certificate, name string) Check {
 		c.Status, c.Message = OK, "certificate is valid for "+name
 		return c
 	}
-	if defaultCertificateOnBackend(r) {
+	if defaultCertificateOnBackend(ep) {
 		c.Status, c.Message = OK, fmt.Sprintf("not valid for %s, but this is Exchange's default certificate (%s) on the back-end port 2525, where it belongs", name, leaf.Subject.CommonName)
 		return c
 	}
@@ -224,10 +228,10 @@ func checkName(r *probe.Result, leaf *x509.Certificate, name string) Check {
 		covers = "no subject alternative names"
 	}
 	if strings.EqualFold(leaf.Subject.CommonName, name) {
-		c.Message = fmt.Sprintf("only the subject CN matches %s; clients ignore the CN and read the SANs (%s)", name, covers) + opportunisticNote(r.Endpoint)
+		c.Message = fmt.Sprintf("only the subject CN matches %s; clients ignore the CN and read the SANs (%s)", name, covers) + opportunisticNote(ep)
 		return c
 	}
-	c.Message = fmt.Sprintf("certificate is not valid for %s: it covers %s", name, covers) + opportunisticNote(r.Endpoint)
+	c.Message = fmt.Sprintf("certificate is not valid for %s: it covers %s", name, covers) + opportunisticNote(ep)
 	return c
 }
 
@@ -235,16 +239,16 @@ func checkName(r *probe.Result, leaf *x509.Certificate, name string) Check {
 // does not apply to Exchange's back-end port 2525.
 const backendExemption = "Exchange's default certificate on the back-end port 2525, where it belongs; the expectation names the front-end certificate"
 
-func checkThumbprint(r *probe.Result, want Thumbprint) Check {
+func checkThumbprint(ep *Endpoint, want Thumbprint) Check {
 	c := Check{ID: CheckThumbprint}
-	leaf := r.Leaf()
+	leaf := ep.Result.Leaf()
 	switch {
 	case want.isZero():
 		c.Status, c.Message = Skipped, "no --thumbprint given"
 	case leaf == nil:
 		// The starttls, handshake or connect check says why.
 		c.Status, c.Message = Skipped, "no certificate presented"
-	case defaultCertificateOnBackend(r) && !want.matches(leaf):
+	case defaultCertificateOnBackend(ep) && !want.matches(leaf):
 		c.Status, c.Message = Skipped, backendExemption
 	case want.matches(leaf):
 		c.Status, c.Message = OK, want.kind()+" matches "+want.String()
@@ -259,9 +263,9 @@ func checkThumbprint(r *probe.Result, want Thumbprint) Check {
 // name; when it names another certificate (a renewal not bound, an old one
 // deleted) Exchange logs Event 12014 and stops offering STARTTLS, or offers
 // another certificate (KB 2989382).
-func checkTLSCertificateName(r *probe.Result, want string) Check {
+func checkTLSCertificateName(ep *Endpoint, want string) Check {
 	c := Check{ID: CheckTLSCertificateName}
-	leaf := r.Leaf()
+	leaf := ep.Result.Leaf()
 	if want == "" {
 		c.Status, c.Message = Skipped, "no --tls-certificate-name given"
 		return c
@@ -270,7 +274,7 @@ func checkTLSCertificateName(r *probe.Result, want string) Check {
 		c.Status, c.Message = Skipped, "no certificate presented to compare with the connector's TlsCertificateName"
 		return c
 	}
-	if defaultCertificateOnBackend(r) {
+	if defaultCertificateOnBackend(ep) {
 		c.Status, c.Message = Skipped, backendExemption
 		return c
 	}
@@ -303,7 +307,8 @@ func checkTLSCertificateName(r *probe.Result, want string) Check {
 	return c
 }
 
-func checkTrust(r *probe.Result, roots *x509.CertPool, cache *Cache, now time.Time) Check {
+func checkTrust(ep *Endpoint, roots *x509.CertPool, cache *Cache, now time.Time) Check {
+	r := &ep.Result
 	c := Check{ID: CheckTrust}
 	if len(r.Chain) == 0 {
 		c.Status, c.Message = Skipped, "no certificate presented"
@@ -313,14 +318,14 @@ func checkTrust(r *probe.Result, roots *x509.CertPool, cache *Cache, now time.Ti
 	switch {
 	case verdict.reason == "":
 		c.Status, c.Message = OK, "chain verifies to a trusted root"
-	case defaultCertificateOnBackend(r):
+	case defaultCertificateOnBackend(ep):
 		c.Status, c.Message = OK, verdict.reason+"; expected of Exchange's default certificate on the back-end port 2525, where only Exchange's own front end connects and accepts it"
 	case verdict.leafOutOfDate:
 		// The expiry check says how bad that is: "most senders deliver
 		// anyway" here would play down its critical.
 		c.Status, c.Message = severityForClients(r.Endpoint), verdict.reason+"; see the expiry check"
 	default:
-		c.Status, c.Message = severityForClients(r.Endpoint), verdict.reason+opportunisticNote(r.Endpoint)
+		c.Status, c.Message = severityForClients(r.Endpoint), verdict.reason+opportunisticNote(ep)
 	}
 	return c
 }
@@ -328,9 +333,10 @@ func checkTrust(r *probe.Result, roots *x509.CertPool, cache *Cache, now time.Ti
 // defaultCertificateOnBackend reports whether the endpoint is Exchange's
 // back-end transport (2525) presenting Exchange's default self-signed
 // certificate: that is how it should be, and a cron check of a healthy
-// Exchange server must not warn about it forever.
-func defaultCertificateOnBackend(r *probe.Result) bool {
-	return r.Endpoint.Role() == 2525 && isExchangeDefaultCertificate(r.Leaf())
+// Exchange server must not warn about it forever. Only on a server
+// recognised as Exchange: elsewhere 2525 is an ordinary port.
+func defaultCertificateOnBackend(ep *Endpoint) bool {
+	return ep.ServicePort == 2525 && ep.Server.Software == SoftwareExchange && isExchangeDefaultCertificate(ep.Result.Leaf())
 }
 
 func checkExpiry(leaf *x509.Certificate, expect Expect, now time.Time) Check {

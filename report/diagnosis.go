@@ -154,7 +154,15 @@ func (d *diagContext) peers() iter.Seq[*Endpoint] {
 }
 
 func (d *diagContext) exchange() bool { return d.server.Software == SoftwareExchange }
-func (d *diagContext) postfix() bool  { return d.server.Software == SoftwarePostfix }
+
+// exchangeLike is for the rules that a certificate made by Exchange setup
+// gives away: Exchange, or a server that does not say what it is (a masked
+// banner, an implicit-TLS port whose handshake failed). A server known to
+// be something else gets neither Exchange's words nor its cmdlets.
+func (d *diagContext) exchangeLike() bool {
+	return d.exchange() || d.server.Software == SoftwareUnknown
+}
+func (d *diagContext) postfix() bool { return d.server.Software == SoftwarePostfix }
 
 // netbiosName matches what Exchange server names can be.
 var netbiosName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,14}$`)
@@ -200,8 +208,12 @@ func (d *diagContext) connectorIdentity() string {
 	return psQuote(server + `\` + conn)
 }
 
-// connectorName is the connector's display name for causes.
+// connectorName is the connector's display name for causes; off Exchange,
+// the service on the port.
 func (d *diagContext) connectorName() string {
+	if !d.exchangeLike() {
+		return "the service on port " + strconv.Itoa(d.role)
+	}
 	server := d.serverName()
 	if server == "" {
 		server = "<server>"

@@ -12,7 +12,7 @@ import (
 
 func (d *diagContext) authCertificate() *Diagnosis {
 	leaf := d.ep.Result.Leaf()
-	if !isExchangeAuthCertificate(leaf) {
+	if !isExchangeAuthCertificate(leaf) || !d.exchangeLike() {
 		return nil
 	}
 	return &Diagnosis{
@@ -25,7 +25,7 @@ func (d *diagContext) authCertificate() *Diagnosis {
 
 func (d *diagContext) defaultCertificate() *Diagnosis {
 	leaf := d.ep.Result.Leaf()
-	if !isExchangeDefaultCertificate(leaf) {
+	if !isExchangeDefaultCertificate(leaf) || !d.exchangeLike() {
 		return nil
 	}
 	cn := leaf.Subject.CommonName
@@ -88,6 +88,7 @@ func (d *diagContext) expiredCertificate() *Diagnosis {
 		x.Fix = []string{"postconf smtpd_tls_chain_files smtpd_tls_cert_file", "postfix reload"}
 	default:
 		x.Cause = fmt.Sprintf("Port %d presents a certificate that expired on %s%s.", d.role, expired, seen)
+		x.Fix = d.certificateFilesFix(d.name)
 	}
 	return x
 }
@@ -117,6 +118,7 @@ func (d *diagContext) nameMismatch() *Diagnosis {
 		}
 	default:
 		x.Cause = fmt.Sprintf("Port %d presents a certificate for %s, not %s: mail clients will warn or refuse to send.", d.role, covers, d.name)
+		x.Fix = d.certificateFilesFix(d.name)
 	}
 	return x
 }

@@ -43,10 +43,14 @@ func (d *diagContext) certificateDiffers() *Diagnosis {
 			same = append(same, label(m))
 		}
 	}
+	why := "it was left out when the certificate was installed or renewed"
+	if d.exchange() {
+		why = "its connector was left out when the certificate was bound or renewed"
+	}
 	x := &Diagnosis{
 		ID: DiagCertificateDiffers, Severity: SeverityWarning,
-		Cause: fmt.Sprintf("%s presents another certificate (%s, SHA-1 %s) than %s (%s, SHA-1 %s): its connector was left out when the certificate was bound or renewed.",
-			capitalize(label(d.ep)), describeCertificate(mine), mine.SHA1, strings.Join(same, ", "), describeCertificate(cmp.reference), cmp.reference.SHA1),
+		Cause: fmt.Sprintf("%s presents another certificate (%s, SHA-1 %s) than %s (%s, SHA-1 %s): %s.",
+			capitalize(label(d.ep)), describeCertificate(mine), mine.SHA1, strings.Join(same, ", "), describeCertificate(cmp.reference), cmp.reference.SHA1, why),
 		Compare: rows,
 	}
 	// Where another rule explains this certificate, it gives the fix too.
@@ -58,6 +62,8 @@ func (d *diagContext) certificateDiffers() *Diagnosis {
 		x.Fix = d.bindCertificate(cmp.referenceRaw, "")
 	case d.postfix():
 		x.Fix = []string{postfixSet(d.role, "smtpd_tls_chain_files", postfixChainFile(d.name)), "postfix reload"}
+	default:
+		x.Fix = d.certificateFilesFix(d.name)
 	}
 	return x
 }
@@ -66,7 +72,8 @@ func (d *diagContext) certificateDiffers() *Diagnosis {
 // comparison.
 func comparable(e *Endpoint) bool {
 	leaf := e.Result.Leaf()
-	return leaf != nil && !(e.ServicePort == 2525 && isExchangeDefaultCertificate(leaf))
+	exchangeLike := e.Server.Software == SoftwareExchange || e.Server.Software == SoftwareUnknown
+	return leaf != nil && !(e.ServicePort == 2525 && exchangeLike && isExchangeDefaultCertificate(leaf))
 }
 
 // hostGroup is the endpoints of one mail host (hostKey), with what the

@@ -101,3 +101,47 @@ func postfixSet(role int, param, value string) string {
 	}
 	return "postconf -e '" + param + " = " + value + "'"
 }
+
+// certificateFilesFix points the recognised software other than Exchange
+// and Postfix at the certificate for name, and makes it read the files
+// again; nil when the software is unknown. Each line is a command or a
+// "#" comment, from the software's own documentation:
+//   - Exim: tls_certificate and tls_privatekey in the main configuration
+//     (Exim spec, chapter "Encrypted SMTP connections using TLS/SSL"),
+//     Debian's split configuration in conf.d/main;
+//   - OpenSMTPD: a "pki" block and "listen ... tls pki" in smtpd.conf
+//     (smtpd.conf(5));
+//   - Sendmail: confSERVER_CERT and confSERVER_KEY in sendmail.mc
+//     (cf/README, "STARTTLS").
+func (d *diagContext) certificateFilesFix(name string) []string {
+	if name == "" {
+		name = "<FQDN clients use>"
+	}
+	switch d.server.Software {
+	case SoftwareExim:
+		return []string{
+			"# in Exim's main configuration (Debian: /etc/exim4/conf.d/main/03_exim4-config_tlsoptions), the chain and key for " + name + ":",
+			"#   tls_certificate = /etc/exim4/" + name + ".crt",
+			"#   tls_privatekey = /etc/exim4/" + name + ".key",
+			"exim -bP tls_certificate tls_privatekey",
+			"systemctl restart exim4",
+		}
+	case SoftwareOpenSMTPD:
+		return []string{
+			"# in /etc/smtpd.conf, the chain and key for " + name + ", and the listener using them:",
+			"#   pki " + name + " cert \"/etc/ssl/" + name + ".crt\"",
+			"#   pki " + name + " key \"/etc/ssl/private/" + name + ".key\"",
+			"#   listen on egress tls pki " + name,
+			"smtpd -n",
+			"rcctl restart smtpd || systemctl restart opensmtpd",
+		}
+	case SoftwareSendmail:
+		return []string{
+			"# in sendmail.mc, the chain and key for " + name + ":",
+			"#   define(`confSERVER_CERT', `/etc/mail/tls/" + name + ".crt')dnl",
+			"#   define(`confSERVER_KEY', `/etc/mail/tls/" + name + ".key')dnl",
+			"make -C /etc/mail && systemctl restart sendmail",
+		}
+	}
+	return nil
+}

@@ -11,11 +11,12 @@ import (
 type Software string
 
 const (
-	SoftwareUnknown  Software = "unknown"
-	SoftwareExchange Software = "exchange"
-	SoftwarePostfix  Software = "postfix"
-	SoftwareExim     Software = "exim"
-	SoftwareSendmail Software = "sendmail"
+	SoftwareUnknown   Software = "unknown"
+	SoftwareExchange  Software = "exchange"
+	SoftwarePostfix   Software = "postfix"
+	SoftwareExim      Software = "exim"
+	SoftwareSendmail  Software = "sendmail"
+	SoftwareOpenSMTPD Software = "opensmtpd"
 )
 
 // Server is what the banner and EHLO reply say about the server.
