@@ -324,32 +324,39 @@ func TestDiagnosisRules(t *testing.T) {
 func TestJudgeTLSRequired(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		reply []string
-		err   bool
-		want  TLSRequired
+		reply    []string
+		software Software
+		err      bool
+		want     TLSRequired
+		reason   string
 	}{
 		{reply: []string{"451 5.7.3 STARTTLS is required to send mail"}, want: TLSRequiredTrue},
 		{reply: []string{"530 5.7.0 Must issue a STARTTLS command first"}, want: TLSRequiredTrue},
 		{reply: []string{"451 5.7.3 Must issue a STARTTLS command first"}, want: TLSRequiredTrue},
 		// RFC 4954's "Authentication required" shares 530 5.7.0 with
 		// Postfix's STARTTLS refusal: only the text tells them apart.
-		{reply: []string{"530 5.7.0 Authentication required"}, want: TLSRequiredUnknown},
-		{reply: []string{"250 2.1.0 Sender OK"}, want: TLSRequiredFalse},
-		{reply: []string{"530 5.7.1 Client was not authenticated"}, want: TLSRequiredUnknown},
-		{reply: []string{"530 5.7.57 Client not authenticated to send mail."}, want: TLSRequiredUnknown},
-		{reply: []string{"421 4.7.0 Too many errors on this connection, closing transmission channel"}, want: TLSRequiredUnknown},
-		{err: true, want: TLSRequiredUnknown},
+		{reply: []string{"530 5.7.0 Authentication required"}, want: TLSRequiredUnknown, reason: reasonOtherRefusal},
+		// A 250 says "not required" only where the software decides at
+		// MAIL; Exim (RCPT ACL) and maddy refuse at RCPT.
+		{reply: []string{"250 2.1.0 Sender OK"}, software: SoftwareExchange, want: TLSRequiredFalse},
+		{reply: []string{"250 2.1.0 Ok"}, software: SoftwarePostfix, want: TLSRequiredFalse},
+		{reply: []string{"250 OK"}, software: SoftwareExim, want: TLSRequiredUnknown, reason: reasonMaybeAtRCPT},
+		{reply: []string{"250 2.0.0 Roger, accepting mail from <>"}, software: SoftwareUnknown, want: TLSRequiredUnknown, reason: reasonMaybeAtRCPT},
+		{reply: []string{"530 5.7.1 Client was not authenticated"}, want: TLSRequiredUnknown, reason: reasonOtherRefusal},
+		{reply: []string{"530 5.7.57 Client not authenticated to send mail."}, want: TLSRequiredUnknown, reason: reasonOtherRefusal},
+		{reply: []string{"421 4.7.0 Too many errors on this connection, closing transmission channel"}, want: TLSRequiredUnknown, reason: reasonOtherRefusal},
+		{err: true, want: TLSRequiredUnknown, reason: reasonNoReply},
 	}
 	for _, tc := range tests {
 		test := &probe.TLSRequiredTest{Mail: reporttest.ReplyOf(t, tc.reply)}
 		if tc.err {
 			test.Error = &probe.Error{Phase: probe.PhaseEHLO, Err: context.DeadlineExceeded}
 		}
-		if got := judgeTLSRequired(test); got != tc.want {
-			t.Errorf("%q: %q, want %q", tc.reply, got, tc.want)
+		if got, reason := judgeTLSRequired(test, tc.software); got != tc.want || reason != tc.reason {
+			t.Errorf("%q from %s: %q (%q), want %q (%q)", tc.reply, tc.software, got, reason, tc.want, tc.reason)
 		}
 	}
-	if got := judgeTLSRequired(nil); got != TLSRequiredNotTested {
+	if got, _ := judgeTLSRequired(nil, SoftwareExchange); got != TLSRequiredNotTested {
 		t.Errorf("not tested: %q", got)
 	}
 }

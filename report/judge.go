@@ -118,9 +118,11 @@ type Endpoint struct {
 	// Server is the software the banner and EHLO reveal (server.go).
 	Server Server
 	// TLSRequired is the verdict on the plaintext MAIL FROM test
-	// (tlsrequired.go), and TLSRequiredFailure why the test could not
-	// finish, when it could not.
+	// (tlsrequired.go), TLSRequiredReason why it is unknown, when it is,
+	// and TLSRequiredFailure why the test could not finish, when it could
+	// not.
 	TLSRequired        TLSRequired
+	TLSRequiredReason  string
 	TLSRequiredFailure *Failure
 	// Connector is the Exchange receive connector this endpoint belongs
 	// to ("Client Frontend EXCH01"), "" when the server is not Exchange or
@@ -221,7 +223,8 @@ func Judge(results []probe.Result, expect Expect, now time.Time) Summary {
 	for _, r := range results {
 		ep := Endpoint{Result: r, ServicePort: r.Endpoint.Role(), ExpectedName: expectedName(r.Endpoint, expect), Status: Skipped,
 			STARTTLS: starttlsOffer(&r), Failure: failure(r.Error), TLS: negotiated(r.TLS), Chain: views.chain(r.Chain),
-			Server: recognizeServer(&r), TLSRequired: judgeTLSRequired(r.TLSRequired)}
+			Server: recognizeServer(&r)}
+		ep.TLSRequired, ep.TLSRequiredReason = judgeTLSRequired(r.TLSRequired, ep.Server.Software)
 		if r.TLSRequired != nil {
 			ep.TLSRequiredFailure = failure(r.TLSRequired.Error)
 		}

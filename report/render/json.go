@@ -224,8 +224,10 @@ func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
 // server's exact reply.
 type jsonTLSRequired struct {
 	Required report.TLSRequired `json:"required"`
-	Reply    *jsonReply         `json:"reply"`
-	Error    *jsonError         `json:"error"`
+	// Reason says why required is "unknown".
+	Reason string     `json:"reason,omitempty"`
+	Reply  *jsonReply `json:"reply"`
+	Error  *jsonError `json:"error"`
 	// SessionEnded: the server ended the session in answer to the test.
 	SessionEnded bool `json:"session_ended"`
 	// Transcript is the test's own connection, with -v, when the server
@@ -238,7 +240,7 @@ func toJSONTLSRequired(ep *report.Endpoint) *jsonTLSRequired {
 	if t == nil {
 		return nil
 	}
-	return &jsonTLSRequired{Required: ep.TLSRequired, Reply: toJSONReply(t.Mail), Error: ep.TLSRequiredFailure, SessionEnded: t.SessionEnded}
+	return &jsonTLSRequired{Required: ep.TLSRequired, Reason: ep.TLSRequiredReason, Reply: toJSONReply(t.Mail), Error: ep.TLSRequiredFailure, SessionEnded: t.SessionEnded}
 }
 
 // toJSONDiagnoses keeps empty lists as [] rather than null, so that scripts

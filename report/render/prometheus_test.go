@@ -228,14 +228,15 @@ func TestPrometheusOnProbedServer(t *testing.T) {
 	}
 }
 
-// TestPrometheusTLSNotRequired: a server that takes MAIL FROM in plaintext
-// is tls_required 0.
+// TestPrometheusTLSNotRequired: a server known to decide at MAIL FROM
+// (Postfix, by its banner) that takes MAIL FROM in plaintext is
+// tls_required 0.
 func TestPrometheusTLSNotRequired(t *testing.T) {
 	chain, err := probetest.SelfSigned(probetest.Spec{CommonName: "mx.test", DNSNames: []string{"mx.test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := probetest.NewServer(t, probetest.Config{Chain: chain})
+	srv := probetest.NewServer(t, probetest.Config{Chain: chain, Banner: "220 mx.test ESMTP Postfix (Debian/GNU)"})
 	ep := srv.Endpoint("", 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -58,7 +58,11 @@ func tlsRequiredField(ep *report.Endpoint) string {
 	}
 	switch {
 	case t.Mail != nil:
-		return fmt.Sprintf("%s: MAIL FROM:<> before STARTTLS got %s%s", answer, Escape(fmt.Sprintf("%d %s", t.Mail.Code, t.Mail.Text())), ended)
+		reason := ""
+		if ep.TLSRequiredReason != "" {
+			reason = "; " + ep.TLSRequiredReason
+		}
+		return fmt.Sprintf("%s: MAIL FROM:<> before STARTTLS got %s%s%s", answer, Escape(fmt.Sprintf("%d %s", t.Mail.Code, t.Mail.Text())), reason, ended)
 	case ep.TLSRequiredFailure != nil:
 		return answer + ": the test failed at " + Escape(failureLine(ep.TLSRequiredFailure)) + ended
 	}
