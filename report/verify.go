@@ -108,45 +108,61 @@ type chainVerdict struct {
 	leafOutOfDate bool
 }
 
-// verifyChain verifies the chain as sent and says why it fails.
+// verifyChain verifies the chain as sent and says why it fails, in words:
+// Go's errors ("x509: certificate has expired or is not yet valid: current
+// time ... is after ...") are for programmers.
 func verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time) chainVerdict {
 	err := verify(chain, roots, now)
 	if err == nil {
 		return chainVerdict{}
 	}
-	leaf := chain[0]
 	var invalid x509.CertificateInvalidError
-	if errors.As(err, &invalid) && invalid.Reason == x509.Expired {
-		which := "certificate " + invalid.Cert.Subject.String()
-		if invalid.Cert == leaf {
-			which = "the leaf"
-		}
-		// Tell "expired but otherwise fine" (a renewal not bound) from
-		// "expired and untrusted anyway".
-		if at, ok := commonValidInstant(chain); ok {
-			if err = verify(chain, roots, at); err == nil {
-				return chainVerdict{
-					reason: fmt.Sprintf("issued by a trusted CA, but %s is outside its validity period (%s to %s)",
-						which, invalid.Cert.NotBefore.UTC().Format(time.DateOnly), invalid.Cert.NotAfter.UTC().Format(time.DateOnly)),
-					leafOutOfDate: invalid.Cert == leaf,
-				}
-			}
-		}
+	if !errors.As(err, &invalid) || invalid.Reason != x509.Expired {
+		return chainVerdict{reason: untrustedReason(chain, err)}
 	}
+	which := "certificate " + invalid.Cert.Subject.String()
+	if invalid.Cert == chain[0] {
+		which = "the leaf"
+	}
+	dated := fmt.Sprintf("%s is outside its validity period (%s to %s)",
+		which, invalid.Cert.NotBefore.UTC().Format(time.DateOnly), invalid.Cert.NotAfter.UTC().Format(time.DateOnly))
+	// Tell "expired but otherwise fine" (a renewal not bound) from
+	// "expired and untrusted anyway".
+	at, ok := commonValidInstant(chain)
+	if !ok {
+		return chainVerdict{reason: dated + ", and the validity periods of the chain never overlap"}
+	}
+	if err := verify(chain, roots, at); err != nil {
+		return chainVerdict{reason: untrustedReason(chain, err) + "; besides, " + dated}
+	}
+	return chainVerdict{reason: "issued by a trusted CA, but " + dated, leafOutOfDate: invalid.Cert == chain[0]}
+}
+
+// untrustedReason says why a chain does not verify, for every reason but
+// the dates.
+func untrustedReason(chain []*x509.Certificate, err error) string {
+	leaf, last := chain[0], chain[len(chain)-1]
 	var unknown x509.UnknownAuthorityError
-	if errors.As(err, &unknown) {
-		last := chain[len(chain)-1]
-		switch {
-		case len(chain) == 1 && isSelfSigned(leaf):
-			return chainVerdict{reason: "self-signed certificate: no client trusts it unless told to"}
-		case isSelfSigned(last):
-			return chainVerdict{reason: fmt.Sprintf("the chain ends at %s, which is not a trusted root (use --ca-file if it is your private CA)", last.Subject)}
-		default:
-			return chainVerdict{reason: fmt.Sprintf("incomplete chain: the server did not send the certificate of %s, the issuer of %s (a missing intermediate), and it is not a trusted root",
-				last.Issuer, last.Subject)}
-		}
+	var invalid x509.CertificateInvalidError
+	var insecure x509.InsecureAlgorithmError
+	switch {
+	case errors.As(err, &unknown) && len(chain) == 1 && isSelfSigned(leaf):
+		return "self-signed certificate: no client trusts it unless told to"
+	case errors.As(err, &unknown) && isSelfSigned(last):
+		return fmt.Sprintf("the chain ends at %s, which is not a trusted root (use --ca-file if it is your private CA)", last.Subject)
+	case errors.As(err, &unknown):
+		return fmt.Sprintf("incomplete chain: the server did not send the certificate of %s, the issuer of %s (a missing intermediate), and it is not a trusted root",
+			last.Issuer, last.Subject)
+	case errors.As(err, &invalid) && invalid.Reason == x509.IncompatibleUsage:
+		return "the certificate is not for TLS servers: its extended key usage leaves out server authentication"
+	case errors.As(err, &invalid) && invalid.Reason == x509.NotAuthorizedToSign:
+		return fmt.Sprintf("certificate %s signed another one but is not a CA", invalid.Cert.Subject)
+	case errors.As(err, &invalid) && invalid.Reason == x509.CANotAuthorizedForThisName:
+		return fmt.Sprintf("CA %s may not issue for this name (a name constraint)", invalid.Cert.Subject)
+	case errors.As(err, &insecure):
+		return "signed with " + x509.SignatureAlgorithm(insecure).String() + ", which clients no longer accept"
 	}
-	return chainVerdict{reason: err.Error()}
+	return "the chain does not verify: " + err.Error()
 }
 
 func verify(chain []*x509.Certificate, roots *x509.CertPool, at time.Time) error {

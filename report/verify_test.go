@@ -1,6 +1,7 @@
 package report
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -62,5 +63,52 @@ func TestNilCacheVerifies(t *testing.T) {
 	var cache *Cache
 	if got, want := cache.verifyChain(chain.Certs, nil, time.Now()).reason, "self-signed certificate: no client trusts it unless told to"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// Every trust verdict is in words, the expired ones too: never Go's
+// "x509: certificate has expired or is not yet valid: current time ...".
+func TestTrustReasonsAreWords(t *testing.T) {
+	t.Parallel()
+	root, err := probetest.NewRootCA("Words Root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	past := probetest.Spec{CommonName: "mx.test", DNSNames: []string{"mx.test"}, NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour)}
+	expiredTrusted, err := root.Issue(past)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiredSelf, err := probetest.SelfSigned(past)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := probetest.NewRootCA("Other Root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiredUnknownRoot, err := other.Issue(past)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		chain *probetest.Chain
+		want  []string
+	}{
+		{"expired, trusted CA", expiredTrusted, []string{"issued by a trusted CA, but the leaf is outside its validity period"}},
+		{"expired and self-signed", expiredSelf, []string{"self-signed certificate", "besides, the leaf is outside its validity period"}},
+		{"expired, unknown root", expiredUnknownRoot, []string{"not a trusted root", "besides, the leaf is outside its validity period"}},
+	} {
+		verdict := verifyChain(tc.chain.Certs, root.Pool(), now)
+		for _, w := range tc.want {
+			if !strings.Contains(verdict.reason, w) {
+				t.Errorf("%s: %q lacks %q", tc.name, verdict.reason, w)
+			}
+		}
+		if strings.Contains(verdict.reason, "x509:") || strings.Contains(verdict.reason, "current time") {
+			t.Errorf("%s: Go's error text reached the verdict: %q", tc.name, verdict.reason)
+		}
 	}
 }
