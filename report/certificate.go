@@ -210,7 +210,8 @@ type Negotiated struct {
 	// ServerName is the SNI sent, "" when none was.
 	ServerName string
 	// Complete is false when the certificate arrived but the handshake
-	// failed after it: then Version and CipherSuite say nothing.
+	// failed after it: then Version and CipherSuite are "", since nothing
+	// was negotiated.
 	Complete bool
 }
 
@@ -218,7 +219,12 @@ func negotiated(t *probe.TLSState) *Negotiated {
 	if t == nil {
 		return nil
 	}
-	return &Negotiated{Version: tlsVersionName(t.Version), CipherSuite: tls.CipherSuiteName(t.CipherSuite), ServerName: t.ServerName, Complete: t.HandshakeComplete}
+	if !t.HandshakeComplete {
+		// The server's hello named a version and a suite, but the
+		// handshake failed after its certificate: no session has them.
+		return &Negotiated{ServerName: t.ServerName}
+	}
+	return &Negotiated{Version: tlsVersionName(t.Version), CipherSuite: tls.CipherSuiteName(t.CipherSuite), ServerName: t.ServerName, Complete: true}
 }
 
 // tlsVersionName is "TLS 1.3" and the like.

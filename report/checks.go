@@ -145,6 +145,8 @@ func checkSTARTTLS(r *probe.Result) Check {
 func checkHandshake(r *probe.Result) Check {
 	c := Check{ID: CheckHandshake}
 	switch {
+	case r.Error != nil && r.Error.Phase == probe.PhaseHandshake && len(r.Chain) > 0:
+		c.Status, c.Message = Critical, "TLS handshake failed after the server sent its certificate: "+describeTLSError(r.Error.Err)+"; no session was established, so no mail can go over TLS"
 	case r.Error != nil && r.Error.Phase == probe.PhaseHandshake:
 		c.Status, c.Message = Critical, "TLS handshake failed: "+describeTLSError(r.Error.Err)
 	case r.TLS == nil || !r.TLS.HandshakeComplete:

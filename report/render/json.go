@@ -72,6 +72,9 @@ type (
 		Version     string `json:"version"`
 		CipherSuite string `json:"cipher_suite"`
 		ServerName  string `json:"server_name"`
+		// HandshakeComplete is false when the certificate arrived but
+		// the handshake failed after it: version and cipher_suite are "".
+		HandshakeComplete bool `json:"handshake_complete"`
 	}
 	jsonCert struct {
 		Subject            string    `json:"subject"`
@@ -166,7 +169,7 @@ func toJSONResult(ep *report.Endpoint, verbose bool) jsonResult {
 		},
 	}
 	if t := ep.TLS; t != nil {
-		out.TLS = &jsonTLS{Version: t.Version, CipherSuite: t.CipherSuite, ServerName: t.ServerName}
+		out.TLS = &jsonTLS{Version: t.Version, CipherSuite: t.CipherSuite, ServerName: t.ServerName, HandshakeComplete: t.Complete}
 	}
 	for _, c := range ep.Chain {
 		out.Chain = append(out.Chain, toJSONCert(c))

@@ -116,7 +116,7 @@ func nagiosPerfdata(s report.Summary) []string {
 		if leaf := ep.Leaf(); leaf != nil {
 			perf = append(perf, fmt.Sprintf("%s=%d;%d:;%d:", perfLabel(prefix+" days_left"), leaf.DaysLeft, s.WarnDays, s.CritDays))
 		}
-		if r.Timings.Handshake > 0 {
+		if r.Timings.Handshake > 0 && ep.TLS != nil && ep.TLS.Complete {
 			perf = append(perf, fmt.Sprintf("%s=%ss;;;0", perfLabel(prefix+" handshake"), seconds(r.Timings.Handshake)))
 		}
 		if r.Timings.Total > 0 {

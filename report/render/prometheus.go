@@ -125,7 +125,7 @@ func (m promMetrics) observe(ep *report.Endpoint) {
 	case report.TLSRequiredFalse:
 		m.tlsRequired.With(labels).Set(0)
 	}
-	if r.Timings.Handshake > 0 {
+	if r.Timings.Handshake > 0 && ep.TLS != nil && ep.TLS.Complete {
 		m.handshake.With(labels).Set(r.Timings.Handshake.Seconds())
 	}
 	if r.Timings.Total > 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -406,5 +407,66 @@ func compareGolden(t *testing.T, path string, got []byte) {
 				path, i+1, g, w, got)
 			return
 		}
+	}
+}
+
+// OpenSMTPD on Debian 12 ends every handshake with alert 80 after its
+// certificate: every format must show the certificate as received and
+// nothing as negotiated (no version, no cipher, no handshake time).
+func TestHandshakeFailedAfterTheCertificate(t *testing.T) {
+	t.Parallel()
+	r := completeDialogue(t, endpoint(25), "good")
+	r.EHLOAfterTLS = nil
+	r.TLS.HandshakeComplete = false
+	r.Error = &probe.Error{Phase: probe.PhaseHandshake, Err: errors.New("remote error: tls: internal error")}
+	s := report.Judge([]probe.Result{r}, expectName(t, "mail.contoso.test"), goldenNow)
+
+	var text bytes.Buffer
+	if err := Text(&text, s, false); err != nil {
+		t.Fatal(err)
+	}
+	tlsLine := ""
+	for _, line := range strings.Split(text.String(), "\n") {
+		if strings.HasPrefix(line, "  TLS ") {
+			tlsLine = line
+		}
+	}
+	if !strings.Contains(tlsLine, "not established: the handshake failed after the server sent the certificate below") || strings.Contains(tlsLine, "TLS 1.") {
+		t.Errorf("text TLS line %q", tlsLine)
+	}
+	if !strings.Contains(text.String(), "TLS handshake failed after the server sent its certificate") || !strings.Contains(text.String(), "SHA-1") {
+		t.Errorf("the text lacks the certificate or the handshake's failure:\n%s", text.String())
+	}
+
+	var doc bytes.Buffer
+	if err := JSON(&doc, s); err != nil {
+		t.Fatal(err)
+	}
+	var parsed struct {
+		Results []struct {
+			TLS struct {
+				Version           string `json:"version"`
+				CipherSuite       string `json:"cipher_suite"`
+				HandshakeComplete bool   `json:"handshake_complete"`
+			} `json:"tls"`
+			Chain []struct{ SHA1 string } `json:"chain"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(doc.Bytes(), &parsed); err != nil {
+		t.Fatal(err)
+	}
+	if got := parsed.Results[0]; got.TLS.Version != "" || got.TLS.CipherSuite != "" || got.TLS.HandshakeComplete || len(got.Chain) == 0 {
+		t.Errorf("JSON tls %+v with %d certificates, want nothing negotiated and the chain kept", got.TLS, len(got.Chain))
+	}
+
+	var nagios, prom bytes.Buffer
+	if err := Nagios(&nagios, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := Prometheus(&prom, s); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(nagios.String(), " handshake'=") || strings.Contains(prom.String(), "handshake_duration_seconds{") {
+		t.Errorf("a handshake time for a handshake that failed:\n%s\n%s", nagios.String(), prom.String())
 	}
 }

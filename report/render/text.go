@@ -123,6 +123,9 @@ func writeEndpoint(w io.Writer, p palette, ep *report.Endpoint, verbose bool) {
 	}
 	if t := ep.TLS; t != nil {
 		v := fmt.Sprintf("%s, %s", t.Version, t.CipherSuite)
+		if !t.Complete {
+			v = "not established: the handshake failed after the server sent the certificate below"
+		}
 		if t.ServerName != "" {
 			v += ", SNI " + t.ServerName
 		} else {
