@@ -2,6 +2,7 @@ package report
 
 import (
 	"crypto/x509"
+	"fmt"
 	"iter"
 	"regexp"
 	"strconv"
@@ -151,6 +152,17 @@ func (d *diagContext) peers() iter.Seq[*Endpoint] {
 			}
 		}
 	}
+}
+
+// place names where an endpoint of the host is: "port 25", or
+// "192.0.2.11 port 25" when the host was reached at several addresses.
+func (d *diagContext) place(e *Endpoint) string {
+	for _, other := range d.group {
+		if other.Result.Address != e.Result.Address {
+			return fmt.Sprintf("%s port %d", e.Result.Address, e.ServicePort)
+		}
+	}
+	return fmt.Sprintf("port %d", e.ServicePort)
 }
 
 func (d *diagContext) exchange() bool { return d.server.Software == SoftwareExchange }

@@ -70,7 +70,7 @@ func (d *diagContext) expiredCertificate() *Diagnosis {
 	renewal, where := d.renewalOf(leaf)
 	seen := ""
 	if renewal != nil {
-		seen = fmt.Sprintf(" (the renewed certificate, SHA-1 %s, is presented on port %d)", sha1Hex(renewal), where.ServicePort)
+		seen = fmt.Sprintf(" (the renewed certificate, SHA-1 %s, is presented on %s)", sha1Hex(renewal), d.place(where))
 	}
 	x := &Diagnosis{ID: DiagExpiredCertificate, Severity: SeverityCritical}
 	switch {

@@ -20,16 +20,7 @@ func (d *diagContext) certificateDiffers() *Diagnosis {
 	if cmp.reference == nil || mine.SHA1 == cmp.reference.SHA1 {
 		return nil
 	}
-	addresses := map[string]bool{}
-	for _, m := range cmp.members {
-		addresses[m.Result.Address] = true
-	}
-	label := func(e *Endpoint) string {
-		if len(addresses) > 1 {
-			return fmt.Sprintf("%s port %d", e.Result.Address, e.ServicePort)
-		}
-		return fmt.Sprintf("port %d", e.ServicePort)
-	}
+	label := d.place
 	var rows []CertificateRow
 	var same []string
 	for _, m := range cmp.members {

@@ -458,3 +458,21 @@ func TestPSQuote(t *testing.T) {
 		}
 	}
 }
+
+// With two addresses on port 25, "the renewed certificate is presented on
+// port 25" would name the port that presents the expired one too: the
+// address says which node.
+func TestRenewalNamedByAddress(t *testing.T) {
+	t.Parallel()
+	p := reporttest.NewDiagPKI(t)
+	expired, renewed := reporttest.Frontend(p.Expired), reporttest.Frontend(p.Renewed)
+	expired.Address, renewed.Address = "127.0.0.1", "127.0.0.2"
+	sum := judgeDialogues(t, p, expired, renewed)
+	d := findDiagnosis(sum.Endpoints[0], DiagExpiredCertificate)
+	if d == nil {
+		t.Fatalf("no %s diagnosis: %v", DiagExpiredCertificate, diagnosisIDs(sum.Endpoints[0]))
+	}
+	if want := "is presented on 127.0.0.2 port 25"; !strings.Contains(d.Cause, want) {
+		t.Errorf("cause %q lacks %q", d.Cause, want)
+	}
+}
