@@ -31,3 +31,23 @@ func Escape(s string) string {
 	}
 	return b.String()
 }
+
+// escapeCommand escapes a fix line like any server-sent text, but keeps
+// backslashes single: 'EXCH01\Client Frontend EXCH01' must paste as it
+// reads. Control characters are still shown escaped, so a fix that quotes
+// one cannot be pasted as is, which is the safe way for it to fail.
+func escapeCommand(line string) string { return escapeKeepingBackslashes(line) }
+
+// escapeName escapes a distinguished name as Go writes it (RFC 2253):
+// its own escapes ("O=O'Reilly & Sons\, Ltd") keep their single
+// backslash. That is safe: Go writes a backslash of the value itself as
+// two, so a value cannot fake one of Escape's \xNN.
+func escapeName(dn string) string { return escapeKeepingBackslashes(dn) }
+
+func escapeKeepingBackslashes(s string) string {
+	parts := strings.Split(s, `\`)
+	for i, p := range parts {
+		parts[i] = Escape(p)
+	}
+	return strings.Join(parts, `\`)
+}

@@ -1,10 +1,18 @@
 package render_test
 
 import (
+	"bytes"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/starttls-probe/starttls-probe/probe"
+	"github.com/starttls-probe/starttls-probe/probe/probetest"
+	"github.com/starttls-probe/starttls-probe/report"
 	"github.com/starttls-probe/starttls-probe/report/render"
 )
 
@@ -76,4 +84,31 @@ func assertTerminalSafeString(t testing.TB, s string) {
 			t.Fatalf("%q holds control character %U at byte %d", s, r, i)
 		}
 	}
+}
+
+// A distinguished name keeps Go's own escapes with one backslash, as JSON
+// shows them, while control characters are still escaped.
+func TestEscapeNameKeepsItsBackslashes(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	s := report.Judge([]probe.Result{{
+		Endpoint: probe.Endpoint{Host: "mx.test", Port: 25}, Address: "127.0.0.1", Mode: probe.ModeImplicit,
+		TLS:   &probe.TLSState{Version: 0x0304, CipherSuite: 0x1301, HandshakeComplete: true},
+		Chain: []*x509.Certificate{oReilly(t)},
+	}}, report.Expect{}, time.Now())
+	if err := render.Text(&out, s, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `O=O'Reilly & Sons\, Ltd`) || strings.Contains(out.String(), `Sons\\, Ltd`) {
+		t.Errorf("the subject should read O=O'Reilly & Sons\\, Ltd, with one backslash:\n%s", out.String())
+	}
+}
+
+func oReilly(t *testing.T) *x509.Certificate {
+	t.Helper()
+	chain, err := probetest.SelfSigned(probetest.Spec{Subject: pkix.Name{CommonName: "mx.test", Organization: []string{"O'Reilly & Sons, Ltd"}}, DNSNames: []string{"mx.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return chain.Leaf()
 }

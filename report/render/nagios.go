@@ -47,6 +47,11 @@ func nagiosText(s string) string {
 	return strings.ReplaceAll(Escape(s), "|", `\x7c`)
 }
 
+// nagiosName is nagiosText for a distinguished name (escapeName).
+func nagiosName(dn string) string {
+	return strings.ReplaceAll(escapeName(dn), "|", `\x7c`)
+}
+
 // nagiosStatusText lists every problem (report.Summary.Problems, worst
 // first) as "host:port message"; when there is none it names the endpoints
 // that are OK.
@@ -92,7 +97,7 @@ func writeNagiosEndpoint(w io.Writer, ep *report.Endpoint) {
 	fmt.Fprintf(w, "%s %s (%s, %s)\n", strings.ReplaceAll(endpointTitle(ep), "|", `\x7c`), ep.Status, addr, modeName(r.Mode))
 	if leaf := ep.Leaf(); leaf != nil {
 		fmt.Fprintf(w, "  certificate %s, issued by %s, SHA-1 %s, expires %s (%s)\n",
-			nagiosText(leaf.Subject), nagiosText(leaf.Issuer), leaf.SHA1,
+			nagiosName(leaf.Subject), nagiosName(leaf.Issuer), leaf.SHA1,
 			leaf.NotAfter.Format(time.DateOnly), daysLeftText(leaf))
 	}
 	for _, c := range ep.Checks {

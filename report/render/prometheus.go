@@ -139,8 +139,8 @@ func (m promMetrics) observe(ep *report.Endpoint) {
 		// escapes what it must on top (backslash, quote, newline).
 		m.certInfo.With(with(prometheus.Labels{
 			"sha1":    leaf.SHA1,
-			"subject": Escape(leaf.Subject),
-			"issuer":  Escape(leaf.Issuer),
+			"subject": escapeName(leaf.Subject),
+			"issuer":  escapeName(leaf.Issuer),
 		})).Set(1)
 	}
 	for _, c := range ep.Checks {

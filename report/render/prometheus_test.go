@@ -142,7 +142,7 @@ func assertPrometheusMatches(t *testing.T, out []byte, s report.Summary) {
 		if v, _ := series(families, "starttls_probe_cert_days_left", id); v != float64(ep.Leaf().DaysLeft) {
 			t.Errorf("%s: days left %v, want %d", r.Endpoint, v, ep.Leaf().DaysLeft)
 		}
-		info := map[string]string{"sha1": reporttest.SHA1(leaf), "subject": Escape(leaf.Subject.String()), "issuer": Escape(leaf.Issuer.String())}
+		info := map[string]string{"sha1": reporttest.SHA1(leaf), "subject": escapeName(leaf.Subject.String()), "issuer": escapeName(leaf.Issuer.String())}
 		for k, v := range id {
 			info[k] = v
 		}
@@ -185,8 +185,8 @@ func TestPrometheusHostileSubjectRoundTrips(t *testing.T) {
 	assertTerminalSafe(t, out.Bytes())
 	families := parseExposition(t, out.Bytes())
 	leaf := s.Endpoints[0].Leaf()
-	if _, ok := series(families, "starttls_probe_cert_info", map[string]string{"subject": Escape(leaf.Subject)}); !ok {
-		t.Errorf("the subject label does not parse back to %q:\n%s", Escape(leaf.Subject), out.String())
+	if _, ok := series(families, "starttls_probe_cert_info", map[string]string{"subject": escapeName(leaf.Subject)}); !ok {
+		t.Errorf("the subject label does not parse back to %q:\n%s", escapeName(leaf.Subject), out.String())
 	}
 }
 

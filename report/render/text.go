@@ -148,7 +148,7 @@ func writeEndpoint(w io.Writer, p palette, ep *report.Endpoint, verbose bool) {
 		fmt.Fprintf(w, "  chain as sent (%d)\n", len(ep.Chain))
 		ctw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for i, c := range ep.Chain {
-			fmt.Fprintf(ctw, "    %d\t%s\t<- %s\t%s\t%s\n", i, Escape(c.Subject), Escape(c.Issuer),
+			fmt.Fprintf(ctw, "    %d\t%s\t<- %s\t%s\t%s\n", i, escapeName(c.Subject), escapeName(c.Issuer),
 				c.NotAfter.Format(time.DateOnly), daysLeftText(c))
 		}
 		ctw.Flush()
@@ -195,8 +195,8 @@ func writeEndpoint(w io.Writer, p palette, ep *report.Endpoint, verbose bool) {
 func failureLine(f *report.Failure) string { return fmt.Sprintf("%s: %s", f.Phase, f.Message) }
 
 func writeCertificate(field func(string, string), leaf *report.Certificate) {
-	field("subject", Escape(leaf.Subject))
-	field("issuer", Escape(leaf.Issuer))
+	field("subject", escapeName(leaf.Subject))
+	field("issuer", escapeName(leaf.Issuer))
 	// The exact string for Set-ReceiveConnector -TlsCertificateName.
 	field("TlsCertificateName", Escape(leaf.TLSCertificateName))
 	if len(leaf.SANs) == 0 {

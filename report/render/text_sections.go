@@ -124,18 +124,6 @@ func writeCompareTable(w io.Writer, rows []report.CertificateRow) {
 	}
 }
 
-// escapeCommand escapes a fix line like any server-sent text, but keeps
-// backslashes single: 'EXCH01\Client Frontend EXCH01' must paste as it
-// reads. Control characters are still shown escaped, so a fix that quotes
-// one cannot be pasted as is, which is the safe way for it to fail.
-func escapeCommand(line string) string {
-	parts := strings.Split(line, `\`)
-	for i, p := range parts {
-		parts[i] = Escape(p)
-	}
-	return strings.Join(parts, `\`)
-}
-
 // writeTLSRequiredTranscript shows, with -v, the TLS-required test's own
 // connection, in the main transcript's format: there is one only when the
 // server ended it in answer to MAIL FROM:<> and STARTTLS was probed on a new
