@@ -95,9 +95,9 @@ func diagnose(s *Summary, now time.Time) {
 		ep := &s.Endpoints[i]
 		d := newDiagContext(ep, groups[hostKey(*ep)], now)
 		if d.exchange() {
-			if server := d.serverName(); server != "" {
-				ep.Connector = exchangeConnector(d.role, server)
-			}
+			// Named in every run, healthy or not; without the server's
+			// name when nothing tells it ("Default Frontend").
+			ep.Connector = strings.TrimSpace(exchangeConnector(d.role, d.serverName()))
 		}
 		ep.Diagnoses = d.rules()
 	}

@@ -344,3 +344,24 @@ func TestEveryFormatNamesTheSameOddAddress(t *testing.T) {
 		t.Errorf("Nagios status line does not blame 127.0.0.11 alone: %s", status)
 	}
 }
+
+// A healthy Exchange port names its receive connector in the text too, not
+// only inside a diagnosis; without the server's name when nothing tells it
+// (the banner shows the public name, the certificate is CA-issued).
+func TestHealthyExchangeNamesItsConnector(t *testing.T) {
+	t.Parallel()
+	p := reporttest.NewDiagPKI(t)
+	d := reporttest.Frontend(p.Good)
+	d.Script.Greeting = []string{"220 " + reporttest.DiagName + " Microsoft ESMTP MAIL Service ready at Sat, 15 Jun 2030 13:59:58 +0200"}
+	s := judgeDialogues(t, p, d)
+	if s.Status != report.OK {
+		t.Fatalf("status %s, want a healthy endpoint: %+v", s.Status, s.Problems)
+	}
+	var text bytes.Buffer
+	if err := Text(&text, s, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), `receive connector "Default Frontend"`) {
+		t.Errorf("the text does not name the connector:\n%s", text.String())
+	}
+}
