@@ -894,13 +894,17 @@ func trustedRoots(path string) (func() *x509.CertPool, error) {
 // the baseline and delivers the report; it returns the exit status. roots
 // gives expect's trusted roots once they are loaded.
 func probeAndReport(ctx context.Context, jobs []probe.Job, opts probe.Options, expect report.Expect, roots func() *x509.CertPool, cfg config, stdout, stderr io.Writer) int {
-	results, err := probeJobs(ctx, jobs, opts, expect, roots, cfg.out, stdout, stderr)
+	// One instant for the whole run: every JSONL line and the run's
+	// verdict count days left from it, and share report.Cache's chain
+	// verdicts.
+	now := time.Now()
+	results, err := probeJobs(ctx, jobs, opts, expect, roots, now, cfg.out, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
 		return exitUsage
 	}
 	expect.Roots = roots()
-	summary := report.Judge(results, expect, time.Now())
+	summary := report.Judge(results, expect, now)
 	summary.Version = version()
 	summary.Verbose = cfg.out.verbose
 	status := summary.ExitCode()
@@ -987,7 +991,7 @@ const progressMinJobs = 20
 // probeJobs runs the jobs. With --output jsonl it writes each result as soon
 // as its endpoint finishes; on a terminal it shows a progress bar on stderr
 // for long runs, never in a pipe.
-func probeJobs(ctx context.Context, jobs []probe.Job, opts probe.Options, expect report.Expect, roots func() *x509.CertPool, out output, stdout, stderr io.Writer) ([]probe.Result, error) {
+func probeJobs(ctx context.Context, jobs []probe.Job, opts probe.Options, expect report.Expect, roots func() *x509.CertPool, now time.Time, out output, stdout, stderr io.Writer) ([]probe.Result, error) {
 	var bar *progressbar.ProgressBar
 	if len(jobs) >= progressMinJobs && isTerminal(stderr) && !(out.format == "jsonl" && isTerminal(stdout)) {
 		bar = progressbar.NewOptions(len(jobs),
@@ -1007,7 +1011,7 @@ func probeJobs(ctx context.Context, jobs []probe.Job, opts probe.Options, expect
 		for r := range finished {
 			if out.format == "jsonl" && writeErr == nil {
 				expect.Roots = roots()
-				line := report.Judge([]probe.Result{r}, expect, time.Now())
+				line := report.Judge([]probe.Result{r}, expect, now)
 				line.Verbose = out.verbose
 				writeErr = render.JSONLines(lines, line)
 				// Each line goes out as its endpoint finishes, several in

@@ -25,8 +25,6 @@ func Run(ctx context.Context, jobs []Job, opts Options, done func(i int, r Resul
 		// host name each time.
 		opts.EHLOName = DefaultEHLOName()
 	}
-	// Shared read-only by every endpoint's tls.Config.
-	opts.cipherSuites = allCipherSuites()
 	// A fixed pool of workers rather than a goroutine per job: a batch of
 	// thousands then costs thousands of Results, not of stacks.
 	next := make(chan int)

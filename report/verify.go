@@ -51,17 +51,12 @@ func (c *Cache) certificate(cert *x509.Certificate) *Certificate {
 
 // verifyKey is everything the verdict depends on: the roots, the chain as
 // sent (leaf and intermediates, by SHA-256 of their DER) and the instant.
-//
-// The instant is kept to the second, plus whether it falls exactly on one:
-// certificate validity is encoded in whole seconds, so x509's
-// "now before NotBefore" and "now after NotAfter" give the same answer for
-// every instant of the same second except its very first, which is only
-// "after" a NotAfter of the second before.
+// A run judges at one instant (main takes it once), so its judgements share
+// the verdicts.
 type verifyKey struct {
-	roots  *x509.CertPool
-	chain  [sha256.Size]byte
-	second int64
-	onward bool // a fraction of a second after second
+	roots *x509.CertPool
+	chain [sha256.Size]byte
+	at    int64 // Unix nanoseconds
 }
 
 func newVerifyKey(chain []*x509.Certificate, roots *x509.CertPool, at time.Time) verifyKey {
@@ -73,7 +68,7 @@ func newVerifyKey(chain []*x509.Certificate, roots *x509.CertPool, at time.Time)
 		h.Write(size[:])
 		h.Write(c.Raw)
 	}
-	k := verifyKey{roots: roots, second: at.Unix(), onward: at.Nanosecond() != 0}
+	k := verifyKey{roots: roots, at: at.UnixNano()}
 	h.Sum(k.chain[:0])
 	return k
 }
