@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -107,8 +108,12 @@ type chainVerdict struct {
 // Go's errors ("x509: certificate has expired or is not yet valid: current
 // time ... is after ...") are for programmers.
 func verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now time.Time) chainVerdict {
-	err := verify(chain, roots, now)
+	verified, err := verifiedChains(chain, roots, now)
 	if err == nil {
+		if missing := notSent(chain, verified); missing != nil {
+			return chainVerdict{reason: fmt.Sprintf("incomplete chain as sent: the server did not send %s, the issuer of %s; it verifies here only because this machine already has it (in its trust store, or fetched from the certificate's AIA address by the OS verifier, as on Windows and macOS), and senders that do not fail",
+				missing.Subject, missing.Issuer)}
+		}
 		return chainVerdict{}
 	}
 	var invalid x509.CertificateInvalidError
@@ -161,17 +166,51 @@ func untrustedReason(chain []*x509.Certificate, err error) string {
 }
 
 func verify(chain []*x509.Certificate, roots *x509.CertPool, at time.Time) error {
+	_, err := verifiedChains(chain, roots, at)
+	return err
+}
+
+// verifiedChains verifies the chain as sent: its leaf, with the other
+// certificates it sent as the only intermediates.
+func verifiedChains(chain []*x509.Certificate, roots *x509.CertPool, at time.Time) ([][]*x509.Certificate, error) {
 	inter := x509.NewCertPool()
 	for _, c := range chain[1:] {
 		inter.AddCert(c)
 	}
-	_, err := chain[0].Verify(x509.VerifyOptions{
+	return chain[0].Verify(x509.VerifyOptions{
 		Roots:         roots,
 		Intermediates: inter,
 		CurrentTime:   at,
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
-	return err
+}
+
+// notSent finds, when no verified chain is complete as sent, the first
+// certificate the verification needed that the server did not send and
+// that is no root (not self-signed): an intermediate this machine had from
+// elsewhere. On Windows and macOS, Go verifies through the OS, which
+// fetches missing intermediates itself (AIA) and keeps them; on Linux a
+// trust store or --ca-file holding an intermediate does the same. Either
+// way the chain as sent is what other senders get. nil when a verified
+// chain needs nothing more than what was sent and a root.
+func notSent(sent []*x509.Certificate, verified [][]*x509.Certificate) *x509.Certificate {
+	var first *x509.Certificate
+	for _, v := range verified {
+		var missing *x509.Certificate
+		for _, c := range v[1:] {
+			if !slices.ContainsFunc(sent, c.Equal) && !isSelfSigned(c) {
+				missing = c
+				break
+			}
+		}
+		if missing == nil {
+			return nil
+		}
+		if first == nil {
+			first = missing
+		}
+	}
+	return first
 }
 
 // commonValidInstant is an instant at which every certificate of the chain

@@ -112,3 +112,39 @@ func TestTrustReasonsAreWords(t *testing.T) {
 		}
 	}
 }
+
+// A chain that leaves out its intermediate verifies where the machine has
+// that intermediate already (Windows and macOS fetch it through AIA; here,
+// a store holding it): the verdict still says the chain as sent is
+// incomplete, since senders without it fail.
+func TestIncompleteChainAsSent(t *testing.T) {
+	t.Parallel()
+	root, err := probetest.NewRootCA("AIA Root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuing, err := root.NewIntermediate("AIA Issuing CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, err := issuing.Issue(probetest.Spec{CommonName: "mx.test", DNSNames: []string{"mx.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafOnly := chain.Certs[:1]
+	// The store has the intermediate, as the OS store has it after an
+	// AIA fetch.
+	store := root.Pool()
+	store.AddCert(chain.Certs[1])
+	now := time.Now()
+	if v := verifyChain(chain.Certs, store, now); v.reason != "" {
+		t.Fatalf("the full chain: %q, want it to verify", v.reason)
+	}
+	v := verifyChain(leafOnly, store, now)
+	if !strings.Contains(v.reason, "incomplete chain as sent") || !strings.Contains(v.reason, "AIA Issuing CA") {
+		t.Errorf("the leaf alone: %q, want an incomplete chain naming AIA Issuing CA", v.reason)
+	}
+	if v := verifyChain(leafOnly, root.Pool(), now); !strings.Contains(v.reason, "incomplete chain") {
+		t.Errorf("the leaf alone, store without the intermediate: %q", v.reason)
+	}
+}
