@@ -181,8 +181,9 @@ func (s *session) run() {
 		if !s.handshake() || !s.greeting() {
 			return
 		}
-		s.res.EHLO, _ = s.ehlo(PhaseEHLO, &s.res.Timings.EHLO)
-		if s.res.EHLO != nil {
+		// A refused EHLO has had its QUIT (or, after 421, none) from
+		// refused: only an accepted one still needs one.
+		if s.res.EHLO, ok = s.ehlo(PhaseEHLO, &s.res.Timings.EHLO); ok {
 			s.quit()
 		}
 		return
@@ -191,11 +192,16 @@ func (s *session) run() {
 	if !s.hello() {
 		return
 	}
-	if s.testsTLSRequired() && !s.testTLSRequired() && s.res.STARTTLSOffered {
-		// The server ended the session in answer to the test: this
-		// connection is the test's, and STARTTLS is probed on a new one.
-		s.res.TLSRequired.Transcript = s.transcript.finish()
+	if s.testsTLSRequired() && !s.testTLSRequired() {
+		// The server ended the session in answer to the test (hung up,
+		// said 421, fell silent): no QUIT on it, which after a 421 would
+		// talk to a server that has said goodbye. This connection is the
+		// test's, and STARTTLS, when offered, is probed on a new one.
 		s.hangUp()
+		if !s.res.STARTTLSOffered {
+			return
+		}
+		s.res.TLSRequired.Transcript = s.transcript.finish()
 		s.transcript = newTranscript(s.res.Started)
 		if !s.open(addr) || !s.hello() {
 			return

@@ -563,3 +563,85 @@ func TestQuitAfterRefusal(t *testing.T) {
 		})
 	}
 }
+
+// quitsSent counts the QUITs the probe wrote, from its transcripts: a
+// server that has closed after the first cannot record a second.
+func quitsSent(res probe.Result) int {
+	n := 0
+	for _, transcript := range [][]probe.TranscriptLine{res.Transcript, tlsRequiredTranscript(res)} {
+		for _, line := range clientLines(transcript) {
+			if line == "QUIT" {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// One QUIT per session at most, and none after a 421 anywhere: the
+// implicit-TLS path used to say QUIT twice when EHLO was refused, and the
+// TLS-required test said QUIT after "421" to MAIL or RSET when STARTTLS
+// was not offered (issue 12).
+func TestNoSecondQUITAndNoneAfter421(t *testing.T) {
+	t.Parallel()
+	chain := newChain(t)
+	script := func(edit func(*probetest.Script)) probetest.Script {
+		sc := starttlsScript(chain)
+		edit(&sc)
+		return sc
+	}
+	noSTARTTLS := []string{"250-" + mailName + " Hello [127.0.0.1]", "250 PIPELINING"}
+	tests := []struct {
+		name     string
+		script   probetest.Script
+		implicit bool
+		quits    int
+	}{
+		{"implicit TLS, 550 to EHLO", script(func(sc *probetest.Script) {
+			// Under implicit TLS the script answers EHLO with EHLOAfterTLS.
+			sc.Implicit, sc.EHLOAfterTLS = true, []string{"550 5.7.1 Access denied"}
+		}), true, 1},
+		{"implicit TLS, 421 to EHLO", script(func(sc *probetest.Script) {
+			sc.Implicit, sc.EHLOAfterTLS = true, []string{"421 4.3.2 Service not available, closing transmission channel"}
+		}), true, 0},
+		{"implicit TLS, accepted", script(func(sc *probetest.Script) { sc.Implicit = true }), true, 1},
+		{"421 to MAIL, no STARTTLS", script(func(sc *probetest.Script) {
+			sc.EHLO, sc.Mail = noSTARTTLS, []string{"421 4.7.0 mail.contoso.test Error: too many errors"}
+		}), false, 0},
+		{"421 to RSET, no STARTTLS", script(func(sc *probetest.Script) {
+			sc.EHLO, sc.RSET = noSTARTTLS, []string{"421 4.7.0 mail.contoso.test Error: too many errors"}
+		}), false, 0},
+		{"421 to MAIL, STARTTLS on a new connection", script(func(sc *probetest.Script) {
+			sc.Mail = []string{"421 4.7.0 mail.contoso.test Error: too many errors"}
+		}), false, 1},
+		{"421 to STARTTLS", script(func(sc *probetest.Script) {
+			sc.STARTTLS = []string{"421 4.3.2 Service not available, closing transmission channel"}
+		}), false, 0},
+		{"421 to EHLO after TLS", script(func(sc *probetest.Script) {
+			sc.EHLOAfterTLS = []string{"421 4.3.2 Service not available, closing transmission channel"}
+		}), false, 0},
+		{"no STARTTLS, test passed", script(func(sc *probetest.Script) { sc.EHLO = noSTARTTLS }), false, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := probetest.NewScript(t, tc.script)
+			ep := endpointOf(s)
+			ep.Implicit = tc.implicit
+			res := probe.Probe(context.Background(), ep, options())
+			s.Close()
+			if got := quitsSent(res); got != tc.quits {
+				t.Errorf("the probe sent %d QUITs, want %d (server heard %q)", got, tc.quits, s.Commands())
+			}
+			heard := 0
+			for _, c := range s.Commands() {
+				if c == "QUIT" {
+					heard++
+				}
+			}
+			if heard > tc.quits {
+				t.Errorf("the server heard %d QUITs, want at most %d", heard, tc.quits)
+			}
+		})
+	}
+}
