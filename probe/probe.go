@@ -429,18 +429,22 @@ func (s *session) starttls() bool {
 	return true
 }
 
-// serverName is the SNI to send: none with NoSNI or for IP literals.
+// serverName is the SNI that goes on the wire: none with NoSNI, and none
+// for an IP literal, whether it is the host or Options.SNI, since
+// crypto/tls sends no SNI for an address (RFC 6066 allows only host
+// names); TLSState.ServerName records this, not what was asked for.
 func (s *session) serverName() string {
+	name := s.res.Endpoint.Host
+	if s.opts.SNI != "" {
+		name = s.opts.SNI
+	}
 	if s.opts.NoSNI {
 		return ""
 	}
-	if s.opts.SNI != "" {
-		return s.opts.SNI
-	}
-	if s.res.Endpoint.HostIsIP() {
+	if _, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
 		return ""
 	}
-	return s.res.Endpoint.Host
+	return name
 }
 
 func (s *session) handshake() bool {

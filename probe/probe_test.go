@@ -418,6 +418,11 @@ func TestSNI(t *testing.T) {
 		{name: "--sni", host: mailName, opts: func(o *probe.Options) { o.SNI = "autodiscover.contoso.test" }, want: "autodiscover.contoso.test"},
 		{name: "--no-sni", host: mailName, opts: func(o *probe.Options) { o.NoSNI = true }, want: ""},
 		{name: "none for an IP address", host: "127.0.0.1", want: ""},
+		// crypto/tls sends no SNI for an IP literal: the record must say
+		// what went on the wire, not what was asked for (issue 12).
+		{name: "none for --sni 127.0.0.1", host: mailName, opts: func(o *probe.Options) { o.SNI = "127.0.0.1" }, want: ""},
+		{name: "none for --sni ::1", host: mailName, opts: func(o *probe.Options) { o.SNI = "::1" }, want: ""},
+		{name: "none for an IPv6 host", host: "::1", want: ""},
 	}
 	chain := newChain(t)
 	for _, tc := range tests {

@@ -104,7 +104,10 @@ func (e *Error) Unwrap() error { return e.Err }
 type TLSState struct {
 	Version     uint16
 	CipherSuite uint16
-	// ServerName is the SNI the probe sent, "" when none was sent.
+	// ServerName is the SNI that went on the wire, "" when none was sent:
+	// with --no-sni, and for an IP address whether it came from the
+	// target, --name or --sni, since crypto/tls sends no SNI for an IP
+	// literal.
 	ServerName string
 	// HandshakeComplete is false when the certificate arrived but the
 	// handshake failed after it.
