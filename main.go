@@ -350,6 +350,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		&cli.StringFlag{Name: "ehlo", Usage: "`NAME` to say in EHLO (default: this machine's host name)", Category: "SMTP and TLS dialogue"},
 		&cli.BoolFlag{Name: "implicit-tls", Usage: "start TLS at connect on every port, as on 465", Category: "Choosing targets", DisableDefaultText: true},
 		&cli.BoolFlag{Name: "no-tls-required-test", Usage: "skip the test that asks each STARTTLS port for MAIL FROM:<> in plaintext to see whether it requires TLS (no RCPT, no DATA)", Category: "SMTP and TLS dialogue", DisableDefaultText: true},
+		&cli.StringFlag{Name: "rcpt-test", Usage: "in the TLS-required test, also send RCPT TO:<`ADDRESS`> after MAIL FROM:<> (then RSET), for servers that refuse plaintext at RCPT; a plain mailbox such as postmaster@contoso.com (never DATA)", Category: "SMTP and TLS dialogue"},
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra trusted roots (your private CA), added to the system's", Category: "Expectations"},
 		&cli.IntFlag{Name: "warn-days", Value: report.DefaultWarnDays, Usage: "warn when the leaf expires in fewer `DAYS`", Category: "Expectations"},
 		&cli.IntFlag{Name: "crit-days", Value: report.DefaultCritDays, Usage: "critical when the leaf expires in fewer `DAYS` (lowered to --warn-days when that is lower and this is not given)", Category: "Expectations"},
@@ -572,6 +573,7 @@ type config struct {
 	noSNI             bool
 	ehlo              string
 	noTLSRequiredTest bool
+	rcptTest          string
 	caFile            string
 
 	name, thumbprint, tlsCertificateName string
@@ -613,6 +615,7 @@ func configFrom(c *cli.Context, stdout io.Writer, getenv func(string) string) co
 		noSNI:              c.Bool("no-sni"),
 		ehlo:               c.String("ehlo"),
 		noTLSRequiredTest:  c.Bool("no-tls-required-test"),
+		rcptTest:           c.String("rcpt-test"),
 		caFile:             c.String("ca-file"),
 		name:               c.String("name"),
 		thumbprint:         c.String("thumbprint"),
@@ -684,6 +687,14 @@ func (cfg *config) validate() error {
 	if cfg.ehlo != "" {
 		if err := probe.CheckEHLOName(cfg.ehlo); err != nil {
 			return usagef("for example --ehlo probe.contoso.com or --ehlo [192.0.2.7]", "--ehlo: %v", err)
+		}
+	}
+	if cfg.rcptTest != "" {
+		if err := probe.CheckRCPTAddress(cfg.rcptTest); err != nil {
+			return usagef("give a plain mailbox, for example --rcpt-test postmaster@contoso.com", "--rcpt-test: %v", err)
+		}
+		if cfg.noTLSRequiredTest {
+			return usagef("give one of them", "--rcpt-test and --no-tls-required-test conflict: RCPT is sent by the TLS-required test")
 		}
 	}
 	if cfg.resolver != "" {
@@ -764,6 +775,7 @@ func (cfg *config) probeOptions() probe.Options {
 		NoSNI:             cfg.noSNI,
 		Timeout:           cfg.timeout,
 		NoTLSRequiredTest: cfg.noTLSRequiredTest,
+		RCPTAddress:       cfg.rcptTest,
 		Network:           addressFamily(cfg.only4, cfg.only6),
 		Concurrency:       cfg.concurrency,
 	}

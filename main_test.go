@@ -83,6 +83,7 @@ func TestUsageErrors(t *testing.T) {
 	// {dir} the test's directory.
 	const defaultHint = "hint: run 'starttls-probe --help' for usage"
 	const targetHint = "hint: targets look like mail.contoso.com, mail.contoso.com:587, 192.0.2.1 or [2001:db8::1]:25"
+	const rcptHint = "hint: give a plain mailbox, for example --rcpt-test postmaster@contoso.com"
 	cases := []struct {
 		name  string
 		args  []string
@@ -180,6 +181,14 @@ func TestUsageErrors(t *testing.T) {
 		{name: "ehlo with a line break", args: []string{"--ehlo", "x\r\nRCPT TO:<victim@example.com>", "{target}"},
 			want: []string{`starttls-probe: error: --ehlo: EHLO name "x\r\nRCPT TO:<victim@example.com>": character '\r' not allowed in a host name`, "hint: for example --ehlo probe.contoso.com or --ehlo [192.0.2.7]"}},
 
+		{name: "rcpt-test not a mailbox", args: []string{"--rcpt-test", "postmaster", "{target}"},
+			want: []string{`starttls-probe: error: --rcpt-test: address "postmaster": not a plain mailbox such as postmaster@contoso.com`, rcptHint}},
+		{name: "rcpt-test with brackets", args: []string{"--rcpt-test", "<postmaster@contoso.test>", "{target}"},
+			want: []string{`starttls-probe: error: --rcpt-test: address "<postmaster@contoso.test>": character '<' not allowed: give a plain mailbox such as postmaster@contoso.com`, rcptHint}},
+		{name: "rcpt-test with a line break", args: []string{"--rcpt-test", "postmaster@contoso.test\r\nDATA", "{target}"},
+			want: []string{`starttls-probe: error: --rcpt-test: address "postmaster@contoso.test\r\nDATA": character '\r' not allowed: give a plain mailbox such as postmaster@contoso.com`, rcptHint}},
+		{name: "rcpt-test without the test", args: []string{"--rcpt-test", "postmaster@contoso.test", "--no-tls-required-test", "{target}"},
+			want: []string{"starttls-probe: error: --rcpt-test and --no-tls-required-test conflict: RCPT is sent by the TLS-required test", "hint: give one of them"}},
 		{name: "ehlo not a name", args: []string{"--ehlo", "a b", "{target}"},
 			want: []string{`starttls-probe: error: --ehlo: EHLO name "a b": character ' ' not allowed in a host name`, "hint: for example --ehlo probe.contoso.com or --ehlo [192.0.2.7]"}},
 

@@ -200,15 +200,21 @@ func FuzzCheckCommand(f *testing.F) {
 	for _, seed := range []string{
 		"EHLO probe.test", "EHLO [192.0.2.1]", "EHLO [IPv6:2001:db8::1]", "STARTTLS", "MAIL FROM:<>", "RSET", "NOOP", "QUIT",
 		"RCPT TO:<postmaster@contoso.test>", "DATA", "BDAT 0 LAST", "rcpt to:<a@b>", "data", "VRFY root", "AUTH PLAIN", "HELO x",
-		"EHLO x\r\nRCPT TO:<a@b>", "QUIT\r\nDATA", "MAIL FROM:<>\x00", "NOOP\n", "\r\n", "", " ", "EHLO ", "QUIT ", "MAIL FROM:<a@b>",
+		"EHLO x\r\nRCPT TO:<a@b>", "RCPT TO:<postmaster@contoso.test>\r\nDATA", "RCPT TO:<postmaster@contoso.test> ", "QUIT\r\nDATA", "MAIL FROM:<>\x00", "NOOP\n", "\r\n", "", " ", "EHLO ", "QUIT ", "MAIL FROM:<a@b>",
 	} {
 		f.Add(seed)
 	}
 	fixed := []string{"STARTTLS", "MAIL FROM:<>", "RSET", "NOOP", "QUIT"}
 	f.Fuzz(func(t *testing.T, line string) {
-		err := checkCommand(line)
+		// With --rcpt-test, exactly one line more passes: RCPT to that
+		// address.
+		const rcpt = "postmaster@contoso.test"
+		if errRCPT := checkCommand(line, rcpt); (errRCPT == nil) != (checkCommand(line, "") == nil || line == "RCPT TO:<"+rcpt+">") {
+			t.Fatalf("checkCommand(%q, %q) = %v: --rcpt-test must let through its RCPT line and nothing else", line, rcpt, errRCPT)
+		}
+		err := checkCommand(line, "")
 		var wire bytes.Buffer
-		werr := writeCommands(&wire, "NOOP", line)
+		werr := writeCommands(&wire, "", "NOOP", line)
 		if (err == nil) != (werr == nil) {
 			t.Fatalf("checkCommand(%q) = %v but writeCommands says %v", line, err, werr)
 		}

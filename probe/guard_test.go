@@ -27,7 +27,7 @@ var probeCommands = []string{
 func TestGuardAllowsTheProbesCommands(t *testing.T) {
 	t.Parallel()
 	for _, line := range probeCommands {
-		if err := probe.CheckCommand(line); err != nil {
+		if err := probe.CheckCommand(line, ""); err != nil {
 			t.Errorf("CheckCommand(%q) = %v, want it allowed", line, err)
 		}
 	}
@@ -50,7 +50,7 @@ func TestGuardRefusesEverythingElse(t *testing.T) {
 		"STARTTLS now", "STARTTLS ", "RSET ", "NOOP x", "QUIT bye", "QUIT ", " QUIT", "quit",
 		"",
 	} {
-		err := probe.CheckCommand(line)
+		err := probe.CheckCommand(line, "")
 		if !errors.Is(err, probe.ErrCommandNotAllowed) {
 			t.Errorf("CheckCommand(%q) = %v, want it refused as not allowed", line, err)
 		}
@@ -66,7 +66,7 @@ func TestGuardRefusesLineBreaksItself(t *testing.T) {
 		for _, smuggled := range []string{"\r", "\n", "\x00", "\r\n", "\r\nRCPT TO:<a@b>", "\r\nDATA\r\n", "\nDATA"} {
 			for i := 0; i <= len(line); i++ {
 				bad := line[:i] + smuggled + line[i:]
-				if err := probe.CheckCommand(bad); !errors.Is(err, probe.ErrCommandLineBreak) {
+				if err := probe.CheckCommand(bad, ""); !errors.Is(err, probe.ErrCommandLineBreak) {
 					t.Errorf("CheckCommand(%q) = %v, want it refused for its line break or NUL", bad, err)
 				}
 			}
@@ -80,7 +80,7 @@ func TestGuardRefusesLineBreaksItself(t *testing.T) {
 func TestWriteCommandsGuardsEveryLine(t *testing.T) {
 	t.Parallel()
 	var wire bytes.Buffer
-	if err := probe.WriteCommands(&wire, "MAIL FROM:<>", "RSET"); err != nil {
+	if err := probe.WriteCommands(&wire, "", "MAIL FROM:<>", "RSET"); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := wire.String(), "MAIL FROM:<>\r\nRSET\r\n"; got != want {
@@ -93,7 +93,7 @@ func TestWriteCommandsGuardsEveryLine(t *testing.T) {
 		{"NOOP", "XYZZY"},
 	} {
 		wire.Reset()
-		err := probe.WriteCommands(&wire, batch...)
+		err := probe.WriteCommands(&wire, "", batch...)
 		if err == nil || wire.Len() != 0 {
 			t.Errorf("WriteCommands(%q): wrote %q, error %v; want nothing written and an error", batch, wire.String(), err)
 		}
@@ -203,7 +203,7 @@ func TestEveryLineSentPassesTheGuard(t *testing.T) {
 				t.Fatalf("no line sent or received (error %v): nothing was checked", res.Error)
 			}
 			for _, line := range sent {
-				if err := probe.CheckCommand(line); err != nil {
+				if err := probe.CheckCommand(line, ""); err != nil {
 					t.Errorf("the probe sent %q, which the guard refuses: %v", line, err)
 				}
 			}
@@ -315,4 +315,55 @@ func writingCall(call *ast.CallExpr) string {
 		return "a " + sel.Sel.Name + " method"
 	}
 	return ""
+}
+
+// RCPT goes out only with --rcpt-test, and only to its exact address; DATA
+// never, whatever the address (issue 12).
+func TestGuardAllowsRCPTOnlyToTheGivenAddress(t *testing.T) {
+	t.Parallel()
+	const addr = "postmaster@contoso.test"
+	if err := probe.CheckCommand("RCPT TO:<"+addr+">", addr); err != nil {
+		t.Errorf("RCPT to the --rcpt-test address refused: %v", err)
+	}
+	for _, tc := range []struct{ line, rcpt string }{
+		{"RCPT TO:<" + addr + ">", ""},                        // no --rcpt-test
+		{"RCPT TO:<abuse@contoso.test>", addr},                // another address
+		{"RCPT TO:<POSTMASTER@contoso.test>", addr},           // not exactly it
+		{"RCPT TO:<" + addr + "> NOTIFY=NEVER", addr},         // parameters
+		{"rcpt to:<" + addr + ">", addr},                      // another spelling
+		{"RCPT TO:" + addr, addr},                             // no brackets
+		{"RCPT TO:<" + addr + ">,<abuse@contoso.test>", addr}, // a second recipient
+		{"DATA", addr}, {"BDAT 0 LAST", addr},
+		// An address that is not a plain mailbox is refused even when the
+		// line matches it, so that no caller of Probe can smuggle anything.
+		{"RCPT TO:<a@b> DATA>", "a@b> DATA"},
+		{"RCPT TO:<<a@b>>", "<a@b>"},
+		{"RCPT TO:<Postmaster <a@b>>", "Postmaster <a@b>"},
+	} {
+		if err := probe.CheckCommand(tc.line, tc.rcpt); !errors.Is(err, probe.ErrCommandNotAllowed) {
+			t.Errorf("CheckCommand(%q, %q) = %v, want it refused as not allowed", tc.line, tc.rcpt, err)
+		}
+	}
+	if err := probe.CheckCommand("RCPT TO:<"+addr+">\r\nDATA", addr); !errors.Is(err, probe.ErrCommandLineBreak) {
+		t.Errorf("a line break after the allowed RCPT = %v, want it refused as such", err)
+	}
+}
+
+func TestCheckRCPTAddress(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{"postmaster@contoso.com", "first.last+tag@mail.contoso.com", "a_b-c@x.test"} {
+		if err := probe.CheckRCPTAddress(ok); err != nil {
+			t.Errorf("CheckRCPTAddress(%q) = %v, want it accepted", ok, err)
+		}
+	}
+	for _, bad := range []string{
+		"", "postmaster", "@contoso.com", "postmaster@", "post master@contoso.com", "<postmaster@contoso.com>",
+		"Postmaster <postmaster@contoso.com>", "postmaster@contoso.com\r\nDATA", "postmaster@contoso.com\n",
+		`"post master"@contoso.com`, "postmaster@[127.0.0.1]", "a@b@c", "pöstmaster@contoso.com", "a..b@contoso.com",
+		"postmaster@contoso..com", strings.Repeat("a", 250) + "@b.cd",
+	} {
+		if err := probe.CheckRCPTAddress(bad); err == nil {
+			t.Errorf("CheckRCPTAddress(%q) accepted it, want a plain mailbox only", bad)
+		}
+	}
 }

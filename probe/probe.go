@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
 	"net/netip"
 	"os"
 	"strconv"
@@ -35,6 +36,11 @@ type Options struct {
 	// NoTLSRequiredTest turns off the plaintext MAIL FROM test that tells
 	// whether a STARTTLS endpoint requires TLS (tlsrequired.go).
 	NoTLSRequiredTest bool
+	// RCPTAddress, when set (--rcpt-test), makes the TLS-required test
+	// send "RCPT TO:<RCPTAddress>" after MAIL FROM:<>, for servers that
+	// refuse plaintext at RCPT rather than at MAIL. It must pass
+	// CheckRCPTAddress; the guard lets RCPT through only to it.
+	RCPTAddress string
 }
 
 const (
@@ -48,14 +54,16 @@ const (
 // The guard's refusals, distinct so that tests see which rule refused.
 var (
 	errCommandLineBreak  = errors.New("a CR, LF or NUL in it would smuggle a second command into the line")
-	errCommandNotAllowed = errors.New("the probe sends only EHLO, STARTTLS, MAIL FROM:<>, RSET, NOOP and QUIT")
+	errCommandNotAllowed = errors.New("the probe sends only EHLO, STARTTLS, MAIL FROM:<>, RSET, NOOP and QUIT, and RCPT TO only the --rcpt-test address")
 )
 
 // checkCommand is the whole list of what the probe may say, checked by
 // writeCommands on every line before anything is written: whatever the
-// options, it can never send RCPT or DATA, nor smuggle a second command
-// into the first with a line break. Anything not listed is refused.
-func checkCommand(line string) error {
+// options, it can never send DATA, nor RCPT except "RCPT TO:<rcptAddress>"
+// when the user gave that address (Options.RCPTAddress, "" for none), nor
+// smuggle a second command into the first with a line break. Anything not
+// listed is refused.
+func checkCommand(line, rcptAddress string) error {
 	// First, before any verb is looked at: no argument check below may be
 	// what stands between a line break and the wire.
 	if strings.ContainsAny(line, "\r\n\x00") {
@@ -71,6 +79,15 @@ func checkCommand(line string) error {
 		}
 		return nil
 	}
+	// RCPT only to the one address the user asked for, and only when that
+	// address is a plain mailbox: the check is repeated here so that no
+	// caller of Probe can pass an address that carries a second command.
+	if rcptAddress != "" && line == "RCPT TO:<"+rcptAddress+">" {
+		if err := CheckRCPTAddress(rcptAddress); err != nil {
+			return fmt.Errorf("%w: %w", errCommandNotAllowed, err)
+		}
+		return nil
+	}
 	return errCommandNotAllowed
 }
 
@@ -79,10 +96,10 @@ func checkCommand(line string) error {
 // checkCommand first and writes nothing unless all pass, then writes them
 // in one write, each ended by CRLF. A test walks the package's source to
 // hold that no other code writes.
-func writeCommands(w io.Writer, lines ...string) error {
+func writeCommands(w io.Writer, rcptAddress string, lines ...string) error {
 	var wire strings.Builder
 	for _, line := range lines {
-		if err := checkCommand(line); err != nil {
+		if err := checkCommand(line, rcptAddress); err != nil {
 			return fmt.Errorf("refusing to send %q: %w", line, err)
 		}
 		wire.WriteString(line)
@@ -90,6 +107,37 @@ func writeCommands(w io.Writer, lines ...string) error {
 	}
 	_, err := io.WriteString(w, wire.String())
 	return err
+}
+
+// maxMailbox is RFC 5321's limit on a forward path (section 4.5.3.1.3),
+// brackets excluded.
+const maxMailbox = 254
+
+// CheckRCPTAddress accepts what --rcpt-test may name: a plain mailbox
+// (local@domain) as net/mail parses it, with no display name, brackets,
+// quotes, spaces or control characters, so that it goes into "RCPT
+// TO:<...>" as it is and nothing else comes with it.
+func CheckRCPTAddress(addr string) error {
+	if addr == "" {
+		return errors.New("empty address")
+	}
+	if len(addr) > maxMailbox {
+		return fmt.Errorf("address longer than %d characters", maxMailbox)
+	}
+	for _, c := range addr {
+		if c <= ' ' || c >= 0x7f || strings.ContainsRune("<>\"\\()[],;:", c) {
+			return fmt.Errorf("address %q: character %q not allowed: give a plain mailbox such as postmaster@contoso.com", addr, c)
+		}
+	}
+	parsed, err := mail.ParseAddress(addr)
+	if err != nil || parsed.Name != "" || parsed.Address != addr {
+		return fmt.Errorf("address %q: not a plain mailbox such as postmaster@contoso.com", addr)
+	}
+	_, domain, _ := strings.Cut(addr, "@")
+	if err := checkHostname(domain); err != nil {
+		return fmt.Errorf("address %q: %w", addr, err)
+	}
+	return nil
 }
 
 // CheckEHLOName accepts what RFC 5321 allows after EHLO: a host name, or an
@@ -368,7 +416,7 @@ func (s *session) commands(pipelined bool, lines ...string) ([]*Reply, error) {
 	}
 	var replies []*Reply
 	for len(lines) > 0 {
-		if err := writeCommands(s.conn, lines[:batch]...); err != nil {
+		if err := writeCommands(s.conn, s.opts.RCPTAddress, lines[:batch]...); err != nil {
 			return replies, err
 		}
 		for range batch {

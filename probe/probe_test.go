@@ -197,7 +197,7 @@ func TestProbeSendsOnlyAllowedCommands(t *testing.T) {
 				s.Close()
 				cmds := s.Commands()
 				for _, cmd := range cmds {
-					if err := probe.CheckCommand(cmd); err != nil {
+					if err := probe.CheckCommand(cmd, ""); err != nil {
 						t.Errorf("the probe sent %q: %v", cmd, err)
 					}
 				}

@@ -13,7 +13,8 @@ const PhaseMail Phase = "mail"
 
 // TLSRequiredTest is what the server said when asked to start a mail
 // transaction in plaintext: after EHLO and before any STARTTLS, "MAIL
-// FROM:<>", then RSET. No RCPT, no DATA: nothing can be delivered.
+// FROM:<>", then RSET; RCPT TO only the address the user gave
+// (Options.RCPTAddress); never DATA: nothing can be delivered.
 //
 // The test runs on the main connection, so that an endpoint costs its
 // server one connection, as it does a sending MTA. When the server ends or
@@ -31,6 +32,13 @@ type TLSRequiredTest struct {
 	EHLO   *Reply
 	// Mail is the reply to MAIL FROM:<>; nil when the test ended before it.
 	Mail *Reply
+	// RCPT is the reply to "RCPT TO:<Options.RCPTAddress>", sent after
+	// MAIL FROM:<> (and before RSET) only with --rcpt-test: Exim (in its
+	// RCPT ACL) and maddy accept MAIL in plaintext and refuse at RCPT.
+	// nil when no address was given or the test ended before its reply.
+	// Sent whatever the reply to MAIL was, pipelined with it when the
+	// server offers PIPELINING.
+	RCPT *Reply
 	// Error is the failure that ended the test before a reply to MAIL
 	// (connection refused, no banner, a non-250 EHLO, a timeout).
 	Error *Error
@@ -69,7 +77,12 @@ func (s *session) testTLSRequired() (usable bool) {
 	// be left with an open transaction before STARTTLS, which RFC 3207
 	// allows only outside one. Both go in one write when the server
 	// pipelines: it costs the server one round trip more than no test.
-	replies, err := s.commands(s.res.EHLO.HasKeyword("PIPELINING"), "MAIL FROM:<>", "RSET")
+	lines := []string{"MAIL FROM:<>"}
+	if s.opts.RCPTAddress != "" {
+		lines = append(lines, "RCPT TO:<"+s.opts.RCPTAddress+">")
+	}
+	lines = append(lines, "RSET")
+	replies, err := s.commands(s.res.EHLO.HasKeyword("PIPELINING"), lines...)
 	if len(replies) == 0 {
 		if errors.Is(err, os.ErrDeadlineExceeded) && s.ctx.Err() == nil {
 			err = fmt.Errorf("no answer within %s, half of the time left (%w)", share.Round(time.Millisecond), context.DeadlineExceeded)
@@ -78,13 +91,22 @@ func (s *session) testTLSRequired() (usable bool) {
 		return false
 	}
 	test.Mail = replies[0]
-	if err != nil || test.Mail.Code == 421 || replies[1].Code == 421 {
+	if s.opts.RCPTAddress != "" && len(replies) > 1 {
+		test.RCPT = replies[1]
+	}
+	if err != nil {
 		return false
+	}
+	for _, reply := range replies {
+		if reply.Code == 421 {
+			return false
+		}
 	}
 	// A refused MAIL leaves no transaction, whatever RSET gets (Postfix at
 	// smtpd_tls_security_level = encrypt answers it 530 too); an accepted
 	// one must have been reset.
-	return test.Mail.Code/100 != 2 || replies[1].Code/100 == 2
+	rset := replies[len(replies)-1]
+	return test.Mail.Code/100 != 2 || rset.Code/100 == 2
 }
 
 // tlsRequiredNotRun records, for an endpoint that should have had the

@@ -401,3 +401,65 @@ func TestExchangePersonality(t *testing.T) {
 		t.Errorf("masked banner = %q, want asterisks but for 2 and 0", text)
 	}
 }
+
+// --rcpt-test: after MAIL FROM:<> the test sends RCPT TO the given address,
+// then RSET, and records the reply; without it, no RCPT. The replies are
+// the real ones of servers that accept MAIL in plaintext and refuse at RCPT
+// (issue 12): Exim with its deny in the RCPT ACL, maddy with require_tls.
+func TestTLSRequiredTestRCPT(t *testing.T) {
+	t.Parallel()
+	chain := newChain(t)
+	const addr = "postmaster@contoso.test"
+	tests := []struct {
+		name      string
+		rcpt      []string
+		pipelined bool
+		address   string
+		want      string // the RCPT reply's text; "" for no RCPT
+	}{
+		{"Exim, RCPT ACL", []string{"550 STARTTLS required"}, true, addr, "STARTTLS required"},
+		{"maddy require_tls", []string{"550 5.7.1 TLS conversation required"}, false, addr, "5.7.1 TLS conversation required"},
+		{"no --rcpt-test", []string{"550 5.7.1 TLS conversation required"}, true, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sc := starttlsScript(chain)
+			sc.Greeting = []string{"220 " + mailName + " ESMTP Exim 4.96 Sat, 05 Dec 2026 09:00:00 +0000"}
+			sc.EHLO = []string{"250-" + mailName + " Hello probe.contoso.test [127.0.0.1]", "250-SIZE 52428800", "250-8BITMIME", "250 STARTTLS"}
+			if tc.pipelined {
+				sc.EHLO = []string{"250-" + mailName + " Hello probe.contoso.test [127.0.0.1]", "250-SIZE 52428800", "250-PIPELINING", "250 STARTTLS"}
+			}
+			sc.Mail, sc.RCPT = []string{"250 OK"}, tc.rcpt
+			s := probetest.NewScript(t, sc)
+			opts := options()
+			opts.RCPTAddress = tc.address
+			res := probe.Probe(context.Background(), endpointOf(s), opts)
+			s.Close()
+			if res.Error != nil {
+				t.Fatalf("probe failed: %v", res.Error)
+			}
+			test := res.TLSRequired
+			if test == nil || test.Mail == nil || test.Mail.Code != 250 {
+				t.Fatalf("TLS-required test %+v, want MAIL accepted", test)
+			}
+			want := []string{"EHLO " + ehloName, "MAIL FROM:<>", "RSET", "STARTTLS", "EHLO " + ehloName, "QUIT"}
+			if tc.want == "" {
+				if test.RCPT != nil {
+					t.Errorf("RCPT reply %+v without --rcpt-test", test.RCPT)
+				}
+			} else {
+				if test.RCPT == nil || test.RCPT.Code != 550 || test.RCPT.Text() != tc.want {
+					t.Errorf("RCPT reply %+v, want 550 %s", test.RCPT, tc.want)
+				}
+				want = slices.Insert(want, 2, "RCPT TO:<"+addr+">")
+			}
+			if got := s.Commands(); !slices.Equal(got, want) {
+				t.Errorf("the server heard %q, want %q", got, want)
+			}
+			if !res.STARTTLSOffered || res.TLS == nil || !res.TLS.HandshakeComplete {
+				t.Errorf("STARTTLS not probed after the test: %+v", res.TLS)
+			}
+		})
+	}
+}

@@ -35,6 +35,9 @@ type Script struct {
 	AfterMail func(c net.Conn)
 	// RSET is the reply to RSET; it defaults to "250 2.0.0 Resetting".
 	RSET []string
+	// RCPT is the reply to RCPT; it defaults to "550 5.7.1 Test server
+	// accepts no mail". DATA and BDAT are always refused.
+	RCPT []string
 	// Chain is the certificate chain for the handshake.
 	Chain *Chain
 	// TLSConfig, when set, is used instead of one built from Chain.
@@ -257,7 +260,12 @@ func (rs *rawServer) handle(c net.Conn) {
 		case "QUIT":
 			writeLines(c, []string{"221 2.0.0 Service closing transmission channel"})
 			return
-		case "RCPT", "DATA", "BDAT":
+		case "RCPT":
+			reply = sc.RCPT
+			if reply == nil {
+				reply = []string{"550 5.7.1 Test server accepts no mail"}
+			}
+		case "DATA", "BDAT":
 			reply = []string{"550 5.7.1 Test server accepts no mail"}
 		default:
 			reply = []string{"500 5.3.3 Unrecognized command"}
