@@ -167,6 +167,9 @@ func TestEveryLineSentPassesTheGuard(t *testing.T) {
 		{name: "Exchange requiring TLS, dropping", recorded: true, server: exchange(probetest.Exchange{
 			Connector: probetest.DefaultFrontend, RequireTLS: true, DropsAfterRequireTLS: true})},
 		{name: "Exchange behind an ASA", recorded: true, server: exchange(probetest.Exchange{Connector: probetest.DefaultFrontend, Masked: true})},
+		{name: "Courier, STARTTLS off after MAIL", recorded: true, server: func(t *testing.T) *probetest.Server {
+			return probetest.NewScript(t, courierScript(chain))
+		}},
 		{name: "go-smtp requiring TLS", server: func(t *testing.T) *probetest.Server {
 			return probetest.NewServer(t, probetest.Config{Chain: chain, RequireTLS: true})
 		}},

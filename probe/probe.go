@@ -240,26 +240,49 @@ func (s *session) run() {
 	if !s.hello() {
 		return
 	}
-	if s.testsTLSRequired() && !s.testTLSRequired() {
-		// The server ended the session in answer to the test (hung up,
-		// said 421, fell silent): no QUIT on it, which after a 421 would
-		// talk to a server that has said goodbye. This connection is the
-		// test's, and STARTTLS, when offered, is probed on a new one.
-		s.hangUp()
-		if !s.res.STARTTLSOffered {
-			return
-		}
-		s.res.TLSRequired.Transcript = s.transcript.finish()
-		s.transcript = newTranscript(s.res.Started)
-		if !s.open(addr) || !s.hello() {
-			return
+	// testedHere: the TLS-required test ran on this connection and left
+	// it usable, so what STARTTLS gets next may be the test's doing.
+	testedHere := false
+	if s.testsTLSRequired() {
+		if testedHere = s.testTLSRequired(); !testedHere {
+			// The server ended the session in answer to the test (hung
+			// up, said 421, fell silent): no QUIT on it, which after a
+			// 421 would talk to a server that has said goodbye.
+			// STARTTLS, when offered, is probed on a new connection.
+			s.hangUp()
+			if !s.res.STARTTLSOffered || !s.reconnect(addr) {
+				return
+			}
 		}
 	}
 	if !s.res.STARTTLSOffered {
 		s.quit()
 		return
 	}
-	if !s.starttls() || !s.handshake() {
+	if !s.starttls() {
+		if !testedHere || !s.starttlsRefused() {
+			return
+		}
+		// Courier MTA turns STARTTLS off for the rest of a session once
+		// MAIL or RSET was sent, and answers "540 TLS not available.": a
+		// refusal after the test says nothing about STARTTLS itself. The
+		// refusal is kept on the test, and STARTTLS is asked again on a
+		// new connection without the test, whose reply is the result's.
+		s.res.TLSRequired.STARTTLSRefusedAfter = s.res.STARTTLSReply
+		s.res.STARTTLSReply, s.res.Error = nil, nil
+		s.hangUp()
+		if !s.reconnect(addr) {
+			return
+		}
+		if !s.res.STARTTLSOffered {
+			s.quit()
+			return
+		}
+		if !s.starttls() {
+			return
+		}
+	}
+	if !s.handshake() {
 		return
 	}
 	if s.res.EHLOAfterTLS, ok = s.ehlo(PhasePostTLS, &s.res.Timings.PostTLS); ok {
@@ -281,6 +304,16 @@ func (s *session) open(addr string) bool {
 	raw := s.raw
 	s.stopCloseOnDone = context.AfterFunc(s.ctx, func() { raw.Close() })
 	return true
+}
+
+// reconnect leaves the connection so far to the TLS-required test, with
+// its transcript, and starts the session again on a new one, without the
+// test: banner and EHLO are the new connection's.
+func (s *session) reconnect(addr string) bool {
+	s.hangUp()
+	s.res.TLSRequired.Transcript = s.transcript.finish()
+	s.transcript = newTranscript(s.res.Started)
+	return s.open(addr) && s.hello()
 }
 
 // hangUp closes the connection open made, if any.
@@ -475,6 +508,12 @@ func (s *session) starttls() bool {
 		return false
 	}
 	return true
+}
+
+// starttlsRefused says whether STARTTLS failed because the server refused
+// it with a reply, rather than by a network error or injected plaintext.
+func (s *session) starttlsRefused() bool {
+	return s.res.STARTTLSReply != nil && s.res.STARTTLSReply.Code != 220
 }
 
 // serverName is the SNI that goes on the wire: none with NoSNI, and none

@@ -164,9 +164,12 @@ func TestProbeSendsOnlyAllowedCommands(t *testing.T) {
 		{name: "no STARTTLS", script: noSTARTTLS,
 			want:     []string{"EHLO " + ehloName, "QUIT"},
 			withTest: []string{"EHLO " + ehloName, "MAIL FROM:<>", "RSET", "QUIT"}},
+		// A refusal after the test may be the test's doing (Courier):
+		// STARTTLS is asked again on a connection without the test.
 		{name: "STARTTLS refused", script: refuse, phase: probe.PhaseSTARTTLS,
-			want:     []string{"EHLO " + ehloName, "STARTTLS", "QUIT"},
-			withTest: []string{"EHLO " + ehloName, "MAIL FROM:<>", "RSET", "STARTTLS", "QUIT"}},
+			want: []string{"EHLO " + ehloName, "STARTTLS", "QUIT"},
+			withTest: []string{"EHLO " + ehloName, "MAIL FROM:<>", "RSET", "STARTTLS", "QUIT",
+				"EHLO " + ehloName, "STARTTLS", "QUIT"}},
 		{name: "implicit TLS", script: implicit, implicit: true,
 			want:     []string{"EHLO " + ehloName, "QUIT"},
 			withTest: []string{"EHLO " + ehloName, "QUIT"}},
@@ -208,12 +211,8 @@ func TestProbeSendsOnlyAllowedCommands(t *testing.T) {
 				if !slices.Equal(cmds, want) {
 					t.Errorf("commands = %q, want exactly %q", cmds, want)
 				}
-				var client []string
-				for _, l := range res.Transcript {
-					if l.Dir == probe.FromClient {
-						client = append(client, l.Text)
-					}
-				}
+				// The test's own connection, when it had one, came first.
+				client := append(clientLines(tlsRequiredTranscript(res)), clientLines(res.Transcript)...)
 				if !slices.Equal(client, want) {
 					t.Errorf("transcript client lines = %q, want %q", client, want)
 				}

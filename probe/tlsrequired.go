@@ -46,8 +46,18 @@ type TLSRequiredTest struct {
 	// fell silent or left the transaction open, so the session could not
 	// go on to STARTTLS.
 	SessionEnded bool
-	// Transcript is the test's own connection when the server ended it and
-	// STARTTLS was probed on another; empty when the test shared the main
+	// STARTTLSRefusedAfter is the refusal (a non-220 reply) STARTTLS got
+	// on the test's connection, after the test, when EHLO had offered it;
+	// nil otherwise. The probe then asked again on a new connection
+	// without the test, and the Result's STARTTLSReply, TLS, Chain and
+	// Error are that connection's: Courier MTA 1.0 turns STARTTLS off
+	// once MAIL or RSET was sent ("540 TLS not available."), so a refusal
+	// seen here is the test's doing, never by itself a verdict on
+	// STARTTLS.
+	STARTTLSRefusedAfter *Reply
+	// Transcript is the test's own connection when STARTTLS was probed on
+	// another (the server ended the session in answer to the test, or
+	// refused STARTTLS after it); empty when the test shared the main
 	// connection, whose transcript then holds its lines.
 	Transcript []TranscriptLine
 }

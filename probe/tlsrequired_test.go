@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -462,4 +463,98 @@ func TestTLSRequiredTestRCPT(t *testing.T) {
 			}
 		})
 	}
+}
+
+// courierScript plays Courier MTA 1.0 as it answers (issue 12): no product
+// name in the banner, XVERP=COURIER in EHLO, and STARTTLS turned off for
+// the rest of the session once MAIL or RSET was sent.
+func courierScript(chain *probetest.Chain) probetest.Script {
+	return probetest.Script{
+		Greeting: []string{"220 " + mailName + " ESMTP"},
+		EHLO: []string{"250-" + mailName + " Ok.", "250-XVERP=COURIER", "250-XEXDATA", "250-XSECURITY=NONE,STARTTLS",
+			"250-PIPELINING", "250-8BITMIME", "250-SIZE", "250-DSN", "250 STARTTLS"},
+		EHLOAfterTLS: []string{"250-" + mailName + " Ok.", "250-XVERP=COURIER", "250-XEXDATA", "250-XSECURITY=NONE,STARTTLS",
+			"250-PIPELINING", "250-8BITMIME", "250-SIZE", "250 DSN"},
+		Mail:              []string{"250 Ok."},
+		RSET:              []string{"250 Ok."},
+		STARTTLS:          []string{"220 Ok."},
+		STARTTLSAfterMail: []string{"540 TLS not available."},
+		Chain:             chain,
+	}
+}
+
+// The probe never concludes that STARTTLS is broken from a session its own
+// test changed: when STARTTLS is refused after the test, it is asked again
+// on a new connection without the test, and both facts are kept.
+func TestSTARTTLSRefusedAfterTheTestIsAskedAgain(t *testing.T) {
+	t.Parallel()
+	chain := newChain(t)
+	const refusedAlways = "454 4.7.0 TLS not available due to temporary reason"
+	tests := []struct {
+		name   string
+		script func() probetest.Script
+		// reply is the reply to STARTTLS on the new connection; refused,
+		// the one on the test's.
+		reply, refused string
+		handshake      bool
+	}{
+		{"Courier MTA 1.0", func() probetest.Script { return courierScript(chain) }, "220 Ok.", "540 TLS not available.", true},
+		{"refused on both connections", func() probetest.Script {
+			sc := courierScript(chain)
+			sc.STARTTLS, sc.STARTTLSAfterMail = []string{refusedAlways}, nil
+			return sc
+		}, refusedAlways, refusedAlways, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := probetest.NewScript(t, tc.script())
+			res := probe.Probe(context.Background(), endpointOf(s), options())
+			s.Close()
+			test := res.TLSRequired
+			if test == nil || test.Mail == nil || test.Mail.Code != 250 || test.SessionEnded {
+				t.Fatalf("TLS-required test %+v, want MAIL accepted on a session that went on", test)
+			}
+			if replyLine(test.STARTTLSRefusedAfter) != tc.refused {
+				t.Errorf("STARTTLSRefusedAfter = %+v, want %q", test.STARTTLSRefusedAfter, tc.refused)
+			}
+			if replyLine(res.STARTTLSReply) != tc.reply {
+				t.Errorf("STARTTLSReply = %+v, want %q from the new connection", res.STARTTLSReply, tc.reply)
+			}
+			want := []string{"EHLO " + ehloName, "MAIL FROM:<>", "RSET", "STARTTLS", "QUIT", "EHLO " + ehloName, "STARTTLS"}
+			if tc.handshake {
+				if res.Error != nil || res.TLS == nil || !res.TLS.HandshakeComplete || res.Leaf() == nil {
+					t.Fatalf("error %v, TLS %+v: want the certificate read on the new connection", res.Error, res.TLS)
+				}
+				want = append(want, "EHLO "+ehloName, "QUIT")
+			} else {
+				if res.Error == nil || res.Error.Phase != probe.PhaseSTARTTLS || res.TLS != nil {
+					t.Fatalf("error %v, TLS %+v: want STARTTLS refused on the new connection too", res.Error, res.TLS)
+				}
+				want = append(want, "QUIT")
+			}
+			if got := s.Commands(); !slices.Equal(got, want) {
+				t.Errorf("the server heard %q, want %q", got, want)
+			}
+			// The test's connection has its own transcript; the main one
+			// is the new connection's, without the test.
+			if got, want := clientLines(test.Transcript), want[:5]; !slices.Equal(got, want) {
+				t.Errorf("test transcript %q, want %q", got, want)
+			}
+			if got := clientLines(res.Transcript); !slices.Equal(got, want[5:]) {
+				t.Errorf("main transcript %q, want %q", got, want[5:])
+			}
+			if res.Banner == test.Banner || res.EHLO == test.EHLO {
+				t.Errorf("banner and EHLO are the test connection's, want the new connection's")
+			}
+		})
+	}
+}
+
+// replyLine is a one-line reply as the server sent it, code included.
+func replyLine(r *probe.Reply) string {
+	if r == nil {
+		return "(none)"
+	}
+	return strconv.Itoa(r.Code) + " " + strings.Join(r.Lines, "\n")
 }

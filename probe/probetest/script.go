@@ -22,6 +22,10 @@ type Script struct {
 	// STARTTLS is the reply to STARTTLS; a 220 reply starts the handshake
 	// with Chain.
 	STARTTLS []string
+	// STARTTLSAfterMail, when set, is the reply to STARTTLS once MAIL or
+	// RSET has been received on the connection: Courier MTA turns STARTTLS
+	// off for the rest of a session then ("540 TLS not available.").
+	STARTTLSAfterMail []string
 	// AfterSTARTTLS, when set, takes the connection after the STARTTLS
 	// reply instead of the handshake (to send garbage, or close).
 	AfterSTARTTLS func(c net.Conn)
@@ -190,6 +194,8 @@ func (rs *rawServer) handle(c net.Conn) {
 		return
 	}
 	r := bufio.NewReaderSize(c, maxCommandLine)
+	// mailSeen: MAIL or RSET was received, for STARTTLSAfterMail.
+	mailSeen := false
 	for {
 		line, err := r.ReadSlice('\n')
 		if err != nil {
@@ -210,6 +216,9 @@ func (rs *rawServer) handle(c net.Conn) {
 			}
 		case "STARTTLS":
 			reply = sc.STARTTLS
+			if mailSeen && sc.STARTTLSAfterMail != nil {
+				reply = sc.STARTTLSAfterMail
+			}
 			if reply == nil {
 				reply = []string{"220 2.0.0 Ready to start TLS"}
 			}
@@ -237,6 +246,7 @@ func (rs *rawServer) handle(c net.Conn) {
 			r = bufio.NewReaderSize(c, maxCommandLine)
 			continue
 		case "MAIL":
+			mailSeen = true
 			reply = sc.Mail
 			if secure {
 				reply = sc.MailAfterTLS
@@ -251,6 +261,7 @@ func (rs *rawServer) handle(c net.Conn) {
 				return
 			}
 		case "RSET":
+			mailSeen = true
 			reply = sc.RSET
 			if reply == nil {
 				reply = []string{"250 2.0.0 Resetting"}
