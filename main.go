@@ -354,7 +354,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra trusted roots (your private CA), added to the system's", Category: "Expectations"},
 		&cli.IntFlag{Name: "warn-days", Value: report.DefaultWarnDays, Usage: "warn when the leaf expires in fewer `DAYS`", Category: "Expectations"},
 		&cli.IntFlag{Name: "crit-days", Value: report.DefaultCritDays, Usage: "critical when the leaf expires in fewer `DAYS` (lowered to --warn-days when that is lower and this is not given)", Category: "Expectations"},
-		&cli.BoolFlag{Name: "mx", Usage: "targets are mail domains: probe every address of each MX host (the MX host name is the expected name)", Category: "Choosing targets", DisableDefaultText: true},
+		&cli.BoolFlag{Name: "mx", Usage: "targets are mail domains: probe every address of each MX host (the MX host name is the expected name), on port 25 unless -p gives ports", Category: "Choosing targets", DisableDefaultText: true},
 		&cli.BoolFlag{Name: "all-addresses", Usage: "probe every address of each host, not only the first (a load-balanced name)", Category: "Choosing targets", DisableDefaultText: true},
 		&cli.BoolFlag{Name: "4", Usage: "IPv4 addresses only", Category: "Choosing targets", DisableDefaultText: true},
 		&cli.BoolFlag{Name: "6", Usage: "IPv6 addresses only", Category: "Choosing targets", DisableDefaultText: true},
@@ -680,6 +680,13 @@ func (cfg *config) validate() error {
 			return usagef("for example -p 25 -p 587, or -p submission", "--port: %v", err)
 		}
 		cfg.ports = append(cfg.ports, port)
+	}
+	if cfg.mx && len(cfg.ports) == 0 {
+		// MX hosts receive mail on 25: probing submission ports on every
+		// MX address would waste connections and look like a port scan.
+		// 25 is then asked for, being the point of --mx; -p asks for
+		// others instead.
+		cfg.ports = []int{25}
 	}
 	if err := cfg.validateExpectations(); err != nil {
 		return err

@@ -401,10 +401,21 @@ func (s *session) resolve() (string, bool) {
 
 func (s *session) connect(addr string) bool {
 	start := time.Now()
+	ctx := s.ctx
+	if s.res.Endpoint.DefaultPort {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultPortConnectTimeout)
+		defer cancel()
+	}
 	var d net.Dialer
-	c, err := d.DialContext(s.ctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(s.res.Endpoint.Port)))
+	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(s.res.Endpoint.Port)))
 	s.res.Timings.Connect = time.Since(start)
 	if err != nil {
+		if ctx.Err() != nil && s.ctx.Err() == nil {
+			// Wrapped, not replaced: the *net.OpError stays reachable,
+			// and its Timeout() says filtered rather than refused.
+			err = fmt.Errorf("no answer within %s, the connect budget of a port not asked for: %w", DefaultPortConnectTimeout, err)
+		}
 		s.fail(PhaseConnect, err, nil)
 		return false
 	}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 	"unicode"
@@ -647,5 +648,28 @@ func TestNoSecondQUITAndNoneAfter421(t *testing.T) {
 				t.Errorf("the server heard %d QUITs, want at most %d", heard, tc.quits)
 			}
 		})
+	}
+}
+
+// A closed port refuses at once, default or not, and says so in a way a
+// caller can test: errors.Is(err, syscall.ECONNREFUSED) (issue 12).
+func TestRefusedPortIsTypedAsRefused(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().(*net.TCPAddr)
+	l.Close()
+	for _, defaulted := range []bool{true, false} {
+		ep := probe.Endpoint{Target: "127.0.0.1", Host: "127.0.0.1", Port: addr.Port, DefaultPort: defaulted}
+		res := probe.Probe(context.Background(), ep, options())
+		if res.Error == nil || res.Error.Phase != probe.PhaseConnect || !errors.Is(res.Error, syscall.ECONNREFUSED) {
+			t.Errorf("DefaultPort %v: error %v, want connect refused (ECONNREFUSED)", defaulted, res.Error)
+		}
+		var ne net.Error
+		if errors.As(res.Error, &ne) && ne.Timeout() {
+			t.Errorf("DefaultPort %v: error %v reads as a timeout, want refused", defaulted, res.Error)
+		}
 	}
 }

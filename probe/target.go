@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Endpoint is one (host, port) to probe.
@@ -24,7 +25,21 @@ type Endpoint struct {
 	Address string
 	// Implicit starts TLS at once instead of using STARTTLS.
 	Implicit bool
+	// DefaultPort is true when nobody asked for this port: it came from
+	// the default list (25, 587, 2525), not from -p, host:port or a port
+	// in a line of -f. Connecting to it may take at most
+	// DefaultPortConnectTimeout. A connect failure stays an Error in
+	// PhaseConnect: refused is errors.Is(err, syscall.ECONNREFUSED),
+	// filtered (no answer) is a net.Error whose Timeout() is true.
+	DefaultPort bool
 }
+
+// DefaultPortConnectTimeout bounds the connect to a port nobody asked for
+// (Endpoint.DefaultPort): a filtered default port costs 3 s, not the whole
+// --timeout. Once connected, the dialogue has the rest of the timeout. A
+// TCP handshake that has not completed in 3 s is lost packets or a
+// firewall dropping them: the first SYN retransmission comes after 1 s.
+const DefaultPortConnectTimeout = 3 * time.Second
 
 // Role returns the well-known port this endpoint plays.
 func (e Endpoint) Role() int {
@@ -161,10 +176,12 @@ func checkHostname(h string) error {
 }
 
 // Endpoints expands targets into endpoints: a target with a port gives one,
-// a target without gives one per port in ports. Port 465 is implicit TLS;
+// a target without gives one per port in ports, or per default port
+// (marked DefaultPort) when ports is empty. Port 465 is implicit TLS;
 // implicit forces it on every port.
 func Endpoints(targets []string, ports []int, implicit bool) ([]Endpoint, error) {
-	if len(ports) == 0 {
+	defaulted := len(ports) == 0
+	if defaulted {
 		ports = defaultPorts()
 	}
 	var eps []Endpoint
@@ -173,12 +190,12 @@ func Endpoints(targets []string, ports []int, implicit bool) ([]Endpoint, error)
 		if err != nil {
 			return nil, err
 		}
-		tports := ports
+		tports, asked := ports, !defaulted
 		if port != 0 {
-			tports = []int{port}
+			tports, asked = []int{port}, true
 		}
 		for _, p := range tports {
-			eps = append(eps, Endpoint{Target: t, Host: host, Port: p, Implicit: implicit || p == implicitTLSPort})
+			eps = append(eps, Endpoint{Target: t, Host: host, Port: p, Implicit: implicit || p == implicitTLSPort, DefaultPort: !asked})
 		}
 	}
 	return eps, nil

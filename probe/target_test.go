@@ -135,9 +135,19 @@ func TestEndpoints(t *testing.T) {
 			name:    "default ports",
 			targets: []string{"mail.contoso.com"},
 			want: []probe.Endpoint{
-				{Target: "mail.contoso.com", Host: "mail.contoso.com", Port: 25},
-				{Target: "mail.contoso.com", Host: "mail.contoso.com", Port: 587},
-				{Target: "mail.contoso.com", Host: "mail.contoso.com", Port: 2525},
+				{Target: "mail.contoso.com", Host: "mail.contoso.com", Port: 25, DefaultPort: true},
+				{Target: "mail.contoso.com", Host: "mail.contoso.com", Port: 587, DefaultPort: true},
+				{Target: "mail.contoso.com", Host: "mail.contoso.com", Port: 2525, DefaultPort: true},
+			},
+		},
+		{
+			name:    "a port in the target is asked for, beside defaults",
+			targets: []string{"mail.contoso.com:587", "192.0.2.10"},
+			want: []probe.Endpoint{
+				{Target: "mail.contoso.com:587", Host: "mail.contoso.com", Port: 587},
+				{Target: "192.0.2.10", Host: "192.0.2.10", Port: 25, DefaultPort: true},
+				{Target: "192.0.2.10", Host: "192.0.2.10", Port: 587, DefaultPort: true},
+				{Target: "192.0.2.10", Host: "192.0.2.10", Port: 2525, DefaultPort: true},
 			},
 		},
 		{

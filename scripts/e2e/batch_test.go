@@ -327,3 +327,22 @@ func TestProgressBarOnTerminalOnly(t *testing.T) {
 		t.Errorf("no progress bar on a terminal:\n%s", tty)
 	}
 }
+
+// TestMXProbesPort25Alone: with --mx and no -p, each MX address is probed on
+// 25 only, not on the submission ports (issue 12). Whether anything answers
+// on 127.0.0.3:25 does not matter here: the ports probed do.
+func TestMXProbesPort25Alone(t *testing.T) {
+	t.Parallel()
+	resolver := serveZone(t,
+		"contoso.test. 60 IN MX 10 mx1.contoso.test.",
+		"mx1.contoso.test. 60 IN A 127.0.0.3",
+	)
+	r := runBinary(t, environ(), "--mx", "--resolver", resolver, "-4", "--timeout", "5s", "-o", "json", "contoso.test")
+	var doc struct{ Results []batchResult }
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, r)
+	}
+	if len(doc.Results) != 1 || doc.Results[0].Port != 25 || doc.Results[0].Address != "127.0.0.3" {
+		t.Errorf("want one result, 127.0.0.3 port 25; got %+v", doc.Results)
+	}
+}
