@@ -76,7 +76,7 @@ func NewResolver(server netip.AddrPort) *net.Resolver {
 // Discover expands endpoints (as Endpoints made them) into the jobs to run,
 // in a stable order: targets as given; for MX, hosts by preference then
 // name; addresses IPv4 first, in numeric order; ports as given. Lookups of
-// the same name are made once, each bounded by opts.Timeout; without MX or
+// the same name are made once, all of one job's within opts.Timeout; without MX or
 // AllAddresses a name is probed at its first address in that order. Host names are resolved with opts.Resolver
 // and filtered to opts.Network, at most opts.Concurrency lookups at a time:
 // a batch of domains must not wait for each domain's DNS in turn.
@@ -124,12 +124,12 @@ func (r *discoverer) expand(ep Endpoint, d Discovery) []Job {
 	case d.MX:
 		return r.viaMX(ep)
 	case d.AllAddresses:
-		return r.everyAddress(ep, ep.Host)
+		return r.everyAddress(ep, ep.Host, r.timeout)
 	}
 	// One lookup per name, shared by its ports: with round-robin DNS each
 	// port resolving on its own could land on another node, and the
 	// report would compare different servers' certificates as one host's.
-	ans := r.lookupAddrs(ep.Host)
+	ans := r.lookupAddrs(ep.Host, r.timeout)
 	if ans.err != nil {
 		return []Job{{Endpoint: ep, Err: ans.err, DNS: ans.took}}
 	}
@@ -153,8 +153,9 @@ type addrAnswer struct {
 // per port, and its MX hosts are often shared by other domains in a batch.
 type discoverer struct {
 	ctx context.Context
-	// timeout bounds each lookup, as Options.Timeout bounds each endpoint:
-	// a resolver that never answers must not hold the run.
+	// timeout is Options.Timeout: the lookups behind one job take at most
+	// that together (an MX lookup, then what it left for the address
+	// lookup), and Run gives the probe what they left of it.
 	timeout  time.Duration
 	resolver *net.Resolver
 	network  string
@@ -200,11 +201,14 @@ func (r *discoverer) viaMX(ep Endpoint) []Job {
 	if ans.err != nil {
 		return []Job{{Endpoint: ep, Err: ans.err, DNS: ans.took}}
 	}
+	// The address lookups get what the MX lookup left of the timeout:
+	// --timeout bounds an endpoint from its first lookup to QUIT.
+	left := r.timeout - ans.took
 	var jobs []Job
 	for _, host := range ans.hosts {
 		mxEP := ep
 		mxEP.Host = host
-		for _, job := range r.everyAddress(mxEP, host) {
+		for _, job := range r.everyAddress(mxEP, host, left) {
 			job.DNS += ans.took
 			jobs = append(jobs, job)
 		}
@@ -212,8 +216,9 @@ func (r *discoverer) viaMX(ep Endpoint) []Job {
 	return jobs
 }
 
-func (r *discoverer) everyAddress(ep Endpoint, host string) []Job {
-	ans := r.lookupAddrs(host)
+// everyAddress makes one job per address of host, looked up within budget.
+func (r *discoverer) everyAddress(ep Endpoint, host string, budget time.Duration) []Job {
+	ans := r.lookupAddrs(host, budget)
 	if ans.err != nil {
 		return []Job{{Endpoint: ep, Err: ans.err, DNS: ans.took}}
 	}
@@ -280,19 +285,20 @@ func (r *discoverer) resolveMX(domain string) mxAnswer {
 }
 
 // lookupAddrs returns every address of host of the wanted family, IPv4
-// first, each in numeric order.
-func (r *discoverer) lookupAddrs(host string) addrAnswer {
+// first, each in numeric order. The lookup takes at most budget (that of
+// whichever job asks first; the others share its answer).
+func (r *discoverer) lookupAddrs(host string, budget time.Duration) addrAnswer {
 	return cached(r, r.addrs, host, func() addrAnswer {
 		start := time.Now()
-		ans := r.resolveAddrs(host)
+		ans := r.resolveAddrs(host, budget)
 		ans.took = time.Since(start)
 		return ans
 	})
 }
 
-func (r *discoverer) resolveAddrs(host string) addrAnswer {
+func (r *discoverer) resolveAddrs(host string, budget time.Duration) addrAnswer {
 	var ans addrAnswer
-	ctx, cancel := context.WithTimeout(r.ctx, r.timeout)
+	ctx, cancel := context.WithTimeout(r.ctx, budget)
 	defer cancel()
 	addrs, err := r.resolver.LookupNetIP(ctx, r.network, host)
 	switch {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -297,5 +298,72 @@ func TestDiscoverTimesTheLookups(t *testing.T) {
 		if r.Timings.DNS != jobs[i].DNS {
 			t.Errorf("result %d: timings.dns %v, want the job's %v", i, r.Timings.DNS, jobs[i].DNS)
 		}
+	}
+}
+
+// --timeout bounds an endpoint from DNS to QUIT: with a resolver that takes
+// 40% of the timeout for each answer (MX, then A) and a server that never
+// greets, the whole run takes about one timeout. Before issue 12 each
+// lookup and the probe had a full timeout of their own: 1.8 times it here.
+func TestTimeoutBoundsDNSToQUIT(t *testing.T) {
+	t.Parallel()
+	const timeout = 3 * time.Second
+	zone := dnstest.New(t,
+		"contoso.test. 60 IN MX 10 mx1.contoso.test.",
+		"mx1.contoso.test. 60 IN A 127.0.0.1",
+	)
+	// Below the Go resolver's own 5 s per-query timeout, so no retry.
+	zone.SetDelay(timeout * 4 / 10)
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			// Never greets.
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	eps, err := Endpoints([]string{"contoso.test"}, []int{silent.Addr().(*net.TCPAddr).Port}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Resolver: NewResolver(zone.Addr()), Network: "ip4", Timeout: timeout, EHLOName: "probe.contoso.test"}
+	start := time.Now()
+	jobs := Discover(context.Background(), eps, Discovery{MX: true}, opts)
+	results := Run(context.Background(), jobs, opts, nil)
+	took := time.Since(start)
+	if len(results) != 1 {
+		t.Fatalf("%d results, want 1", len(results))
+	}
+	r := results[0]
+	if r.Error == nil || r.Error.Phase != PhaseBanner || !errors.Is(r.Error, context.DeadlineExceeded) {
+		t.Fatalf("error %v, want the banner's timeout: the lookups must have left the probe time to connect", r.Error)
+	}
+	if r.Timings.DNS < timeout*8/10-100*time.Millisecond {
+		t.Errorf("DNS took %s: the resolver did not hold its answers", r.Timings.DNS)
+	}
+	// 1 s over the timeout absorbs scheduling on 2 loaded cores; the old
+	// budgets (a timeout each) took 1.8 times the timeout, 2.4 s over.
+	if took > timeout+time.Second {
+		t.Errorf("the run took %s with a %s timeout: --timeout must bound DNS to QUIT", took, timeout)
 	}
 }

@@ -9,7 +9,8 @@ import (
 // the results in the order of jobs, whatever the order they finish in. Jobs
 // come from Discover, or are endpoints as they are (Job{Endpoint: ep}). A
 // job that discovery failed is reported as a DNS failure and never dialed.
-// Each endpoint has its own timeout; Run returns when every job has
+// Each endpoint has its own timeout, Options.Timeout less the time its
+// discovery's lookups took (Job.DNS); Run returns when every job has
 // finished or ctx is done. When done is not nil it is called with each
 // job's index and result as soon as that job finishes, one call at a time,
 // for output that streams.
@@ -20,6 +21,10 @@ func Run(ctx context.Context, jobs []Job, opts Options, done func(i int, r Resul
 		limit = DefaultConcurrency
 	}
 	limit = min(limit, len(jobs))
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
 	if opts.EHLOName == "" {
 		// Once for the run, not twice per endpoint: it reads the kernel's
 		// host name each time.
@@ -41,7 +46,14 @@ func Run(ctx context.Context, jobs []Job, opts Options, done func(i int, r Resul
 				if jobs[i].Err != nil {
 					r = failedResult(jobs[i])
 				} else {
-					r = Probe(ctx, jobs[i].Endpoint, opts)
+					// --timeout bounds an endpoint from DNS to QUIT:
+					// the probe gets what discovery's lookups left of
+					// it. Measured from the lookups' durations, not
+					// from a deadline set at discovery, which would run
+					// out while a large batch waits for a worker.
+					jobCtx, cancel := context.WithTimeout(ctx, timeout-jobs[i].DNS)
+					r = Probe(jobCtx, jobs[i].Endpoint, opts)
+					cancel()
 					if r.Timings.DNS == 0 {
 						r.Timings.DNS = jobs[i].DNS
 					}

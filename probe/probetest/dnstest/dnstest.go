@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -29,6 +30,15 @@ type Server struct {
 
 	mu      sync.Mutex
 	queries map[string]int
+	delay   time.Duration
+}
+
+// SetDelay holds every later answer for d before sending it, as a slow
+// or distant resolver does: tests of time budgets use it.
+func (s *Server) SetDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay = d
 }
 
 // Start serves records, given in zone-file syntax ("mx.test. 300 IN A
@@ -57,7 +67,9 @@ func Start(records ...string) (*Server, error) {
 			return
 		}
 		question := q.Question[0]
-		s.count(question)
+		// The miekg/dns server answers each UDP query in a goroutine of
+		// its own, so a delay holds this answer only.
+		time.Sleep(s.count(question))
 		m := new(dns.Msg)
 		m.SetReply(q)
 		m.Authoritative = true
@@ -121,10 +133,12 @@ func (s *Server) QueryCounts() map[string]int {
 	return counts
 }
 
-func (s *Server) count(q dns.Question) {
+// count records the question and returns how long to hold its answer.
+func (s *Server) count(q dns.Question) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.queries[strings.ToLower(q.Name)+" "+dns.TypeToString[q.Qtype]]++
+	return s.delay
 }
 
 // Close stops the server.
