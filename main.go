@@ -787,7 +787,7 @@ func (cfg *config) probeOptions() probe.Options {
 		Concurrency:       cfg.concurrency,
 	}
 	if cfg.resolver != "" {
-		opts.Resolver = probe.NewResolver(cfg.resolverAddr)
+		opts.Resolver, opts.ResolverAddr = probe.NewResolver(cfg.resolverAddr), cfg.resolverAddr
 	}
 	return opts
 }

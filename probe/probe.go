@@ -27,6 +27,12 @@ type Options struct {
 	Timeout time.Duration
 	// Resolver resolves host names; nil means net.DefaultResolver.
 	Resolver *net.Resolver
+	// ResolverAddr is the one DNS server Resolver asks, when it is made by
+	// NewResolver (--resolver). Lookup errors then name it: the
+	// *net.DNSError the Go resolver returns names the system's resolver
+	// (from /etc/resolv.conf), which it meant to ask before NewResolver's
+	// Dial sent the query elsewhere.
+	ResolverAddr netip.AddrPort
 	// Network is the address family used for host names: "ip4", "ip6", or
 	// "ip" (the default) for both.
 	Network string
@@ -389,7 +395,7 @@ func (s *session) resolve() (string, bool) {
 	addrs, err := s.opts.resolver().LookupNetIP(s.ctx, s.opts.network(), ep.Host)
 	s.res.Timings.DNS = time.Since(start)
 	if err != nil {
-		s.fail(PhaseDNS, err, nil)
+		s.fail(PhaseDNS, s.opts.namingResolver(err), nil)
 		return "", false
 	}
 	if len(addrs) == 0 {

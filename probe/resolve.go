@@ -85,7 +85,7 @@ func Discover(ctx context.Context, endpoints []Endpoint, d Discovery, opts Optio
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	r := &discoverer{ctx: ctx, timeout: timeout, resolver: opts.resolver(), network: opts.network(),
+	r := &discoverer{ctx: ctx, timeout: timeout, opts: opts, resolver: opts.resolver(), network: opts.network(),
 		mx: map[string]*lookup[mxAnswer]{}, addrs: map[string]*lookup[addrAnswer]{}}
 	expanded := make([][]Job, len(endpoints))
 	limit := opts.Concurrency
@@ -156,7 +156,9 @@ type discoverer struct {
 	// timeout is Options.Timeout: the lookups behind one job take at most
 	// that together (an MX lookup, then what it left for the address
 	// lookup), and Run gives the probe what they left of it.
-	timeout  time.Duration
+	timeout time.Duration
+	// opts names the resolver in lookup errors (namingResolver).
+	opts     Options
 	resolver *net.Resolver
 	network  string
 
@@ -247,6 +249,7 @@ func (r *discoverer) resolveMX(domain string) mxAnswer {
 	ctx, cancel := context.WithTimeout(r.ctx, r.timeout)
 	defer cancel()
 	records, err := r.resolver.LookupMX(ctx, domain)
+	err = r.opts.namingResolver(err)
 	var dnsErr *net.DNSError
 	if err != nil && errors.As(err, &dnsErr) && dnsErr.IsNotFound {
 		// NXDOMAIN and "no MX records" look alike here; the address lookup
@@ -303,7 +306,7 @@ func (r *discoverer) resolveAddrs(host string, budget time.Duration) addrAnswer 
 	addrs, err := r.resolver.LookupNetIP(ctx, r.network, host)
 	switch {
 	case err != nil:
-		ans.err = err
+		ans.err = r.opts.namingResolver(err)
 	default:
 		for _, a := range addrs {
 			ans.addrs = append(ans.addrs, a.Unmap())
@@ -315,6 +318,18 @@ func (r *discoverer) resolveAddrs(host string, budget time.Duration) addrAnswer 
 		}
 	}
 	return ans
+}
+
+// namingResolver makes a lookup error name the DNS server asked,
+// Options.ResolverAddr, when one was given.
+func (o Options) namingResolver(err error) error {
+	var dnsErr *net.DNSError
+	if !o.ResolverAddr.IsValid() || !errors.As(err, &dnsErr) {
+		return err
+	}
+	named := *dnsErr
+	named.Server = o.ResolverAddr.String()
+	return &named
 }
 
 func (o Options) resolver() *net.Resolver {

@@ -367,3 +367,31 @@ func TestTimeoutBoundsDNSToQUIT(t *testing.T) {
 		t.Errorf("the run took %s with a %s timeout: --timeout must bound DNS to QUIT", took, timeout)
 	}
 }
+
+// With --resolver, a lookup error names the server asked, not the system's
+// resolver from /etc/resolv.conf that net.DNSError names (issue 12): in
+// discovery (MX, addresses) and in a probe that resolves its own host.
+func TestLookupErrorsNameTheResolverAsked(t *testing.T) {
+	t.Parallel()
+	zone := dnstest.New(t, "mx1.contoso.test. 60 IN A 127.0.0.1")
+	opts := Options{Resolver: NewResolver(zone.Addr()), ResolverAddr: zone.Addr(), Network: "ip4", Timeout: 5 * time.Second}
+	want := "lookup nothere.test on " + zone.Addr().String() + ": no such host"
+	eps, err := Endpoints([]string{"nothere.test"}, []int{25}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []Discovery{{}, {MX: true}, {AllAddresses: true}} {
+		jobs := Discover(context.Background(), eps, d, opts)
+		if len(jobs) != 1 || jobs[0].Err == nil || !strings.Contains(jobs[0].Err.Error(), want) {
+			t.Errorf("Discover(%+v): %+v, want an error saying %q", d, jobs, want)
+		}
+	}
+	res := Probe(context.Background(), eps[0], opts)
+	if res.Error == nil || res.Error.Phase != PhaseDNS || !strings.Contains(res.Error.Error(), want) {
+		t.Errorf("Probe: error %v, want one saying %q", res.Error, want)
+	}
+	var dnsErr *net.DNSError
+	if !errors.As(res.Error, &dnsErr) || !dnsErr.IsNotFound {
+		t.Errorf("Probe: error %v, want a *net.DNSError that is not found", res.Error)
+	}
+}
