@@ -347,7 +347,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		&cli.StringFlag{Name: "tls-certificate-name", Usage: "the receive connector's TlsCertificateName (`VALUE`), \"<I>issuer<S>subject\" as Get-ReceiveConnector shows it: critical when the presented leaf is another certificate", Category: "Expectations"},
 		&cli.StringFlag{Name: "sni", Usage: "server `NAME` to send in the TLS handshake (default: the expected name)", Category: "SMTP and TLS dialogue"},
 		&cli.BoolFlag{Name: "no-sni", Usage: "send no server name in the TLS handshake", Category: "SMTP and TLS dialogue", DisableDefaultText: true},
-		&cli.StringFlag{Name: "ehlo", Usage: "`NAME` to say in EHLO (default: this machine's host name)", Category: "SMTP and TLS dialogue"},
+		&cli.StringFlag{Name: "ehlo", Usage: "`NAME` to say in EHLO (default: this machine's host name when it is an FQDN, else the connection's address literal such as [192.0.2.7])", Category: "SMTP and TLS dialogue"},
 		&cli.BoolFlag{Name: "implicit-tls", Usage: "start TLS at connect on every port, as on 465", Category: "Choosing targets", DisableDefaultText: true},
 		&cli.BoolFlag{Name: "no-tls-required-test", Usage: "skip the test that asks each STARTTLS port for MAIL FROM:<> in plaintext to see whether it requires TLS (no RCPT, no DATA)", Category: "SMTP and TLS dialogue", DisableDefaultText: true},
 		&cli.StringFlag{Name: "rcpt-test", Usage: "in the TLS-required test, also send RCPT TO:<`ADDRESS`> after MAIL FROM:<> (then RSET), for servers that refuse plaintext at RCPT; a plain mailbox such as postmaster@contoso.com (never DATA)", Category: "SMTP and TLS dialogue"},

@@ -17,7 +17,9 @@ import (
 
 // Options set how endpoints are probed.
 type Options struct {
-	// EHLOName is the name said in EHLO, before and after TLS.
+	// EHLOName is the name said in EHLO, before and after TLS; when empty,
+	// DefaultEHLOName, or the address literal of the connection's local
+	// address when the host name is not an FQDN.
 	EHLOName string
 	// SNI is the server name sent in the TLS handshake. When empty the
 	// endpoint's host is sent if it is a name; NoSNI sends none.
@@ -167,13 +169,45 @@ func CheckEHLOName(name string) error {
 	return nil
 }
 
-// DefaultEHLOName is this machine's host name, as RFC 5321 asks EHLO to
-// carry; "localhost" when it cannot be had.
+// DefaultEHLOName is this machine's host name when it is a dotted name,
+// as RFC 5321 section 4.1.1.1 asks EHLO to carry an FQDN; "" when it is not
+// (a short name such as "vm", "localhost") or cannot be had: each
+// connection then says the address literal of its local address, which
+// the RFC allows in place of a name.
 func DefaultEHLOName() string {
-	if h, err := os.Hostname(); err == nil && checkHostname(h) == nil {
-		return h
+	h, err := os.Hostname()
+	if err != nil {
+		return ""
 	}
-	return "localhost"
+	return fqdnOrNothing(h)
+}
+
+// fqdnOrNothing is host when it is a valid, dotted host name, else "".
+func fqdnOrNothing(host string) string {
+	if checkHostname(host) != nil || !strings.Contains(strings.Trim(host, "."), ".") {
+		return ""
+	}
+	return host
+}
+
+// addressLiteral is the EHLO address literal of a connection's local
+// address: "[192.0.2.7]", "[IPv6:2001:db8::7]" (RFC 5321 section 4.1.3),
+// without an IPv6 zone, which a literal cannot carry; "" when addr is not
+// an IP address.
+func addressLiteral(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return ""
+	}
+	ip, ok := netip.AddrFromSlice(tcp.IP)
+	if !ok {
+		return ""
+	}
+	ip = ip.Unmap().WithZone("")
+	if ip.Is4() {
+		return "[" + ip.String() + "]"
+	}
+	return "[IPv6:" + ip.String() + "]"
 }
 
 // Probe probes one endpoint. It never returns an error: a failure is recorded
@@ -484,7 +518,13 @@ func (s *session) commands(pipelined bool, lines ...string) ([]*Reply, error) {
 func (s *session) ehlo(phase Phase, took *time.Duration) (*Reply, bool) {
 	name := s.opts.EHLOName
 	if name == "" {
+		// Run reads the host name once per run, but only keeps an FQDN:
+		// without one, it is read again here (microseconds), rather than
+		// Options carrying a hidden flag.
 		name = DefaultEHLOName()
+	}
+	if name == "" {
+		name = addressLiteral(s.raw.LocalAddr())
 	}
 	if err := CheckEHLOName(name); err != nil {
 		s.fail(phase, err, nil)

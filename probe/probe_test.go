@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -670,6 +671,37 @@ func TestRefusedPortIsTypedAsRefused(t *testing.T) {
 		var ne net.Error
 		if errors.As(res.Error, &ne) && ne.Timeout() {
 			t.Errorf("DefaultPort %v: error %v reads as a timeout, want refused", defaulted, res.Error)
+		}
+	}
+}
+
+// Without --ehlo, EHLO says this machine's FQDN, or, when its host name is
+// not dotted (a test VM's "vm"), the address literal of the connection's
+// local address, on every connection (issue 12).
+func TestDefaultEHLOName(t *testing.T) {
+	t.Parallel()
+	s := probetest.NewScript(t, starttlsScript(newChain(t)))
+	want := "[" + s.IP() + "]"
+	if s.IP() == "::1" {
+		want = "[IPv6:::1]"
+	}
+	fqdn := ""
+	if h, err := os.Hostname(); err == nil && strings.Contains(strings.Trim(h, "."), ".") && probe.CheckEHLOName(h) == nil {
+		fqdn, want = h, h
+	}
+	if got := probe.DefaultEHLOName(); got != fqdn {
+		t.Errorf("DefaultEHLOName() = %q, want %q", got, fqdn)
+	}
+	opts := options()
+	opts.EHLOName = ""
+	res := probe.Run(context.Background(), []probe.Job{{Endpoint: endpointOf(s)}}, opts, nil)[0]
+	if res.Error != nil {
+		t.Fatalf("probe failed: %v", res.Error)
+	}
+	s.Close()
+	for _, cmd := range s.Commands() {
+		if name, ok := strings.CutPrefix(cmd, "EHLO "); ok && name != want {
+			t.Errorf("EHLO %q, want %q", name, want)
 		}
 	}
 }
