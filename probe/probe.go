@@ -284,12 +284,16 @@ func (s *session) run() {
 	// it usable, so what STARTTLS gets next may be the test's doing.
 	testedHere := false
 	if s.testsTLSRequired() {
-		if testedHere = s.testTLSRequired(); !testedHere {
+		var talking bool
+		if testedHere, talking = s.testTLSRequired(); !testedHere {
 			// The server ended the session in answer to the test (hung
-			// up, said 421, fell silent): no QUIT on it, which after a
-			// 421 would talk to a server that has said goodbye.
-			// STARTTLS, when offered, is probed on a new connection.
-			s.hangUp()
+			// up, said 421, fell silent, left the transaction open).
+			// QUIT only to a server still talking: after a 421 it has
+			// said goodbye. STARTTLS, when offered, is probed on a new
+			// connection.
+			if talking {
+				s.quit()
+			}
 			if !s.res.STARTTLSOffered || !s.reconnect(addr) {
 				return
 			}
@@ -310,7 +314,6 @@ func (s *session) run() {
 		// new connection without the test, whose reply is the result's.
 		s.res.TLSRequired.STARTTLSRefusedAfter = s.res.STARTTLSReply
 		s.res.STARTTLSReply, s.res.Error = nil, nil
-		s.hangUp()
 		if !s.reconnect(addr) {
 			return
 		}
@@ -346,9 +349,10 @@ func (s *session) open(addr string) bool {
 	return true
 }
 
-// reconnect leaves the connection so far to the TLS-required test, with
-// its transcript, and starts the session again on a new one, without the
-// test: banner and EHLO are the new connection's.
+// reconnect hangs up (any QUIT owed was said by the caller), leaves the
+// connection so far to the TLS-required test, with its transcript, and
+// starts the session again on a new one, without the test: banner and EHLO
+// are the new connection's.
 func (s *session) reconnect(addr string) bool {
 	s.hangUp()
 	s.res.TLSRequired.Transcript = s.transcript.finish()

@@ -627,6 +627,14 @@ func TestNoSecondQUITAndNoneAfter421(t *testing.T) {
 			sc.EHLOAfterTLS = []string{"421 4.3.2 Service not available, closing transmission channel"}
 		}), false, 0},
 		{"no STARTTLS, test passed", script(func(sc *probetest.Script) { sc.EHLO = noSTARTTLS }), false, 1},
+		// The server is still talking, with a transaction left open: it
+		// is owed a QUIT, once per session.
+		{"RSET refused after MAIL accepted, no STARTTLS", script(func(sc *probetest.Script) {
+			sc.EHLO, sc.RSET = noSTARTTLS, []string{"502 5.5.1 RSET not implemented"}
+		}), false, 1},
+		{"RSET refused after MAIL accepted, STARTTLS on a new connection", script(func(sc *probetest.Script) {
+			sc.RSET = []string{"502 5.5.1 RSET not implemented"}
+		}), false, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

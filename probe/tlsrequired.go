@@ -73,7 +73,9 @@ func (s *session) testsTLSRequired() bool {
 // can go on to STARTTLS: not when the server hung up or said 421, left the
 // accepted transaction open, or gave no answer within half of the time
 // left, which leaves the other half to probe STARTTLS on a new connection.
-func (s *session) testTLSRequired() (usable bool) {
+// talking says the server is still in the dialogue (it answered every
+// command, none with 421), so that QUIT is owed rather than pointless.
+func (s *session) testTLSRequired() (usable, talking bool) {
 	test := &TLSRequiredTest{Banner: s.res.Banner, EHLO: s.res.EHLO}
 	s.res.TLSRequired = test
 	defer func() { test.SessionEnded = !usable }()
@@ -98,25 +100,25 @@ func (s *session) testTLSRequired() (usable bool) {
 			err = fmt.Errorf("no answer within %s, half of the time left (%w)", share.Round(time.Millisecond), context.DeadlineExceeded)
 		}
 		test.Error = s.errorAt(PhaseMail, err, nil)
-		return false
+		return false, false
 	}
 	test.Mail = replies[0]
 	if s.opts.RCPTAddress != "" && len(replies) > 1 {
 		test.RCPT = replies[1]
 	}
 	if err != nil {
-		return false
+		return false, false
 	}
 	for _, reply := range replies {
 		if reply.Code == 421 {
-			return false
+			return false, false
 		}
 	}
 	// A refused MAIL leaves no transaction, whatever RSET gets (Postfix at
 	// smtpd_tls_security_level = encrypt answers it 530 too); an accepted
 	// one must have been reset.
 	rset := replies[len(replies)-1]
-	return test.Mail.Code/100 != 2 || rset.Code/100 == 2
+	return test.Mail.Code/100 != 2 || rset.Code/100 == 2, true
 }
 
 // tlsRequiredNotRun records, for an endpoint that should have had the
