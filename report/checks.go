@@ -9,6 +9,7 @@ import (
 	"github.com/starttls-probe/starttls-probe/report/dotnetname"
 	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/starttls-probe/starttls-probe/probe"
@@ -90,7 +91,17 @@ func checkConnect(r *probe.Result) Check {
 		case probe.PhaseDNS:
 			c.Status, c.Message = Unknown, resolveFailure(r.Endpoint.Host, e.Err)
 			return c
-		case probe.PhaseConnect, probe.PhaseBanner, probe.PhaseEHLO:
+		case probe.PhaseConnect:
+			if r.Endpoint.DefaultPort {
+				// Keeping 587 or 2525 closed is how many servers are
+				// meant to be; judgeSilentHosts raises it when no port
+				// of the host answered at all.
+				c.Status, c.Message = Skipped, fmt.Sprintf("port %d: %s, not asked for", r.Endpoint.Port, unanswered(e.Err))
+				return c
+			}
+			c.Status, c.Message = Critical, errorMessage(e)
+			return c
+		case probe.PhaseBanner, probe.PhaseEHLO:
 			c.Status, c.Message = Critical, errorMessage(e)
 			return c
 		case probe.PhaseHandshake:
@@ -105,6 +116,63 @@ func checkConnect(r *probe.Result) Check {
 		c.Message += fmt.Sprintf(", greeted with %d", r.Banner.Code)
 	}
 	return c
+}
+
+// unanswered says how a port did not answer: "closed" when it refused the
+// connection, "filtered" when nothing answered in time.
+func unanswered(err error) string {
+	var netErr net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "closed (connection refused)"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return fmt.Sprintf("filtered (no answer within %s)", probe.DefaultPortConnectTimeout)
+	}
+	return "no connection (" + err.Error() + ")"
+}
+
+// judgeSilentHosts makes a host none of whose ports answered CRITICAL: a
+// closed default port is no problem while another port of the host takes
+// mail, but a host that takes none on any port is down or unreachable. A
+// host is its name at one address (each node of a pool on its own).
+func judgeSilentHosts(s *Summary) {
+	type host struct{ name, address string }
+	silent := map[host][]int{}
+	answered := map[host]bool{}
+	var order []host
+	for i := range s.Endpoints {
+		r := &s.Endpoints[i].Result
+		h := host{strings.ToLower(r.Endpoint.Host), r.Address}
+		if _, seen := silent[h]; !seen && !answered[h] {
+			order = append(order, h)
+		}
+		if r.Error != nil && (r.Error.Phase == probe.PhaseConnect || r.Error.Phase == probe.PhaseDNS) {
+			silent[h] = append(silent[h], i)
+		} else {
+			answered[h] = true
+		}
+	}
+	for _, h := range order {
+		if answered[h] {
+			continue
+		}
+		var ports []string
+		for _, i := range silent[h] {
+			r := &s.Endpoints[i].Result
+			if r.Error.Phase == probe.PhaseConnect {
+				ports = append(ports, fmt.Sprintf("%d %s", r.Endpoint.Port, strings.SplitN(unanswered(r.Error.Err), " (", 2)[0]))
+			}
+		}
+		for _, i := range silent[h] {
+			ep := &s.Endpoints[i]
+			for j := range ep.Checks {
+				if c := &ep.Checks[j]; c.ID == CheckConnect && c.Status == Skipped && ep.Result.Endpoint.DefaultPort {
+					c.Status = Critical
+					c.Message = fmt.Sprintf("no SMTP port of %s answered (%s)", ep.Result.Endpoint.Host, strings.Join(ports, ", "))
+				}
+			}
+		}
+	}
 }
 
 // resolveFailure says why a host did not resolve without repeating its name

@@ -234,6 +234,7 @@ func Judge(results []probe.Result, expect Expect, now time.Time) Summary {
 		}
 		sum.Endpoints = append(sum.Endpoints, ep)
 	}
+	judgeSilentHosts(&sum)
 	judgeConsistency(&sum)
 	diagnose(&sum, now)
 	sum.Restate()
