@@ -38,12 +38,12 @@ const (
 	reasonNoReply      = "no reply to MAIL FROM:<> was read"
 	reasonOtherRefusal = "refused for another reason than TLS, before TLS came up"
 	reasonMaybeAtRCPT  = "not refused at MAIL FROM; a server that refuses plaintext mail only at RCPT is not tested (use --rcpt-test postmaster@DOMAIN)"
-	reasonRCPTRefused  = "RCPT TO was refused for another reason than TLS"
+	reasonRCPTRefused  = "RCPT TO was refused for another reason than TLS (is the address one the server accepts mail for?)"
 )
 
 // judgeTLSRequired reads the replies to MAIL FROM:<> (and RCPT TO, with
-// --rcpt-test) sent before STARTTLS, and says why when the answer is
-// unknown:
+// --rcpt-test, read like MAIL's) sent before STARTTLS, and says why when
+// the answer is unknown:
 //   - 451 5.7.3 "STARTTLS is required to send mail" (Exchange's
 //     RequireTLS), 530 5.7.0 "Must issue a STARTTLS command first"
 //     (Postfix at smtpd_tls_security_level = encrypt), or any refusal that
@@ -57,7 +57,7 @@ func judgeTLSRequired(t *probe.TLSRequiredTest, software Software) (TLSRequired,
 	if t == nil {
 		return TLSRequiredNotTested, ""
 	}
-	m := t.Mail
+	m, rcpt := t.Mail, t.RCPT
 	switch {
 	case m == nil:
 		return TLSRequiredUnknown, reasonNoReply
@@ -65,6 +65,14 @@ func judgeTLSRequired(t *probe.TLSRequiredTest, software Software) (TLSRequired,
 		return TLSRequiredTrue, ""
 	case m.Code != 250:
 		return TLSRequiredUnknown, reasonOtherRefusal
+	case rcpt != nil && refusesForTLS(rcpt):
+		return TLSRequiredTrue, ""
+	case rcpt != nil && rcpt.Code == 250:
+		// A recipient accepted in plaintext: nothing refuses plaintext
+		// mail before DATA, which no server refuses for TLS alone.
+		return TLSRequiredFalse, ""
+	case rcpt != nil:
+		return TLSRequiredUnknown, reasonRCPTRefused
 	case decidesAtMail[software]:
 		return TLSRequiredFalse, ""
 	}

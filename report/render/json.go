@@ -230,7 +230,13 @@ type jsonTLSRequired struct {
 	// Reason says why required is "unknown".
 	Reason string     `json:"reason,omitempty"`
 	Reply  *jsonReply `json:"reply"`
-	Error  *jsonError `json:"error"`
+	// RCPT is the reply to RCPT TO, with --rcpt-test.
+	RCPT *jsonReply `json:"rcpt_reply,omitempty"`
+	// STARTTLSRefusedAfter is the refusal STARTTLS met on the test's
+	// connection after the test (Courier turns STARTTLS off once MAIL was
+	// sent); STARTTLS was then probed on a new connection.
+	STARTTLSRefusedAfter *jsonReply `json:"starttls_refused_after_test,omitempty"`
+	Error                *jsonError `json:"error"`
 	// SessionEnded: the server ended the session in answer to the test.
 	SessionEnded bool `json:"session_ended"`
 	// Transcript is the test's own connection, with -v, when the server
@@ -243,7 +249,8 @@ func toJSONTLSRequired(ep *report.Endpoint) *jsonTLSRequired {
 	if t == nil {
 		return nil
 	}
-	return &jsonTLSRequired{Required: ep.TLSRequired, Reason: ep.TLSRequiredReason, Reply: toJSONReply(t.Mail), Error: ep.TLSRequiredFailure, SessionEnded: t.SessionEnded}
+	return &jsonTLSRequired{Required: ep.TLSRequired, Reason: ep.TLSRequiredReason, Reply: toJSONReply(t.Mail), RCPT: toJSONReply(t.RCPT),
+		STARTTLSRefusedAfter: toJSONReply(t.STARTTLSRefusedAfter), Error: ep.TLSRequiredFailure, SessionEnded: t.SessionEnded}
 }
 
 // toJSONDiagnoses keeps empty lists as [] rather than null, so that scripts

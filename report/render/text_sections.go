@@ -58,11 +58,19 @@ func tlsRequiredField(ep *report.Endpoint) string {
 	}
 	switch {
 	case t.Mail != nil:
-		reason := ""
+		rcpt, reason, refusedAfter := "", "", ""
+		if t.RCPT != nil {
+			rcpt = ", RCPT TO got " + Escape(fmt.Sprintf("%d %s", t.RCPT.Code, t.RCPT.Text()))
+		}
 		if ep.TLSRequiredReason != "" {
 			reason = "; " + ep.TLSRequiredReason
 		}
-		return fmt.Sprintf("%s: MAIL FROM:<> before STARTTLS got %s%s%s", answer, Escape(fmt.Sprintf("%d %s", t.Mail.Code, t.Mail.Text())), reason, ended)
+		if t.STARTTLSRefusedAfter != nil {
+			refusedAfter = "; after the test the server refused STARTTLS on that connection (" +
+				Escape(fmt.Sprintf("%d %s", t.STARTTLSRefusedAfter.Code, t.STARTTLSRefusedAfter.Text())) +
+				"), so STARTTLS was probed on a new connection without the test"
+		}
+		return fmt.Sprintf("%s: MAIL FROM:<> before STARTTLS got %s%s%s%s%s", answer, Escape(fmt.Sprintf("%d %s", t.Mail.Code, t.Mail.Text())), rcpt, reason, refusedAfter, ended)
 	case ep.TLSRequiredFailure != nil:
 		return answer + ": the test failed at " + Escape(failureLine(ep.TLSRequiredFailure)) + ended
 	}
