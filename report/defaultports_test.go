@@ -94,6 +94,10 @@ func TestPortsNobodyAskedFor(t *testing.T) {
 			t.Errorf("endpoint %d: %s %q", i, c.Status, c.Message)
 		}
 	}
+	// One finding about the host, not one per port, for an alert to say.
+	if len(s.Problems) != 1 {
+		t.Errorf("problems %+v, want the host's one", s.Problems)
+	}
 }
 
 // The probe marks the default ports, and only them.

@@ -204,7 +204,9 @@ type Summary struct {
 	// two or more of them (consistency.go).
 	Consistency []AddressGroup
 	// Problems are every warning, critical and unknown, worst first, then
-	// in report order.
+	// in report order. A finding about several endpoints at once (a host
+	// that answers on no port, addresses that differ) is one problem, at
+	// its first endpoint.
 	Problems []Problem
 	// Verbose asks renderers for the SMTP transcript too.
 	Verbose bool
@@ -246,6 +248,14 @@ func Judge(results []probe.Result, expect Expect, now time.Time) Summary {
 func (s *Summary) Restate() {
 	s.Status = Skipped
 	s.Problems = nil
+	type said struct{ id, message string }
+	seen := map[said]bool{}
+	add := func(p Problem) {
+		if k := (said{p.ID, p.Message}); !seen[k] {
+			seen[k] = true
+			s.Problems = append(s.Problems, p)
+		}
+	}
 	for i := range s.Endpoints {
 		ep := &s.Endpoints[i]
 		ep.Status = Skipped
@@ -254,7 +264,7 @@ func (s *Summary) Restate() {
 			ep.Status = Worse(ep.Status, c.Status)
 			worstCheck = Worse(worstCheck, c.Status)
 			if c.Status != OK && c.Status != Skipped {
-				s.Problems = append(s.Problems, Problem{Endpoint: i, Status: c.Status, ID: c.ID, Message: c.Message})
+				add(Problem{Endpoint: i, Status: c.Status, ID: c.ID, Message: c.Message})
 			}
 		}
 		for _, d := range ep.Diagnoses {
@@ -264,7 +274,7 @@ func (s *Summary) Restate() {
 			// before TLS, another certificate than the other ports) is a
 			// problem of its own, or an alert would not say why.
 			if st.severity() > worstCheck.severity() {
-				s.Problems = append(s.Problems, Problem{Endpoint: i, Status: st, ID: d.ID, Message: d.Cause, Diagnosis: true})
+				add(Problem{Endpoint: i, Status: st, ID: d.ID, Message: d.Cause, Diagnosis: true})
 			}
 		}
 		s.Status = Worse(s.Status, ep.Status)
