@@ -15,6 +15,27 @@ import (
 // diagnosis.go, server.go, tlsrequired.go and consistency.go judged. Causes,
 // fixes and table cells may quote server-sent text: each is escaped here.
 
+// softwareNames are the names the "server" line gives report's Software
+// values.
+var softwareNames = map[report.Software]string{
+	report.SoftwareExchange:       "Microsoft Exchange",
+	report.SoftwareExchangeOnline: "Microsoft Exchange Online (Microsoft 365)",
+	report.SoftwarePostfix:        "Postfix",
+	report.SoftwareExim:           "Exim",
+	report.SoftwareSendmail:       "Sendmail",
+	report.SoftwareOpenSMTPD:      "OpenSMTPD",
+	report.SoftwareHaraka:         "Haraka",
+	report.SoftwareDovecot:        "Dovecot submission",
+	report.SoftwareMailpit:        "Mailpit",
+	report.SoftwareAiosmtpd:       "aiosmtpd",
+	report.SoftwareChasquid:       "chasquid",
+	report.SoftwareCourier:        "Courier",
+	report.SoftwareGoogle:         "Google (Gmail, Google Workspace)",
+	report.SoftwareProofpoint:     "Proofpoint",
+	report.SoftwareMimecast:       "Mimecast",
+	report.SoftwareCisco:          "Cisco Secure Email",
+}
+
 // serverField is the text report's "server" line, "" when the software is
 // unknown and the banner was not masked.
 func serverField(ep *report.Endpoint) string {
@@ -25,11 +46,12 @@ func serverField(ep *report.Endpoint) string {
 	case s.Software == report.SoftwareUnknown:
 		return ""
 	}
-	names := map[report.Software]string{
-		report.SoftwareExchange: "Microsoft Exchange", report.SoftwarePostfix: "Postfix",
-		report.SoftwareExim: "Exim", report.SoftwareSendmail: "Sendmail",
+	name, ok := softwareNames[s.Software]
+	if !ok {
+		// A value added to report without a name here still reads.
+		name = string(s.Software)
 	}
-	out := names[s.Software] + " (from " + strings.Join(s.Evidence, ", ")
+	out := name + " (from " + strings.Join(s.Evidence, ", ")
 	if s.Masked {
 		out += "; the banner is masked by a firewall's SMTP inspection"
 	}

@@ -1,0 +1,79 @@
+package report
+
+import (
+	"testing"
+
+	"github.com/starttls-probe/starttls-probe/probe"
+)
+
+// TestRecognizeSoftware runs recognizeServer on banners and EHLO replies as
+// the real servers send them; the comments next to the patterns in server.go
+// say where each was read.
+func TestRecognizeSoftware(t *testing.T) {
+	t.Parallel()
+	ehlo := func(kws ...string) *probe.Reply {
+		return &probe.Reply{Code: 250, Lines: append([]string{"mx Hello"}, kws...)}
+	}
+	tests := []struct {
+		name     string
+		banner   []string
+		ehlo     *probe.Reply
+		software Software
+		evidence string
+	}{
+		{"OpenSMTPD", []string{"mail.interop.test ESMTP OpenSMTPD"}, nil, SoftwareOpenSMTPD, "banner"},
+		{"Haraka with its version", []string{"mx.contoso.test ESMTP Haraka/3.3.4 ready"}, nil, SoftwareHaraka, "banner"},
+		{"Haraka without", []string{"redcross ESMTP Haraka ready"}, nil, SoftwareHaraka, "banner"},
+		{"Haraka 2.8", []string{"redcross ESMTP Haraka 2.8.8 ready"}, nil, SoftwareHaraka, "banner"},
+		{"Dovecot submission on Debian", []string{"mail.contoso.test Dovecot (Debian) ready."}, nil, SoftwareDovecot, "banner"},
+		{"Dovecot submission upstream", []string{"mail.contoso.test Dovecot ready."}, nil, SoftwareDovecot, "banner"},
+		{"Mailpit", []string{"mailpit Mailpit ESMTP Service ready"}, nil, SoftwareMailpit, "banner"},
+		{"Mailpit with a label", []string{"mailpit.contoso.test Mailpit (staging) ESMTP Service ready"}, nil, SoftwareMailpit, "banner"},
+		{"aiosmtpd", []string{"vm.contoso.test Python SMTP 1.4.3"}, nil, SoftwareAiosmtpd, "banner"},
+		{"chasquid", []string{"mail.contoso.test ESMTP chasquid"}, nil, SoftwareChasquid, "banner"},
+		{"Courier by XVERP", []string{"mail.contoso.test ESMTP"}, ehlo("XVERP=Courier", "XEXDATA", "PIPELINING", "STARTTLS"), SoftwareCourier, "XVERP=Courier"},
+		{"Google", []string{"mx.google.com ESMTP 38308e7fff4ca-2fb247434a1si5559721fa.352 - gsmtp"}, ehlo("SIZE 157286400", "8BITMIME", "STARTTLS"), SoftwareGoogle, "banner"},
+		{"Exchange Online Protection", []string{"BL2NAM06FT004.mail.protection.outlook.com Microsoft ESMTP MAIL Service ready at Thu, 26 Sep 2019 10:51:20 +0000"}, ehlo("SIZE 49283072", "PIPELINING", "STARTTLS"), SoftwareExchangeOnline, "banner host"},
+		{"Exchange Online submission", []string{"DB4PR01CA006.outlook.office365.com Microsoft ESMTP MAIL Service ready at Fri, 16 May 2014 07:54:36 +0000"}, nil, SoftwareExchangeOnline, "banner host"},
+		{"Proofpoint", []string{"mx0b-00000d03.pphosted.com ESMTP mfa-m0214089"}, nil, SoftwareProofpoint, "banner host"},
+		{"Mimecast", []string{"eu-smtp-inbound-1.mimecast.com ESMTP; Sat, 27 Jul 2024 09:26:38 +0100"}, nil, SoftwareMimecast, "banner host"},
+		{"Cisco Secure Email", []string{"esa1.hgst.iphmx.com ESMTP"}, nil, SoftwareCisco, "banner host"},
+		{"host name with a trailing dot", []string{"esa1.hgst.iphmx.com. ESMTP"}, nil, SoftwareCisco, "banner host"},
+		{"multi-line banner", []string{"mail.contoso.test", "ESMTP Postfix (Debian/GNU)"}, nil, SoftwarePostfix, "banner"},
+
+		// A product's name in the host name is not the product.
+		{"Postfix on a host named sendmail", []string{"sendmail.example.net ESMTP Postfix"}, nil, SoftwarePostfix, "banner"},
+		{"Sendmail on a host named postfix", []string{"postfix.example.net ESMTP Sendmail 8.17.1/8.17.1; Sat, 15 Jun 2030 12:00:00 GMT"}, nil, SoftwareSendmail, "banner"},
+		{"host named exim", []string{"exim.example.net ESMTP ready"}, nil, SoftwareUnknown, ""},
+		{"host named haraka", []string{"haraka.example.net ESMTP ready"}, nil, SoftwareUnknown, ""},
+		{"host named chasquid, Exim", []string{"chasquid.example.net ESMTP Exim 4.96 Sat, 15 Jun 2030 12:00:00 +0000"}, nil, SoftwareExim, "banner"},
+		{"host named dovecot", []string{"dovecot.example.net ESMTP Postfix"}, nil, SoftwarePostfix, "banner"},
+		{"host named mimecast", []string{"mimecast.example.net ESMTP"}, nil, SoftwareUnknown, ""},
+		{"a gateway's domain inside another", []string{"mx.pphosted.com.example.net ESMTP"}, nil, SoftwareUnknown, ""},
+		{"a gateway's domain as a suffix of a label", []string{"mx.notmimecast.com ESMTP"}, nil, SoftwareUnknown, ""},
+		{"the gateway's bare domain", []string{"iphmx.com ESMTP"}, nil, SoftwareUnknown, ""},
+		{"a gateway's domain after the host", []string{"mx.contoso.test ESMTP relay for mx0a.pphosted.com"}, nil, SoftwareUnknown, ""},
+		{"Google's name on another server", []string{"mx.google.com.example.net ESMTP Postfix"}, nil, SoftwarePostfix, "banner"},
+		{"gsmtp in a host name", []string{"gsmtp.example.net ESMTP"}, nil, SoftwareUnknown, ""},
+		{"Exchange's words on Microsoft's domain only by its host", []string{"mail.protection.outlook.com.example.net Microsoft ESMTP MAIL Service ready"}, nil, SoftwareExchange, "banner"},
+		{"Python's old smtpd is not aiosmtpd", []string{"vm Python SMTP proxy version 0.3"}, nil, SoftwareUnknown, ""},
+		{"sendmail inside another word", []string{"mx.contoso.test ESMTP notsendmail ready"}, nil, SoftwareUnknown, ""},
+
+		// maddy and every other go-smtp server, this project's probetest
+		// servers among them, greet alike: unknown.
+		{"go-smtp (maddy)", []string{"mx.contoso.test ESMTP Service Ready"}, &probe.Reply{Code: 250, Lines: []string{"Hello mx.contoso.test", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "CHUNKING", "STARTTLS", "SMTPUTF8"}}, SoftwareUnknown, ""},
+		// XVERP without Courier's value is Postfix's extension.
+		{"Postfix's XVERP", []string{"mx.contoso.test ESMTP"}, ehlo("XVERP"), SoftwareUnknown, ""},
+	}
+	for _, tc := range tests {
+		r := probe.Result{Banner: &probe.Reply{Code: 220, Lines: tc.banner}, EHLO: tc.ehlo}
+		s := recognizeServer(&r)
+		evidence := ""
+		if len(s.Evidence) > 0 {
+			evidence = s.Evidence[0]
+		}
+		if s.Software != tc.software || evidence != tc.evidence {
+			t.Errorf("%s: %+v, want %s from %q", tc.name, s, tc.software, tc.evidence)
+		}
+	}
+}
