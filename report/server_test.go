@@ -1,7 +1,9 @@
 package report
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/starttls-probe/starttls-probe/probe"
 )
@@ -75,5 +77,47 @@ func TestRecognizeSoftware(t *testing.T) {
 		if s.Software != tc.software || evidence != tc.evidence {
 			t.Errorf("%s: %+v, want %s from %q", tc.name, s, tc.software, tc.evidence)
 		}
+	}
+}
+
+// TestExchangeOnlineIsNotOnPremises judges a port 25 without STARTTLS behind
+// Exchange's banner on-premises and at Exchange Online Protection: only the
+// first gets a receive connector and Exchange Management Shell fixes, as
+// Microsoft's hosted service has neither for its customers to run.
+func TestExchangeOnlineIsNotOnPremises(t *testing.T) {
+	t.Parallel()
+	judge := func(banner string) Endpoint {
+		r := probe.Result{
+			Endpoint: probe.Endpoint{Target: "mx.contoso.test:25", Host: "mx.contoso.test", Port: 25},
+			Address:  "127.0.0.1",
+			Mode:     probe.ModeSTARTTLS,
+			Banner:   &probe.Reply{Code: 220, Lines: []string{banner}},
+			EHLO:     &probe.Reply{Code: 250, Lines: []string{"mx Hello", "SIZE 49283072", "PIPELINING"}},
+		}
+		sum := Judge([]probe.Result{r}, Expect{}, time.Now())
+		if len(sum.Endpoints) != 1 {
+			t.Fatalf("%d endpoints", len(sum.Endpoints))
+		}
+		return sum.Endpoints[0]
+	}
+	cmdlets := func(ep Endpoint) []string {
+		var lines []string
+		for _, d := range ep.Diagnoses {
+			for _, l := range d.Fix {
+				if strings.Contains(l, "ReceiveConnector") || strings.Contains(l, "ExchangeCertificate") {
+					lines = append(lines, l)
+				}
+			}
+		}
+		return lines
+	}
+
+	onPrem := judge("EXCH01.contoso.test Microsoft ESMTP MAIL Service ready at Thu, 26 Sep 2030 10:51:20 +0000")
+	if onPrem.Server.Software != SoftwareExchange || onPrem.Connector != "Default Frontend EXCH01" || len(cmdlets(onPrem)) == 0 {
+		t.Errorf("on-premises: %s, connector %q, cmdlets %q; want exchange, Default Frontend EXCH01 and cmdlets", onPrem.Server.Software, onPrem.Connector, cmdlets(onPrem))
+	}
+	online := judge("BL2NAM06FT004.mail.protection.outlook.com Microsoft ESMTP MAIL Service ready at Thu, 26 Sep 2030 10:51:20 +0000")
+	if online.Server.Software != SoftwareExchangeOnline || online.Connector != "" || len(cmdlets(online)) != 0 {
+		t.Errorf("Exchange Online: %s, connector %q, cmdlets %q; want exchange-online, none and none", online.Server.Software, online.Connector, cmdlets(online))
 	}
 }

@@ -36,8 +36,8 @@ func TestServerLineNamesTheSoftware(t *testing.T) {
 	for _, tc := range tests {
 		res := probe.Result{
 			Endpoint: probe.Endpoint{Target: "mx.contoso.test:2500", Host: "mx.contoso.test", Port: 2500},
-			Banner: &probe.Reply{Code: 220, Lines: []string{tc.banner}},
-			EHLO:   &probe.Reply{Code: 250, Lines: append([]string{"mx Hello"}, tc.ehlo...)},
+			Banner:   &probe.Reply{Code: 220, Lines: []string{tc.banner}},
+			EHLO:     &probe.Reply{Code: 250, Lines: append([]string{"mx Hello"}, tc.ehlo...)},
 		}
 		sum := report.Judge([]probe.Result{res}, report.Expect{}, time.Now())
 		if len(sum.Endpoints) != 1 {
