@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, vet, the import rules, the unit and loopback
-# tests with the race detector, and the real-Postfix interop tests.
+# tests with the race detector, and the interop tests against real Postfix,
+# aiosmtpd, OpenSMTPD, Exim and chasquid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,19 @@ if ! scripts/postfix/postfix.sh ensure; then
   echo "$postfix_skip"
 fi
 
+echo "== other servers for the interop tests (scripts/interop/servers.sh)"
+# Unpacks aiosmtpd, OpenSMTPD, Exim and chasquid from Debian's packages when
+# missing and we are root. Without them their interop tests skip, except under
+# CI=true, where they must run.
+servers_skip=""
+if ! scripts/interop/servers.sh ensure; then
+  if [ "${CI:-}" = true ]; then
+    echo "FAIL: CI=true and the interop servers cannot run here"; exit 1
+  fi
+  servers_skip="SKIP: some real-server interop tests (scripts/interop) did not run: see the servers step"
+  echo "$servers_skip"
+fi
+
 echo "== go test -race"
 go test -race -count=1 ./...
 
@@ -36,3 +50,4 @@ scripts/examples/test-examples.sh
 
 # Repeated last, where it cannot scroll out of sight.
 if [ -n "$postfix_skip" ]; then echo "$postfix_skip"; fi
+if [ -n "$servers_skip" ]; then echo "$servers_skip"; fi

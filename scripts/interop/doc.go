@@ -1,5 +1,7 @@
-// Package interop runs the built starttls-probe binary against a real Postfix
-// on loopback and asserts what it reports for each of Postfix's TLS setups.
-// The package has no code of its own: everything is in its tests, which start
-// a throwaway instance with scripts/postfix/postfix.sh.
+// Package interop runs the built starttls-probe binary against real mail
+// servers on loopback and asserts what it reports: Postfix, in each of its TLS
+// setups, started with scripts/postfix/postfix.sh; aiosmtpd, OpenSMTPD, Exim
+// and chasquid, unpacked from Debian's packages by servers.sh and run in the
+// foreground under a configuration each test writes. The package has no code
+// of its own: everything is in its tests.
 package interop

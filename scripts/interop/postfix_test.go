@@ -35,7 +35,11 @@ type jsonReport struct {
 		Target          string `json:"target"`
 		Status          string `json:"status"`
 		STARTTLSOffered bool   `json:"starttls_offered"`
-		Banner          *struct {
+		Server          *struct {
+			Software string   `json:"software"`
+			Evidence []string `json:"evidence"`
+		} `json:"server"`
+		Banner *struct {
 			Code int `json:"code"`
 		} `json:"banner"`
 		Error *struct {
@@ -165,6 +169,9 @@ func TestPostfix(t *testing.T) {
 				}
 				if r.Banner == nil || r.Banner.Code != 220 {
 					t.Errorf("banner %+v, want a 220 greeting", r.Banner)
+				}
+				if r.Server == nil || r.Server.Software != "postfix" {
+					t.Errorf("server %+v, want software postfix (from the banner)", r.Server)
 				}
 				if r.STARTTLSOffered != tc.want.starttls {
 					t.Errorf("starttls_offered %v, want %v", r.STARTTLSOffered, tc.want.starttls)

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Unpacks SMTP servers other than Postfix from Debian's packages for the
+# interop tests (scripts/interop/servers_test.go).
+#
+#   servers.sh ensure [SERVER...]  download and unpack each SERVER (default: all)
+#                                  under ROOT; exit 0 only when every one can run
+#   servers.sh path SERVER         print the directory SERVER was unpacked in, or
+#                                  say why it cannot run here and exit 1
+#
+# SERVER is aiosmtpd, opensmtpd, exim or chasquid. ROOT is
+# $STARTTLS_PROBE_SERVERS, by default /var/tmp/starttls-probe-servers.
+#
+# These packages conflict with Postfix as the system's MTA, and their
+# maintainer scripts would start system instances: they are never installed.
+# `apt-get download` and `dpkg -x` put their files in ROOT/SERVER, and the tests
+# run them as root under their own configuration, on 127.0.0.1 ports. What is
+# installed is only what they link with (libraries, with apt-get) and the
+# system users they drop privileges to, as their maintainer scripts would
+# create them: opensmtpd and opensmtpq for OpenSMTPD, Debian-exim for Exim.
+set -euo pipefail
+
+die() { echo "servers.sh: $*" >&2; exit 1; }
+
+root="${STARTTLS_PROBE_SERVERS:-/var/tmp/starttls-probe-servers}"
+all_servers=(aiosmtpd opensmtpd exim chasquid)
+
+# packages SERVER: the Debian packages unpacked for SERVER.
+packages() {
+  case "$1" in
+    aiosmtpd) echo python3-aiosmtpd python3-public python3-attr ;;
+    opensmtpd) echo opensmtpd ;;
+    exim) echo exim4-daemon-light ;;
+    chasquid) echo chasquid ;;
+    *) die "unknown server $1 (want one of: ${all_servers[*]})" ;;
+  esac
+}
+
+# binary SERVER: the program the tests run, relative to ROOT/SERVER.
+binary() {
+  case "$1" in
+    aiosmtpd) echo usr/lib/python3/dist-packages/aiosmtpd/__main__.py ;;
+    opensmtpd) echo usr/sbin/smtpd ;;
+    exim) echo usr/sbin/exim4 ;;
+    chasquid) echo usr/bin/chasquid ;;
+  esac
+}
+
+# users SERVER: the system users SERVER drops privileges to.
+users() {
+  case "$1" in
+    opensmtpd) echo opensmtpd opensmtpq ;;
+    exim) echo Debian-exim ;;
+  esac
+}
+
+# why_not SERVER prints why SERVER cannot run here, nothing when it can.
+why_not() {
+  local server="$1" dir="$root/$1" u
+  [ "$(id -u)" = 0 ] || { echo "only root can run $server's test instance"; return; }
+  [ -f "$dir/.ready" ] || { echo "$server is not unpacked in $dir (run: scripts/interop/servers.sh ensure $server)"; return; }
+  for u in $(users "$server"); do
+    id "$u" >/dev/null 2>&1 || { echo "system user $u is missing (run: scripts/interop/servers.sh ensure $server)"; return; }
+  done
+  if [ "$server" = aiosmtpd ]; then
+    command -v python3 >/dev/null || { echo "python3 is not installed"; return; }
+    return
+  fi
+  if ldd "$dir/$(binary "$server")" 2>/dev/null | grep -q "not found"; then
+    echo "$server lacks shared libraries: $(ldd "$dir/$(binary "$server")" | grep "not found" | tr -s ' \t' ' ')"
+  fi
+}
+
+# apt_get runs apt-get, updating the package lists once first should it
+# fail for want of them (a fresh machine has none).
+apt_get() {
+  if ! apt-get "$@"; then
+    apt-get update -q
+    apt-get "$@"
+  fi
+}
+
+# install_libraries PACKAGE...: installs the libraries (lib*) the packages
+# depend on and this machine lacks. Libraries conflict with nothing.
+install_libraries() {
+  local libs=() lib
+  for lib in $(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks \
+    --no-replaces --no-enhances "$@" 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^lib/ {print $2}' | sort -u); do
+    dpkg-query -W -f='${Status}' "$lib" 2>/dev/null | grep -q "install ok installed" || libs+=("$lib")
+  done
+  [ ${#libs[@]} -eq 0 ] && return 0
+  echo "servers.sh: installing libraries: ${libs[*]}"
+  DEBIAN_FRONTEND=noninteractive apt_get install -y -q --no-install-recommends "${libs[@]}"
+}
+
+add_users() {
+  local u
+  for u in $(users "$1"); do
+    id "$u" >/dev/null 2>&1 && continue
+    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$u"
+  done
+  # OpenSMTPD's unprivileged processes chroot here (its compiled-in path).
+  if [ "$1" = opensmtpd ]; then mkdir -p /var/lib/opensmtpd/empty; fi
+}
+
+ensure_one() {
+  local server="$1" dir="$root/$1" reason pkgs
+  reason=$(why_not "$server")
+  [ -z "$reason" ] && return 0
+  [ "$(id -u)" = 0 ] || die "$reason"
+  command -v apt-get >/dev/null || die "$server cannot run here and there is no apt-get to fetch it: $reason"
+  if [ "$server" = aiosmtpd ] && ! command -v python3 >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt_get install -y -q --no-install-recommends python3
+  fi
+  pkgs=$(packages "$server")
+  rm -rf "$dir"
+  mkdir -p "$dir/debs"
+  # apt-get download writes to the current directory, as _apt where it can.
+  chmod 777 "$dir/debs"
+  # shellcheck disable=SC2086 # one word per package
+  (cd "$dir/debs" && apt_get download -q $pkgs)
+  local deb
+  for deb in "$dir"/debs/*.deb; do dpkg -x "$deb" "$dir"; done
+  # shellcheck disable=SC2086
+  install_libraries $pkgs
+  add_users "$server"
+  for deb in "$dir"/debs/*.deb; do dpkg-deb --showformat='${Package} ${Version}\n' -W "$deb"; done >"$dir/.ready"
+  reason=$(why_not "$server")
+  [ -z "$reason" ] || die "$server still cannot run after unpacking: $reason"
+}
+
+cmd_ensure() {
+  local servers=("$@") s failed=0
+  [ ${#servers[@]} -gt 0 ] || servers=("${all_servers[@]}")
+  for s in "${servers[@]}"; do
+    packages "$s" >/dev/null
+    if (ensure_one "$s"); then
+      echo "$s: $(binary "$s") in $root/$s"
+    else
+      failed=1
+    fi
+  done
+  return $failed
+}
+
+cmd_path() {
+  local server="${1:?usage: servers.sh path SERVER}" reason
+  packages "$server" >/dev/null
+  reason=$(why_not "$server")
+  [ -z "$reason" ] || die "$reason"
+  echo "$root/$server"
+}
+
+case "${1:-}" in
+  ensure) shift; cmd_ensure "$@" ;;
+  path) shift; cmd_path "$@" ;;
+  *) die "usage: servers.sh ensure [SERVER...] | path SERVER" ;;
+esac
