@@ -196,6 +196,8 @@ type serverWant struct {
 	// certificate and then ends every handshake with alert 80 (internal
 	// error): the chain is still read and must be the one served.
 	handshakeFails bool
+	// args are more flags for the probe (--rcpt-test).
+	args []string
 }
 
 // probeServer probes addr with the built binary and checks what every
@@ -204,7 +206,7 @@ type serverWant struct {
 func probeServer(t *testing.T, certs serverCerts, addr string, want serverWant) {
 	t.Helper()
 	f := &fixture{binary: buildProbe(t), rootPEM: certs.rootPEM}
-	rep, exit := f.probe(t, addr)
+	rep, exit := f.probe(t, append(append([]string(nil), want.args...), addr)...)
 	if len(rep.Results) != 1 {
 		t.Fatalf("%d results, want 1", len(rep.Results))
 	}
@@ -314,7 +316,7 @@ func TestExim(t *testing.T) {
 	// Exim's daemon reads the key as Debian-exim, in the child that
 	// answers the connection.
 	certs := newServerCerts(t, "Debian-exim")
-	ports := freeLoopbackPorts(t, 2)
+	ports := freeLoopbackPorts(t, 3)
 	run := t.TempDir()
 	if err := os.Chmod(run, 0o755); err != nil {
 		t.Fatal(err)
@@ -328,16 +330,17 @@ func TestExim(t *testing.T) {
 			t.Fatalf("chown: %v\n%s", err, out)
 		}
 	}
-	// The second port denies MAIL before TLS in the MAIL ACL; the first
-	// accepts it. No router: nothing could be delivered, and every
-	// recipient is denied besides.
+	// The second port denies MAIL before TLS in the MAIL ACL; the third
+	// denies RCPT before TLS in the RCPT ACL, where most Exim policy lives;
+	// the first accepts both. No router: nothing could be delivered, and
+	// every recipient is denied besides.
 	conf := filepath.Join(run, "exim.conf")
 	text := fmt.Sprintf(`primary_hostname = %[1]s
 spool_directory = %[2]s/spool
 log_file_path = %[2]s/log/%%slog
 keep_environment =
-daemon_smtp_ports = %[3]d : %[4]d
-local_interfaces = <; 127.0.0.1.%[3]d ; 127.0.0.1.%[4]d
+daemon_smtp_ports = %[3]d : %[4]d : %[7]d
+local_interfaces = <; 127.0.0.1.%[3]d ; 127.0.0.1.%[4]d ; 127.0.0.1.%[7]d
 tls_advertise_hosts = *
 tls_certificate = %[5]s
 tls_privatekey = %[6]s
@@ -351,24 +354,37 @@ acl_check_mail:
        message = 530 5.7.0 Must issue a STARTTLS command first
   accept
 acl_check_rcpt:
+  deny condition = ${if eq{$received_port}{%[7]d}}
+       !encrypted = *
+       message = 550 STARTTLS required
   deny
 
 begin routers
 begin transports
-`, expectedName, run, ports[0], ports[1], certs.certFile, certs.keyFile)
+`, expectedName, run, ports[0], ports[1], certs.certFile, certs.keyFile, ports[2])
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	optional, required := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
+	atRCPT := fmt.Sprintf("127.0.0.1:%d", ports[2])
 	// -bdf: the daemon in the foreground; -C: this configuration, which
 	// Exim accepts from root.
 	cmd := exec.Command(filepath.Join(dir, "usr/sbin/exim4"), "-C", conf, "-bdf")
-	startServer(t, cmd, filepath.Join(run, "exim.out"), optional, required)
+	startServer(t, cmd, filepath.Join(run, "exim.out"), optional, required, atRCPT)
 	t.Run("STARTTLS offered", func(t *testing.T) {
 		probeServer(t, certs, optional, serverWant{software: "exim", tlsRequired: "unknown", mailCode: 250})
 	})
 	t.Run("TLS required at MAIL", func(t *testing.T) {
 		probeServer(t, certs, required, serverWant{software: "exim", tlsRequired: "true", mailCode: 530})
+	})
+	// Exim accepts MAIL FROM:<> and refuses at RCPT: without --rcpt-test
+	// that is "unknown", never the false reassurance "no"; with it, "yes".
+	t.Run("TLS required at RCPT, not tested", func(t *testing.T) {
+		probeServer(t, certs, atRCPT, serverWant{software: "exim", tlsRequired: "unknown", mailCode: 250})
+	})
+	t.Run("TLS required at RCPT, --rcpt-test", func(t *testing.T) {
+		probeServer(t, certs, atRCPT, serverWant{software: "exim", tlsRequired: "true", mailCode: 250,
+			args: []string{"--rcpt-test", "postmaster@" + expectedName}})
 	})
 }
 
