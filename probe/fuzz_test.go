@@ -164,7 +164,7 @@ func FuzzProbeAgainstServer(f *testing.F) {
 		}
 	}()
 	addr := l.Addr().(*net.TCPAddr)
-	ep := Endpoint{Host: "fuzz.test", Address: addr.IP.String(), Port: addr.Port, ServicePort: 25}
+	ep := Endpoint{Host: "fuzz.test", Address: addr.IP.String(), Port: addr.Port, AsPort: 25}
 	opts := Options{EHLOName: "probe.test", Timeout: 5 * time.Second, NoTLSRequiredTest: true}
 
 	f.Fuzz(func(t *testing.T, wire []byte) {

@@ -69,7 +69,7 @@ func (p hostilePKI) expect() report.Expect {
 // share a name, and the servers of a test stand for different hosts.
 func hostileEndpoint(s *probetest.Server) probe.Endpoint {
 	host := "port-" + strconv.Itoa(s.Port()) + ".test"
-	return probe.Endpoint{Target: host, Host: host, Address: s.IP(), Port: s.Port(), ServicePort: 25}
+	return probe.Endpoint{Target: host, Host: host, Address: s.IP(), Port: s.Port(), AsPort: 25}
 }
 
 func hostileOptions() probe.Options {

@@ -16,10 +16,10 @@ type Endpoint struct {
 	// Host is a DNS name or an IP address literal (IPv6 without brackets).
 	Host string
 	Port int
-	// ServicePort is the well-known port whose rules apply to this endpoint
-	// (25, 587, 465, 2525). It is Port unless set: the demo serves the roles
-	// of 25, 587 and 2525 on free loopback ports.
-	ServicePort int
+	// AsPort, when set, is the well-known port this endpoint is probed and
+	// judged as (25, 587, 465, 2525) though it listens on Port: the demo
+	// serves the roles of 25, 587 and 2525 on free loopback ports.
+	AsPort int
 	// Address, when set, is the IP address to dial; name resolution is
 	// skipped.
 	Address string
@@ -41,10 +41,11 @@ type Endpoint struct {
 // firewall dropping them: the first SYN retransmission comes after 1 s.
 const DefaultPortConnectTimeout = 3 * time.Second
 
-// Role returns the well-known port this endpoint plays.
-func (e Endpoint) Role() int {
-	if e.ServicePort != 0 {
-		return e.ServicePort
+// ServicePort is the well-known port whose rules apply to this endpoint:
+// AsPort when set, else Port.
+func (e Endpoint) ServicePort() int {
+	if e.AsPort != 0 {
+		return e.AsPort
 	}
 	return e.Port
 }

@@ -209,12 +209,12 @@ func TestEndpointRoleAndString(t *testing.T) {
 	if !ep.HostIsIP() {
 		t.Errorf("HostIsIP() = false for %q", ep.Host)
 	}
-	if got := ep.Role(); got != 40025 {
-		t.Errorf("Role() without ServicePort = %d, want the port 40025", got)
+	if got := ep.ServicePort(); got != 40025 {
+		t.Errorf("ServicePort() without AsPort = %d, want the port 40025", got)
 	}
-	ep.ServicePort = 587
-	if got := ep.Role(); got != 587 {
-		t.Errorf("Role() = %d, want ServicePort 587", got)
+	ep.AsPort = 587
+	if got := ep.ServicePort(); got != 587 {
+		t.Errorf("ServicePort() = %d, want AsPort 587", got)
 	}
 	if (probe.Endpoint{Host: "mail.contoso.test"}).HostIsIP() {
 		t.Errorf("HostIsIP() = true for a name")

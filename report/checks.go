@@ -252,7 +252,7 @@ func describeTLSError(err error) string {
 // severityForClients is Critical where clients validate certificates and
 // Warning where TLS is opportunistic.
 func severityForClients(ep probe.Endpoint) Status {
-	if clientsValidate(ep.Role()) {
+	if clientsValidate(ep.ServicePort()) {
 		return Critical
 	}
 	return Warning

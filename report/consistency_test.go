@@ -60,7 +60,7 @@ func startPool(t *testing.T, nodes []poolNode) []probe.Endpoint {
 		port, _ = strconv.Atoi(p)
 		srv := probetest.Serve(l, probetest.Config{Chain: chain, NoSTARTTLS: n.noSTARTTLS})
 		t.Cleanup(func() { srv.Close() })
-		eps = append(eps, probe.Endpoint{Target: "pool.test", Host: "pool.test", Port: port, ServicePort: 25, Address: n.addr})
+		eps = append(eps, probe.Endpoint{Target: "pool.test", Host: "pool.test", Port: port, AsPort: 25, Address: n.addr})
 	}
 	return eps
 }

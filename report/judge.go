@@ -223,7 +223,7 @@ func Judge(results []probe.Result, expect Expect, now time.Time) Summary {
 	sum := Summary{Tool: "starttls-probe", Now: now, Status: Skipped, WarnDays: expect.WarnDays, CritDays: expect.CritDays}
 	views := certificateViews{now: now, cache: expect.Cache}
 	for _, r := range results {
-		ep := Endpoint{Result: r, ServicePort: r.Endpoint.Role(), ExpectedName: expectedName(r.Endpoint, expect), Status: Skipped,
+		ep := Endpoint{Result: r, ServicePort: r.Endpoint.ServicePort(), ExpectedName: expectedName(r.Endpoint, expect), Status: Skipped,
 			STARTTLS: starttlsOffer(&r), Failure: failure(r.Error), TLS: negotiated(r.TLS), Chain: views.chain(r.Chain),
 			Server: recognizeServer(&r)}
 		ep.TLSRequired, ep.TLSRequiredReason = judgeTLSRequired(r.TLSRequired, ep.Server.Software)

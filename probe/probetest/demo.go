@@ -83,11 +83,11 @@ func StartDemo() (*Demo, error) {
 		}
 		d.servers = append(d.servers, s)
 		d.Endpoints = append(d.Endpoints, probe.Endpoint{
-			Target:      DemoName,
-			Host:        DemoName,
-			Address:     s.IP(),
-			Port:        s.Port(),
-			ServicePort: l.role,
+			Target:  DemoName,
+			Host:    DemoName,
+			Address: s.IP(),
+			Port:    s.Port(),
+			AsPort:  l.role,
 		})
 	}
 	return d, nil

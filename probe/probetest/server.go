@@ -87,9 +87,9 @@ func (s *Server) Port() int {
 // the endpoint is the bare address, as "starttls-probe 127.0.0.1:PORT".
 func (s *Server) Endpoint(host string, servicePort int) probe.Endpoint {
 	if host == "" {
-		return probe.Endpoint{Target: s.Addr(), Host: s.IP(), Port: s.Port(), ServicePort: servicePort}
+		return probe.Endpoint{Target: s.Addr(), Host: s.IP(), Port: s.Port(), AsPort: servicePort}
 	}
-	return probe.Endpoint{Target: host, Host: host, Address: s.IP(), Port: s.Port(), ServicePort: servicePort}
+	return probe.Endpoint{Target: host, Host: host, Address: s.IP(), Port: s.Port(), AsPort: servicePort}
 }
 
 // Close stops the server. A scripted server also waits for its
