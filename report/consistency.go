@@ -100,9 +100,7 @@ func addressGroups(eps []Endpoint, now time.Time) []AddressGroup {
 // One rule for every comparison, so that the consistency check and the
 // certificate-differs diagnosis never blame different endpoints:
 //   - the certificate clients accept for the name (CA-issued, covering the
-//     name, within its validity), the newest if several (as Exchange's own
-//     selection picks the newest), the one that expires last if issued
-//     together;
+//     name, within its validity), the renewal if several (newer);
 //   - else the one most endpoints present;
 //   - on a tie, the one that expires last: the others are the nodes that
 //     were not renewed.
@@ -148,13 +146,15 @@ func referenceLeaf(eps []*Endpoint, name string, now time.Time) string {
 	return best.sha1
 }
 
-// newer reports whether a was issued after b, or, issued together, expires
-// after it: the renewal of the two.
+// newer reports whether a is the renewal of the two: it expires after b,
+// or, expiring together, was issued after it. A renewal does both; when
+// they disagree, the certificate that lasts wins, and the order never
+// hangs on the second two test certificates were issued in.
 func newer(a, b *x509.Certificate) bool {
-	if !a.NotBefore.Equal(b.NotBefore) {
-		return a.NotBefore.After(b.NotBefore)
+	if !a.NotAfter.Equal(b.NotAfter) {
+		return a.NotAfter.After(b.NotAfter)
 	}
-	return a.NotAfter.After(b.NotAfter)
+	return a.NotBefore.After(b.NotBefore)
 }
 
 // acceptedFor reports whether clients accept leaf for name at now, as far
