@@ -222,7 +222,9 @@ const (
 	appUsageText = "starttls-probe [flags] TARGET...\nstarttls-probe demo [flags]\nstarttls-probe help | version"
 	// appDescription's lines are kept as written: each fits helpWidth.
 	appDescription = `TARGET is a host name, host:port, an IPv4 address or [IPv6]:port.
-Without a port, ports 25, 587 and 2525 are probed at the same time.
+Without a port, ports 25, 587 and 2525 are probed at the same time; one
+of them that is closed or filtered (3s to connect) is reported but does
+not raise the status, unless no port of the host answers at all.
 A host named help or version is probed with "--" before it.
 
 Examples:
