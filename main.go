@@ -867,6 +867,9 @@ func readTargetFile(path string, stdin io.Reader, stderr io.Writer, targets *[]s
 		in, name = f, path
 	}
 	read, bad, err := probe.ReadTargets(in)
+	if encErr := (*probe.EncodingError)(nil); errors.As(err, &encErr) {
+		return 0, usagef("in Notepad: Save as, Encoding UTF-8; in PowerShell: Out-File -Encoding utf8 (UTF-16 with a byte-order mark is read too)", "--file %s: %v", name, err)
+	}
 	if err != nil {
 		return 0, usagef("a target file holds one host, host:port or address per line", "--file %s: %v", name, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/text/encoding/unicode"
 
 	"github.com/starttls-probe/starttls-probe/probe/probetest"
 )
@@ -79,6 +80,9 @@ func TestUsageErrors(t *testing.T) {
 	notPEM := write("not-pem.crt", "this is not a certificate\n")
 	onlyComments := write("targets.txt", "# nothing to probe\n\n")
 	write("a-file", "")
+	// What "mx.test" > targets.txt writes in PowerShell 7 with a wrong
+	// -Encoding: UTF-16 LE without its byte-order mark.
+	write("utf16-no-bom.txt", "m\x00x\x00.\x00t\x00e\x00s\x00t\x00\r\x00\n\x00")
 	// Placeholders in args and want: {target} is the loopback server,
 	// {dir} the test's directory.
 	const defaultHint = "hint: run 'starttls-probe --help' for usage"
@@ -160,6 +164,9 @@ func TestUsageErrors(t *testing.T) {
 			want: []string{"starttls-probe: error: no valid target in --file {dir}/targets.txt", "hint: give at least one target, one per line"}},
 		{name: "stdin without a target", args: []string{"-f", "-"}, stdin: "# nothing\n",
 			want: []string{"starttls-probe: error: no valid target in --file -", "hint: give at least one target, one per line"}},
+		{name: "file in UTF-16 without a byte-order mark", args: []string{"-f", "{dir}/utf16-no-bom.txt"},
+			want: []string{"starttls-probe: error: --file {dir}/utf16-no-bom.txt: the file looks like UTF-16 without a byte-order mark (line 1): save it as UTF-8",
+				"hint: in Notepad: Save as, Encoding UTF-8; in PowerShell: Out-File -Encoding utf8 (UTF-16 with a byte-order mark is read too)"}},
 		{name: "demo with a target", args: []string{"demo", "mail.contoso.test"},
 			want: []string{`starttls-probe: error: demo takes no target, got "mail.contoso.test"`, "hint: the demo probes its own server; to probe a host, leave out 'demo': starttls-probe HOST"}},
 		{name: "port 0", args: []string{"--port", "0", "{target}"},
@@ -343,6 +350,7 @@ func TestOutputs(t *testing.T) {
 				}
 			}},
 		{name: "nagios", args: append([]string{"-o", "nagios", healthy}, trust...), wantCode: 0, check: wantStdoutPrefix("STARTTLS OK - ")},
+		{name: "target file from Windows PowerShell 5.1: UTF-16 LE, BOM, CRLF", args: append([]string{"-o", "nagios", "-f", "{dir}/utf16.txt"}, trust...), wantCode: 0, check: wantStdoutPrefix("STARTTLS OK - ")},
 		{name: "nagios critical", args: append([]string{"-o", "nagios", broken}, brokenTrust...), wantCode: 2, check: wantStdoutPrefix("STARTTLS CRITICAL - ")},
 		{name: "prometheus", args: append([]string{"-o", "prometheus", healthy}, trust...), wantCode: 0,
 			check: func(t *testing.T, r cliRun, _ string) { wantPrometheus(t, r.stdout) }},
@@ -409,6 +417,15 @@ func TestOutputs(t *testing.T) {
 			}
 			// A directory where the report file should be: the
 			// directory check passes, and the rename at the end fails.
+			if slices.Contains(tc.args, "{dir}/utf16.txt") {
+				content, err := unicode.UTF16(unicode.LittleEndian, unicode.UseBOM).NewEncoder().String("# from Out-File\r\n" + healthy + "\r\n")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, "utf16.txt"), []byte(content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if slices.Contains(tc.args, "{dir}/a-directory") {
 				if err := os.Mkdir(filepath.Join(dir, "a-directory"), 0o755); err != nil {
 					t.Fatal(err)
