@@ -422,7 +422,19 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 	}
 }
 
+// stampedVersion is set by scripts/release.sh with
+// -ldflags "-X main.stampedVersion=v1.2.3": a release is built with
+// -buildvcs=false from any checkout, so its build information says only
+// "(devel)". It is the one package-level variable, because -X can set
+// nothing else; nothing assigns it at run time.
+var stampedVersion string
+
+// version is the stamped version of a release build, else the module
+// version go install records (v1.2.3, or a pseudo-version), else "(devel)".
 func version() string {
+	if stampedVersion != "" {
+		return stampedVersion
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return bi.Main.Version
 	}
