@@ -252,16 +252,26 @@ func replyLine(r *probe.Reply) string {
 	return line
 }
 
-// ehloSummary is the EHLO reply's code and keywords on one line.
+// ehloSummary is the EHLO reply's code and extensions on one line, each
+// with its parameters ("250 SIZE 37748736, PIPELINING, AUTH NTLM LOGIN"):
+// the AUTH mechanisms and the size limit matter, on 587 most.
 func ehloSummary(r *probe.Reply) string {
 	if r.Code != 250 {
 		return fmt.Sprintf("%d %s", r.Code, r.Text())
 	}
-	kws := r.Keywords()
-	if len(kws) == 0 {
+	var extensions []string
+	for _, line := range r.Lines[min(1, len(r.Lines)):] {
+		// The keyword in capitals, as Keywords has it (EHLO keywords are
+		// case-insensitive); the parameters as sent (AUTH mechanisms too).
+		if f := strings.Fields(line); len(f) > 0 {
+			f[0] = strings.ToUpper(f[0])
+			extensions = append(extensions, strings.Join(f, " "))
+		}
+	}
+	if len(extensions) == 0 {
 		return "250 (no extensions)"
 	}
-	return "250 " + strings.Join(kws, " ")
+	return "250 " + strings.Join(extensions, ", ")
 }
 
 // writeSummaryTable puts the endpoints side by side, so that "587 presents
