@@ -274,6 +274,14 @@ func ehloSummary(r *probe.Reply) string {
 	return "250 " + strings.Join(extensions, ", ")
 }
 
+// shortThumbprint is a thumbprint's first 8 and last 4 hex digits.
+func shortThumbprint(hex string) string {
+	if len(hex) <= 13 {
+		return hex
+	}
+	return hex[:8] + "…" + hex[len(hex)-4:]
+}
+
 // writeSummaryTable puts the endpoints side by side, so that "587 presents
 // another certificate than 25" shows at a glance.
 func writeSummaryTable(w io.Writer, p palette, s report.Summary) {
@@ -282,6 +290,11 @@ func writeSummaryTable(w io.Writer, p palette, s report.Summary) {
 	// count as width; the status cells are coloured afterwards.
 	var table strings.Builder
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
+	// The leaf's SHA-1 is cut to its first 8 and last 4 digits (enough to
+	// tell certificates apart and to find one in Get-ExchangeCertificate),
+	// so that three ports of one host fit 100 columns; the endpoint's block
+	// above has it whole. Long names or IPv6 addresses still widen the
+	// table, since cutting those would hide which endpoint a row is.
 	const header = "  HOST\tPORT\tADDRESS\tSTATUS\tLEAF SHA-1\tSUBJECT CN\tDAYS LEFT"
 	fmt.Fprintln(tw, header)
 	for i := range s.Endpoints {
@@ -289,7 +302,7 @@ func writeSummaryTable(w io.Writer, p palette, s report.Summary) {
 		r := &ep.Result
 		sha, cn, days := "-", "-", "-"
 		if leaf := ep.Leaf(); leaf != nil {
-			sha, cn, days = leaf.SHA1, Escape(leaf.SubjectCN), fmt.Sprint(leaf.DaysLeft)
+			sha, cn, days = shortThumbprint(leaf.SHA1), Escape(leaf.SubjectCN), fmt.Sprint(leaf.DaysLeft)
 		}
 		port := fmt.Sprint(r.Endpoint.Port)
 		if ep.ServicePort != r.Endpoint.Port {
