@@ -645,3 +645,26 @@ func TestAddressFamily(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoSaysItsExitStatus checks the demo's last words: it ends CRITICAL
+// on purpose, and go run prints that as "exit status 2", so the last line
+// of a text run says so and what each status means. JSON keeps stderr
+// empty for scripts.
+func TestDemoSaysItsExitStatus(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, "", nil, "demo")
+	if r.code != 2 {
+		t.Fatalf("want exit 2, got %s", r)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	want := []string{
+		"demo: exit status 2; its 587 listener presents a certificate for another name on purpose, so the demo ends CRITICAL.",
+		`exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (go run prints a status other than 0 as "exit status N")`,
+	}
+	if len(lines) < 2 || !slices.Equal(lines[len(lines)-2:], want) {
+		t.Errorf("stderr ends with %q, want %q", lines[max(0, len(lines)-2):], want)
+	}
+	if j := runCLI(t, "", nil, "demo", "-o", "json"); j.code != 2 || j.stderr != "" {
+		t.Errorf("demo -o json: want exit 2 and nothing on stderr, got %s", j)
+	}
+}
