@@ -14,16 +14,21 @@
 # stamped with -X main.stampedVersion, so --version shows it without VCS
 # information.
 #
-# A plain script rather than goreleaser: six go build calls and a 100-line
-# archive writer (scripts/release) are easier to read and to check in
-# scripts/test.sh than a goreleaser configuration and its tool. No .deb or
-# .rpm yet: the tar.gz holds a static binary that needs no package manager,
-# and nfpm would be a download at release time; see README "Install".
+# For linux/amd64 and linux/arm64 it also writes a .deb and an .rpm
+# (binary in /usr/bin, README in /usr/share/doc/starttls-probe) with nfpm,
+# configured in scripts/nfpm.yaml and installed at a pinned version with
+# go install, so the only tool it needs is Go. Their timestamps come from
+# SOURCE_DATE_EPOCH, which nfpm honours.
+#
+# A plain script rather than goreleaser: six go build calls, a 100-line
+# archive writer (scripts/release) and one nfpm call per package are easier
+# to read and to check in scripts/test.sh than a goreleaser configuration.
 #
 # AIX is not a target: report/baseline locks its file with unix.Flock,
 # which golang.org/x/sys/unix does not have on AIX.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 
 if [ $# -lt 1 ] || [ $# -gt 2 ]; then
   echo "usage: scripts/release.sh VERSION [OUTDIR]   (for example v1.4.0)" >&2
@@ -52,6 +57,11 @@ go build -o "$stage/archive" ./scripts/release
 extras=(README.md)
 if [ -f LICENSE ]; then extras+=(LICENSE); fi
 
+# nfpm, at a pinned version, comes through the Go module proxy once and is
+# built for this machine like the archive writer.
+GOFLAGS= GOBIN="$stage" go install github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
+export SOURCE_DATE_EPOCH=$epoch
+
 archives=()
 for target in $targets; do
   goos=${target%/*} goarch=${target#*/}
@@ -66,6 +76,21 @@ for target in $targets; do
   "$stage/archive" -o "$out/$name.$ext" -mtime "$epoch" -dir "$name" "$stage/$name/$exe" "${extras[@]}"
   archives+=("$name.$ext")
   echo "$out/$name.$ext"
+  if [ "$goos" = linux ]; then
+    for packager in deb rpm; do
+      # nfpm reads the files named in scripts/nfpm.yaml from its working
+      # directory (it expands no variables in their paths).
+      cp README.md "$stage/$name/"
+      (cd "$stage/$name" && GOARCH=$goarch VERSION=$version \
+        "$stage/nfpm" package --config "$root/scripts/nfpm.yaml" --packager "$packager" --target "$stage/" >/dev/null)
+      # nfpm names the file by the distribution's rules (starttls-probe_1.4.0_amd64.deb,
+      # starttls-probe-1.4.0-1.x86_64.rpm); rename it after the archives.
+      pkg=$(ls "$stage"/*."$packager")
+      mv "$pkg" "$out/$name.$packager"
+      archives+=("$name.$packager")
+      echo "$out/$name.$packager"
+    done
+  fi
 done
 
 # SHA256SUMS in the format sha256sum -c (and Get-FileHash by eye) reads.

@@ -2,8 +2,10 @@
 # Runs scripts/release.sh into a temporary directory and checks what a user
 # gets: every archive is listed in SHA256SUMS and matches it (sha256sum -c),
 # unpacks into starttls-probe_VERSION_OS_ARCH/ with the binary and
-# README.md, and the linux/amd64 binary prints the stamped version, not the
-# build information's "(devel)".
+# README.md, the .deb and .rpm hold what they should under the right name,
+# version and architecture, the linux/amd64 binary prints the stamped
+# version, not the build information's "(devel)", and a second build gives
+# the same bytes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +37,44 @@ for target in windows_amd64 windows_arm64 linux_amd64 linux_arm64 darwin_amd64 d
   done
   if [ "$target" != windows_amd64 ] && [ "$target" != windows_arm64 ] && [ ! -x "$dir/unpacked/$target/$name/$exe" ]; then
     echo "FAIL: $archive: $exe is not executable"; fail=1
+  fi
+done
+
+# The Linux packages: the binary in /usr/bin, the README in its doc
+# directory, the version without its v (0.0.0~releasetest). dpkg-deb comes
+# with Debian and Ubuntu; rpm is checked where it is installed.
+want="${version#v}"; want="${want/-/\~}"
+for arch in amd64 arm64; do
+  deb=$dir/dist/starttls-probe_${version}_linux_${arch}.deb
+  rpm=$dir/dist/starttls-probe_${version}_linux_${arch}.rpm
+  for pkg in "$deb" "$rpm"; do
+    grep -q "  ${pkg##*/}\$" "$dir/dist/SHA256SUMS" || { echo "FAIL: ${pkg##*/} is not in SHA256SUMS"; fail=1; }
+  done
+  if command -v dpkg-deb >/dev/null; then
+    if [ "$(dpkg-deb -f "$deb" Package Version Architecture | tr '\n' ' ')" != "Package: starttls-probe Version: $want Architecture: $arch " ]; then
+      echo "FAIL: ${deb##*/}: control is"; dpkg-deb -f "$deb"; fail=1
+    fi
+    if [ "$(dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {print $1, $6}' | sort | tr '\n' ' ')" != "-rw-r--r-- ./usr/share/doc/starttls-probe/README.md -rwxr-xr-x ./usr/bin/starttls-probe " ]; then
+      echo "FAIL: ${deb##*/} holds:"; dpkg-deb -c "$deb"; fail=1
+    fi
+    if [ "$arch" = amd64 ] && [ "$(go env GOHOSTOS)/$(go env GOHOSTARCH)" = linux/amd64 ]; then
+      dpkg-deb -x "$deb" "$dir/deb"
+      got=$("$dir/deb/usr/bin/starttls-probe" --version)
+      [ "$got" = "starttls-probe $version" ] || { echo "FAIL: the .deb's binary printed '$got'"; fail=1; }
+    fi
+  else
+    echo "SKIP: dpkg-deb is not installed: the .deb files were not inspected"
+  fi
+  if command -v rpm >/dev/null; then
+    rpmarch=$arch; [ "$arch" = amd64 ] && rpmarch=x86_64; [ "$arch" = arm64 ] && rpmarch=aarch64
+    if [ "$(rpm -qp --qf '%{NAME} %{VERSION} %{ARCH}' "$rpm" 2>/dev/null)" != "starttls-probe $want $rpmarch" ]; then
+      echo "FAIL: ${rpm##*/} is $(rpm -qp --qf '%{NAME} %{VERSION} %{ARCH}' "$rpm")"; fail=1
+    fi
+    if [ "$(rpm -qlp "$rpm" 2>/dev/null | sort | tr '\n' ' ')" != "/usr/bin/starttls-probe /usr/share/doc/starttls-probe/README.md " ]; then
+      echo "FAIL: ${rpm##*/} holds:"; rpm -qlp "$rpm"; fail=1
+    fi
+  else
+    echo "SKIP: rpm is not installed: the .rpm files were not inspected"
   fi
 done
 
