@@ -63,6 +63,7 @@ for arch in amd64 arm64; do
       [ "$got" = "starttls-probe $version" ] || { echo "FAIL: the .deb's binary printed '$got'"; fail=1; }
     fi
   else
+    if [ "${CI:-}" = true ]; then echo "FAIL: CI=true and dpkg-deb is not installed"; fail=1; fi
     echo "SKIP: dpkg-deb is not installed: the .deb files were not inspected"
   fi
   if command -v rpm >/dev/null; then
@@ -74,6 +75,7 @@ for arch in amd64 arm64; do
       echo "FAIL: ${rpm##*/} holds:"; rpm -qlp "$rpm"; fail=1
     fi
   else
+    if [ "${CI:-}" = true ]; then echo "FAIL: CI=true and rpm is not installed"; fail=1; fi
     echo "SKIP: rpm is not installed: the .rpm files were not inspected"
   fi
 done
