@@ -424,7 +424,19 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 	}
 }
 
+// stampedVersion is set by scripts/release.sh with
+// -ldflags "-X main.stampedVersion=v1.2.3": a release is built with
+// -buildvcs=false from any checkout, so its build information says only
+// "(devel)". It is the one package-level variable, because -X can set
+// nothing else; nothing assigns it at run time.
+var stampedVersion string
+
+// version is the stamped version of a release build, else the module
+// version go install records (v1.2.3, or a pseudo-version), else "(devel)".
 func version() string {
+	if stampedVersion != "" {
+		return stampedVersion
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return bi.Main.Version
 	}
@@ -869,6 +881,9 @@ func readTargetFile(path string, stdin io.Reader, stderr io.Writer, targets *[]s
 		in, name = f, path
 	}
 	read, bad, err := probe.ReadTargets(in)
+	if encErr := (*probe.EncodingError)(nil); errors.As(err, &encErr) {
+		return 0, usagef("in Notepad: Save as, Encoding UTF-8; in PowerShell: Out-File -Encoding utf8 (UTF-16 with a byte-order mark is read too)", "--file %s: %v", name, err)
+	}
 	if err != nil {
 		return 0, usagef("a target file holds one host, host:port or address per line", "--file %s: %v", name, err)
 	}
@@ -1089,8 +1104,15 @@ func runDemo(c *cli.Context, stdout, stderr io.Writer, getenv func(string) strin
 	}
 	expect := report.Expect{Name: probetest.DemoName, Roots: roots, WarnDays: report.DefaultWarnDays, CritDays: report.DefaultCritDays}
 	opts := probe.Options{EHLOName: probe.DefaultEHLOName(), Timeout: cfg.timeout}
-	return exitStatus(probeAndReport(c.Context, probe.Discover(c.Context, demo.Endpoints, probe.Discovery{}, opts), opts, expect,
-		func() *x509.CertPool { return roots }, cfg, stdout, stderr))
+	status := probeAndReport(c.Context, probe.Discover(c.Context, demo.Endpoints, probe.Discovery{}, opts), opts, expect,
+		func() *x509.CertPool { return roots }, cfg, stdout, stderr)
+	if cfg.out.format == "text" {
+		// The demo ends CRITICAL on purpose, and go run turns that into
+		// "exit status 2", which reads like a crash to a first-time user.
+		fmt.Fprintf(stderr, "\ndemo: exit status %d; its 587 listener presents a certificate for another name on purpose, so the demo ends CRITICAL.\n", status)
+		fmt.Fprintf(stderr, "exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (go run prints a status other than 0 as \"exit status N\")\n")
+	}
+	return exitStatus(status)
 }
 
 // completionShells are the shells --completion writes a script for.

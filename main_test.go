@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/text/encoding/unicode"
 
 	"github.com/starttls-probe/starttls-probe/probe/probetest"
 )
@@ -79,6 +80,9 @@ func TestUsageErrors(t *testing.T) {
 	notPEM := write("not-pem.crt", "this is not a certificate\n")
 	onlyComments := write("targets.txt", "# nothing to probe\n\n")
 	write("a-file", "")
+	// What "mx.test" > targets.txt writes in PowerShell 7 with a wrong
+	// -Encoding: UTF-16 LE without its byte-order mark.
+	write("utf16-no-bom.txt", "m\x00x\x00.\x00t\x00e\x00s\x00t\x00\r\x00\n\x00")
 	// Placeholders in args and want: {target} is the loopback server,
 	// {dir} the test's directory.
 	const defaultHint = "hint: run 'starttls-probe --help' for usage"
@@ -160,6 +164,9 @@ func TestUsageErrors(t *testing.T) {
 			want: []string{"starttls-probe: error: no valid target in --file {dir}/targets.txt", "hint: give at least one target, one per line"}},
 		{name: "stdin without a target", args: []string{"-f", "-"}, stdin: "# nothing\n",
 			want: []string{"starttls-probe: error: no valid target in --file -", "hint: give at least one target, one per line"}},
+		{name: "file in UTF-16 without a byte-order mark", args: []string{"-f", "{dir}/utf16-no-bom.txt"},
+			want: []string{"starttls-probe: error: --file {dir}/utf16-no-bom.txt: the file looks like UTF-16 without a byte-order mark (line 1): save it as UTF-8",
+				"hint: in Notepad: Save as, Encoding UTF-8; in PowerShell: Out-File -Encoding utf8 (UTF-16 with a byte-order mark is read too)"}},
 		{name: "demo with a target", args: []string{"demo", "mail.contoso.test"},
 			want: []string{`starttls-probe: error: demo takes no target, got "mail.contoso.test"`, "hint: the demo probes its own server; to probe a host, leave out 'demo': starttls-probe HOST"}},
 		{name: "port 0", args: []string{"--port", "0", "{target}"},
@@ -343,6 +350,7 @@ func TestOutputs(t *testing.T) {
 				}
 			}},
 		{name: "nagios", args: append([]string{"-o", "nagios", healthy}, trust...), wantCode: 0, check: wantStdoutPrefix("STARTTLS OK - ")},
+		{name: "target file from Windows PowerShell 5.1: UTF-16 LE, BOM, CRLF", args: append([]string{"-o", "nagios", "-f", "{dir}/utf16.txt"}, trust...), wantCode: 0, check: wantStdoutPrefix("STARTTLS OK - ")},
 		{name: "nagios critical", args: append([]string{"-o", "nagios", broken}, brokenTrust...), wantCode: 2, check: wantStdoutPrefix("STARTTLS CRITICAL - ")},
 		{name: "prometheus", args: append([]string{"-o", "prometheus", healthy}, trust...), wantCode: 0,
 			check: func(t *testing.T, r cliRun, _ string) { wantPrometheus(t, r.stdout) }},
@@ -409,6 +417,15 @@ func TestOutputs(t *testing.T) {
 			}
 			// A directory where the report file should be: the
 			// directory check passes, and the rename at the end fails.
+			if slices.Contains(tc.args, "{dir}/utf16.txt") {
+				content, err := unicode.UTF16(unicode.LittleEndian, unicode.UseBOM).NewEncoder().String("# from Out-File\r\n" + healthy + "\r\n")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, "utf16.txt"), []byte(content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if slices.Contains(tc.args, "{dir}/a-directory") {
 				if err := os.Mkdir(filepath.Join(dir, "a-directory"), 0o755); err != nil {
 					t.Fatal(err)
@@ -626,5 +643,148 @@ func TestAddressFamily(t *testing.T) {
 		if got := addressFamily(tc.only4, tc.only6); got != tc.want {
 			t.Errorf("addressFamily(%v, %v) = %q, want %q", tc.only4, tc.only6, got, tc.want)
 		}
+	}
+}
+
+// TestDemoSaysItsExitStatus checks the demo's last words: it ends CRITICAL
+// on purpose, and go run prints that as "exit status 2", so the last line
+// of a text run says so and what each status means. JSON keeps stderr
+// empty for scripts.
+func TestDemoSaysItsExitStatus(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, "", nil, "demo")
+	if r.code != 2 {
+		t.Fatalf("want exit 2, got %s", r)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	want := []string{
+		"demo: exit status 2; its 587 listener presents a certificate for another name on purpose, so the demo ends CRITICAL.",
+		`exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (go run prints a status other than 0 as "exit status N")`,
+	}
+	if len(lines) < 2 || !slices.Equal(lines[len(lines)-2:], want) {
+		t.Errorf("stderr ends with %q, want %q", lines[max(0, len(lines)-2):], want)
+	}
+	if j := runCLI(t, "", nil, "demo", "-o", "json"); j.code != 2 || j.stderr != "" {
+		t.Errorf("demo -o json: want exit 2 and nothing on stderr, got %s", j)
+	}
+}
+
+// TestPowerShellExamples runs the command lines of the README's Windows
+// section (pwsh is not needed: the flags are the same on every OS) and
+// checks what the PowerShell around them reads: the JSON fields and their
+// types as ConvertFrom-Json would see them, the thumbprint round trip into
+// --thumbprint, -q's silence when all is well, and the textfile
+// collector's file written by --output-file.
+func TestPowerShellExamples(t *testing.T) {
+	t.Parallel()
+	target, trust := healthyHost(t, false)
+	dir := t.TempDir()
+
+	// $report = starttls-probe -o json -p 25 -p 587 mail.contoso.com | Out-String | ConvertFrom-Json
+	r := runCLI(t, "", nil, append([]string{"-o", "json", "-p", "25", "-p", "587", target}, trust...)...)
+	if r.code != 0 {
+		t.Fatalf("json: %s", r)
+	}
+	var report map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, r)
+	}
+	if s, ok := report["status"].(string); !ok || s != "ok" {
+		t.Errorf("$report.status = %#v, want the string ok", report["status"])
+	}
+	results, ok := report["results"].([]any)
+	if !ok || len(results) == 0 {
+		t.Fatalf("$report.results = %#v, want an array", report["results"])
+	}
+	var sha1 string
+	for _, res := range results {
+		res, _ := res.(map[string]any)
+		if _, ok := res["port"].(float64); !ok {
+			t.Errorf("results[].port = %#v, want a number", res["port"])
+		}
+		if _, ok := res["status"].(string); !ok {
+			t.Errorf("results[].status = %#v, want a string", res["status"])
+		}
+		chain, _ := res["chain"].([]any)
+		if len(chain) == 0 {
+			t.Fatalf("results[].chain = %#v, want the presented chain", res["chain"])
+		}
+		leaf, _ := chain[0].(map[string]any)
+		sha1, _ = leaf["sha1"].(string)
+		// Get-ExchangeCertificate's Thumbprint: 40 upper-case hex digits.
+		if len(sha1) != 40 || strings.Trim(sha1, "0123456789ABCDEF") != "" {
+			t.Errorf("results[].chain[0].sha1 = %#v, want 40 upper-case hex digits", leaf["sha1"])
+		}
+		if _, ok := leaf["days_left"].(float64); !ok {
+			t.Errorf("results[].chain[0].days_left = %#v, want a number", leaf["days_left"])
+		}
+	}
+
+	// starttls-probe --thumbprint ($smtp | Select-Object -First 1).Thumbprint -p 25 mail.contoso.com
+	if r := runCLI(t, "", nil, append([]string{"--thumbprint", sha1, "-p", "25", target}, trust...)...); r.code != 0 {
+		t.Errorf("--thumbprint of the presented certificate: want exit 0, got %s", r)
+	}
+	other := strings.Repeat("AB", 20)
+	if r := runCLI(t, "", nil, append([]string{"--thumbprint", other, "-p", "25", target}, trust...)...); r.code != 2 {
+		t.Errorf("--thumbprint of another certificate: want exit 2, got %s", r)
+	}
+
+	// check.ps1: starttls-probe.exe -q --baseline ...\baseline.json mail.contoso.com 2>&1
+	baseline := filepath.Join(dir, "baseline.json")
+	for run := range 2 {
+		r := runCLI(t, "", nil, append([]string{"-q", "--baseline", baseline, target}, trust...)...)
+		if r.code != 0 || r.stdout != "" || r.stderr != "" {
+			t.Errorf("scheduled check, run %d: want exit 0 and no output, got %s", run+1, r)
+		}
+	}
+
+	// starttls-probe -o prometheus -p 25 -p 587 mail.contoso.com --output-file ...\textfile_inputs\starttls.prom
+	inputs := filepath.Join(dir, "textfile_inputs")
+	if err := os.Mkdir(inputs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	prom := filepath.Join(inputs, "starttls.prom")
+	r = runCLI(t, "", nil, append([]string{"-o", "prometheus", "-p", "25", "-p", "587", target, "--output-file", prom}, trust...)...)
+	if r.code != 0 || r.stdout != "" {
+		t.Fatalf("prometheus --output-file: %s", r)
+	}
+	data, err := os.ReadFile(prom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// windows_exporter reads UTF-8 without a byte-order mark.
+	if bytes.HasPrefix(data, []byte("\xEF\xBB\xBF")) || bytes.HasPrefix(data, []byte("\xFF\xFE")) {
+		t.Errorf("the textfile starts with a byte-order mark: %q", data[:3])
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("not the Prometheus text format: %v", err)
+	}
+	if _, ok := families["starttls_probe_success"]; !ok {
+		t.Errorf("no starttls_probe_success in the textfile")
+	}
+}
+
+// TestREADMENamesTheGoVersion checks that the Go version the README's
+// install sections name is the one go.mod requires.
+func TestREADMENamesTheGoVersion(t *testing.T) {
+	t.Parallel()
+	gomod, err := os.ReadFile("go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var goVersion string
+	for _, line := range strings.Split(string(gomod), "\n") {
+		if v, ok := strings.CutPrefix(line, "go "); ok {
+			goVersion = strings.TrimSpace(v)
+		}
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if goVersion == "" || strings.Count(string(readme), "Go "+goVersion+" or later") < 2 {
+		t.Errorf("README.md should name \"Go %s or later\" (go.mod) in Install and in Windows", goVersion)
 	}
 }

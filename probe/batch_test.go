@@ -1,9 +1,14 @@
 package probe
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/text/encoding/unicode"
 )
 
 func TestReadTargets(t *testing.T) {
@@ -63,5 +68,90 @@ func TestReadTargetsTooLongLine(t *testing.T) {
 		if len(bad) != 2 || bad[0].Line != 2 || bad[1].Line != 4 || !strings.Contains(bad[0].Error(), "longer than 4096 bytes") {
 			t.Errorf("%d-byte line: bad = %v, want lines 2 and 4, too long", n, bad)
 		}
+	}
+}
+
+// TestReadTargetsEncodings writes the same target list in each encoding a
+// Windows or Unix editor or shell writes (Windows PowerShell 5.1's > and
+// Out-File write UTF-16 LE with a byte-order mark) and reads it back from
+// the file.
+func TestReadTargetsEncodings(t *testing.T) {
+	t.Parallel()
+	text := "# Contoso\r\nmail.contoso.test\r\nmail2.contoso.test:587 # submission\r\n\r\n[2001:db8::1]:25"
+	utf16le := func(bom bool) []byte {
+		enc := unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM)
+		if bom {
+			enc = unicode.UTF16(unicode.LittleEndian, unicode.UseBOM)
+		}
+		b, err := enc.NewEncoder().Bytes([]byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	utf16be := func(bom bool) []byte {
+		enc := unicode.UTF16(unicode.BigEndian, unicode.IgnoreBOM)
+		if bom {
+			enc = unicode.UTF16(unicode.BigEndian, unicode.UseBOM)
+		}
+		b, err := enc.NewEncoder().Bytes([]byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	want := []string{"mail.contoso.test", "mail2.contoso.test:587", "[2001:db8::1]:25"}
+	cases := []struct {
+		name    string
+		content []byte
+		// wantErr is in the *EncodingError of a refused file; "" to read it.
+		wantErr string
+	}{
+		{name: "UTF-8, LF", content: []byte(strings.ReplaceAll(text, "\r\n", "\n"))},
+		{name: "UTF-8, CRLF", content: []byte(text)},
+		{name: "UTF-8 with BOM, CRLF", content: append([]byte("\xEF\xBB\xBF"), text...)},
+		{name: "UTF-16 LE with BOM (PowerShell 5.1 Out-File)", content: utf16le(true)},
+		{name: "UTF-16 BE with BOM", content: utf16be(true)},
+		{name: "UTF-16 LE without BOM", content: utf16le(false), wantErr: "the file looks like UTF-16 without a byte-order mark (line 1): save it as UTF-8"},
+		{name: "UTF-16 BE without BOM", content: utf16be(false), wantErr: "the file looks like UTF-16 without a byte-order mark (line 1): save it as UTF-8"},
+		{name: "binary", content: []byte("mail.contoso.test\n\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00>\x00\x01\x00\x00\x00padding-padding-padding\n"), wantErr: "the file holds NUL bytes, which no text file of targets has (line 2): save it as UTF-8"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "targets.txt")
+			if err := os.WriteFile(path, tc.content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			targets, bad, err := ReadTargets(f)
+			if tc.wantErr != "" {
+				var encErr *EncodingError
+				if !errors.As(err, &encErr) || err.Error() != tc.wantErr {
+					t.Errorf("err = %v, want an *EncodingError %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || len(bad) != 0 || !slices.Equal(targets, want) {
+				t.Errorf("targets %q, bad %v, err %v; want %q", targets, bad, err, want)
+			}
+		})
+	}
+}
+
+// A line in Latin-1 or Windows-1252 is one bad line that says so; the other
+// lines are read.
+func TestReadTargetsNotUTF8(t *testing.T) {
+	t.Parallel()
+	targets, bad, err := ReadTargets(strings.NewReader("mail.contoso.test\r\nmail.caf\xe9.test\r\nmail2.contoso.test\r\n"))
+	if err != nil || !slices.Equal(targets, []string{"mail.contoso.test", "mail2.contoso.test"}) {
+		t.Fatalf("targets %q, err %v", targets, err)
+	}
+	if len(bad) != 1 || bad[0].Line != 2 || bad[0].Err.Error() != "byte 0xE9 at column 9 is not UTF-8 (Latin-1 or Windows-1252?): save the file as UTF-8" {
+		t.Errorf("bad = %v", bad)
 	}
 }

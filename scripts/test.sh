@@ -14,6 +14,9 @@ fi
 echo "== go vet"
 go vet ./...
 
+echo "== go vet for Windows (the admins' platform)"
+GOOS=windows go vet ./...
+
 echo "== import rules"
 scripts/check-imports.sh
 
@@ -47,6 +50,9 @@ go test -race -count=1 ./...
 
 echo "== scheduled-check examples (scripts/examples)"
 scripts/examples/test-examples.sh
+
+echo "== release archives (scripts/release.sh)"
+scripts/test-release.sh
 
 # Repeated last, where it cannot scroll out of sight.
 if [ -n "$postfix_skip" ]; then echo "$postfix_skip"; fi

@@ -177,6 +177,12 @@ func TestCertificateChanged(t *testing.T) {
 			t.Errorf("message %q lacks %q", c.Message, want)
 		}
 	}
+	if !strings.HasSuffix(c.Message, "; if the change is intended, run once with --update-baseline to accept it") {
+		t.Errorf("message %q does not say how to accept the change", c.Message)
+	}
+	if strings.Contains(c.Message, "same ") {
+		t.Errorf("message %q calls a changed field the same", c.Message)
+	}
 	if changed.Status != report.Worse(statusBefore, report.Warning) || changed.Endpoints[0].Status != changed.Status {
 		t.Errorf("the warning did not reach the statuses: run %s, endpoint %s", changed.Status, changed.Endpoints[0].Status)
 	}
@@ -285,6 +291,9 @@ func TestSTARTTLSLost(t *testing.T) {
 	c := baselineCheck(t, lost)
 	if c.Status != report.Critical || !strings.HasPrefix(c.Message, "STARTTLS lost on mail.contoso.test:25: offered when the baseline was recorded on ") {
 		t.Errorf("lost: %s %q", c.Status, c.Message)
+	}
+	if !strings.HasSuffix(c.Message, "run once with --update-baseline to accept it") {
+		t.Errorf("lost: %q does not say how to accept the change", c.Message)
 	}
 	if lost.Status != report.Critical {
 		t.Errorf("run status %s, want CRITICAL", lost.Status)
@@ -489,5 +498,42 @@ func TestFileIsReadable(t *testing.T) {
 	}
 	if doc["format"] != formatName || doc["version"] != float64(formatVersion) || !strings.Contains(string(data), "\n  ") {
 		t.Errorf("file:\n%s", data)
+	}
+}
+
+// A renewal keeps subject and issuer: the warning names only the expiry as
+// changed, and says the rest is the same instead of printing "A → A".
+func TestCertificateRenewed(t *testing.T) {
+	p := newPKI(t)
+	renewed, err := p.ca.Issue(probetest.Spec{CommonName: testName, DNSNames: []string{testName}, NotAfter: time.Now().Add(400 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "baseline.json")
+	first := run(t, p, probetest.Config{Chain: p.before})
+	apply(t, path, &first, Options{})
+	changed := run(t, p, probetest.Config{Chain: renewed})
+	apply(t, path, &changed, Options{})
+	c := baselineCheck(t, changed)
+	want := fmt.Sprintf("certificate changed on mail.contoso.test:25: %s → %s (expires: %s → %s; same subject and issuer; baseline recorded on ",
+		reporttest.SHA1(p.before.Leaf()), reporttest.SHA1(renewed.Leaf()),
+		p.before.Leaf().NotAfter.UTC().Format(time.DateOnly), renewed.Leaf().NotAfter.UTC().Format(time.DateOnly))
+	if c.Status != report.Warning || !strings.HasPrefix(c.Message, want) {
+		t.Errorf("%s %q\nwant WARNING, prefix %q", c.Status, c.Message, want)
+	}
+	if strings.Contains(c.Message, testName+" → ") {
+		t.Errorf("an unchanged field printed as A → A: %q", c.Message)
+	}
+}
+
+// The README shows the file's first line; it once named another format than
+// the one written, which a user checking a file by hand would be misled by.
+func TestREADMENamesTheFileFormat(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf(`{"format": %q, "version": %d,`, formatName, formatVersion); !strings.Contains(string(readme), want) {
+		t.Errorf("README.md does not show the baseline file as it is written: %s", want)
 	}
 }

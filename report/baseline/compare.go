@@ -2,6 +2,7 @@ package baseline
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/starttls-probe/starttls-probe/probe"
@@ -125,6 +126,8 @@ func judge(ep *report.Endpoint, old Entry, known bool, obs observation, opts Opt
 	name := ep.Name()
 	now := obs.entry
 	accepted := "; accepted as the new baseline (--update-baseline)"
+	// The warning repeats on every run until accepted: say how.
+	const toAccept = "; if the change is intended, run once with --update-baseline to accept it"
 	switch {
 	case !obs.reached:
 		c.Status, c.Message = report.Skipped, "nothing to compare: the probe did not get as far as EHLO or a certificate"
@@ -140,6 +143,8 @@ func judge(ep *report.Endpoint, old Entry, known bool, obs observation, opts Opt
 			name, old.RecordedAt.Format(time.DateOnly), orNone(old.SHA1))
 		if opts.Update {
 			c.Status, c.Message = report.OK, c.Message+accepted
+		} else {
+			c.Message += toAccept
 		}
 		return c, opts.Update
 
@@ -151,11 +156,12 @@ func judge(ep *report.Endpoint, old Entry, known bool, obs observation, opts Opt
 
 	case obs.hasLeaf && old.SHA1 != now.SHA1:
 		c.Status = report.Warning
-		c.Message = fmt.Sprintf("certificate changed on %s: %s → %s (subject: %s → %s; issuer: %s → %s; expires: %s → %s; baseline recorded on %s)",
-			name, old.SHA1, now.SHA1, old.Subject, now.Subject, old.Issuer, now.Issuer,
-			old.NotAfter.Format(time.DateOnly), now.NotAfter.Format(time.DateOnly), old.RecordedAt.Format(time.DateOnly))
+		c.Message = fmt.Sprintf("certificate changed on %s: %s → %s (%s; baseline recorded on %s)",
+			name, old.SHA1, now.SHA1, certificateChanges(old, now), old.RecordedAt.Format(time.DateOnly))
 		if opts.Update {
 			c.Status, c.Message = report.OK, c.Message+accepted
+		} else {
+			c.Message += toAccept
 		}
 		return c, opts.Update
 
@@ -172,6 +178,33 @@ func judge(ep *report.Endpoint, old Entry, known bool, obs observation, opts Opt
 		}
 		return c, false
 	}
+}
+
+// certificateChanges names what differs between the recorded and the
+// presented certificate besides the thumbprint ("expires: 2026-01-10 →
+// 2027-01-10; same subject and issuer"): a renewal shows as such, and no
+// field is printed as "A → A".
+func certificateChanges(old, now Entry) string {
+	var changed, same []string
+	for _, f := range []struct{ name, noun, old, now string }{
+		{"subject", "subject", old.Subject, now.Subject},
+		{"issuer", "issuer", old.Issuer, now.Issuer},
+		{"expires", "expiry", old.NotAfter.Format(time.DateOnly), now.NotAfter.Format(time.DateOnly)},
+	} {
+		if f.old == f.now {
+			same = append(same, f.noun)
+		} else {
+			changed = append(changed, fmt.Sprintf("%s: %s → %s", f.name, f.old, f.now))
+		}
+	}
+	switch len(same) {
+	case 0:
+	case 1:
+		changed = append(changed, "same "+same[0])
+	default:
+		changed = append(changed, "same "+strings.Join(same[:len(same)-1], ", ")+" and "+same[len(same)-1])
+	}
+	return strings.Join(changed, "; ")
 }
 
 // describe is the recorded state in a few words.

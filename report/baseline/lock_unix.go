@@ -1,5 +1,10 @@
 //go:build unix
 
+// AIX is unix to the build tags but golang.org/x/sys/unix has no Flock
+// there, so this file does not build for GOOS=aix: AIX is unsupported
+// (README, "Install"). Supporting it would mean fcntl locks (unix.FcntlFlock),
+// which a process's second open of the same file silently drops.
+
 package baseline
 
 import (

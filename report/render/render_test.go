@@ -470,3 +470,26 @@ func TestHandshakeFailedAfterTheCertificate(t *testing.T) {
 		t.Errorf("a handshake time for a handshake that failed:\n%s\n%s", nagios.String(), prom.String())
 	}
 }
+
+// TestSummaryTableFits100Columns checks the table of three ports of one host
+// against the width a terminal or a ticket comment gives it.
+func TestSummaryTableFits100Columns(t *testing.T) {
+	tc := findCase(t, "three-endpoints")
+	var out bytes.Buffer
+	if err := Text(&out, tc.summary(), false); err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(out.String(), "\nsummary\n")
+	if !ok {
+		t.Fatalf("no summary table:\n%s", out.String())
+	}
+	lines := strings.Split(strings.TrimSuffix(table, "\n"), "\n")
+	if len(lines) < 4 {
+		t.Fatalf("want a header and three rows, got %q", lines)
+	}
+	for _, line := range lines[:4] {
+		if n := utf8.RuneCountInString(line); n > 100 {
+			t.Errorf("%d columns, want at most 100: %q", n, line)
+		}
+	}
+}

@@ -252,16 +252,34 @@ func replyLine(r *probe.Reply) string {
 	return line
 }
 
-// ehloSummary is the EHLO reply's code and keywords on one line.
+// ehloSummary is the EHLO reply's code and extensions on one line, each
+// with its parameters ("250 SIZE 37748736, PIPELINING, AUTH NTLM LOGIN"):
+// the AUTH mechanisms and the size limit matter, on 587 most.
 func ehloSummary(r *probe.Reply) string {
 	if r.Code != 250 {
 		return fmt.Sprintf("%d %s", r.Code, r.Text())
 	}
-	kws := r.Keywords()
-	if len(kws) == 0 {
+	var extensions []string
+	for _, line := range r.Lines[min(1, len(r.Lines)):] {
+		// The keyword in capitals, as Keywords has it (EHLO keywords are
+		// case-insensitive); the parameters as sent (AUTH mechanisms too).
+		if f := strings.Fields(line); len(f) > 0 {
+			f[0] = strings.ToUpper(f[0])
+			extensions = append(extensions, strings.Join(f, " "))
+		}
+	}
+	if len(extensions) == 0 {
 		return "250 (no extensions)"
 	}
-	return "250 " + strings.Join(kws, " ")
+	return "250 " + strings.Join(extensions, ", ")
+}
+
+// shortThumbprint is a thumbprint's first 8 and last 4 hex digits.
+func shortThumbprint(hex string) string {
+	if len(hex) <= 13 {
+		return hex
+	}
+	return hex[:8] + "…" + hex[len(hex)-4:]
 }
 
 // writeSummaryTable puts the endpoints side by side, so that "587 presents
@@ -272,6 +290,11 @@ func writeSummaryTable(w io.Writer, p palette, s report.Summary) {
 	// count as width; the status cells are coloured afterwards.
 	var table strings.Builder
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
+	// The leaf's SHA-1 is cut to its first 8 and last 4 digits (enough to
+	// tell certificates apart and to find one in Get-ExchangeCertificate),
+	// so that three ports of one host fit 100 columns; the endpoint's block
+	// above has it whole. Long names or IPv6 addresses still widen the
+	// table, since cutting those would hide which endpoint a row is.
 	const header = "  HOST\tPORT\tADDRESS\tSTATUS\tLEAF SHA-1\tSUBJECT CN\tDAYS LEFT"
 	fmt.Fprintln(tw, header)
 	for i := range s.Endpoints {
@@ -279,7 +302,7 @@ func writeSummaryTable(w io.Writer, p palette, s report.Summary) {
 		r := &ep.Result
 		sha, cn, days := "-", "-", "-"
 		if leaf := ep.Leaf(); leaf != nil {
-			sha, cn, days = leaf.SHA1, Escape(leaf.SubjectCN), fmt.Sprint(leaf.DaysLeft)
+			sha, cn, days = shortThumbprint(leaf.SHA1), Escape(leaf.SubjectCN), fmt.Sprint(leaf.DaysLeft)
 		}
 		port := fmt.Sprint(r.Endpoint.Port)
 		if ep.ServicePort != r.Endpoint.Port {

@@ -22,7 +22,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/starttls-probe/starttls-probe/probe/probetest"
@@ -282,16 +281,6 @@ func spread(addrs []string, n int) []string {
 		out = append(out, addrs[i*len(addrs)/n])
 	}
 	return out
-}
-
-// serverCPU is this process's user and system time so far: the servers',
-// as nothing else here does real work while a run is measured.
-func serverCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // processCPU is a finished process's user and system time.

@@ -1,3 +1,9 @@
+//go:build linux
+
+// The servers are Debian's packages run on Linux (servers.sh), and their
+// cleanup uses Linux's Pdeathsig and process groups: GOOS=windows go vet
+// ./... (scripts/test.sh) skips this file.
+
 package interop
 
 import (
