@@ -1,0 +1,55 @@
+package baseline
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/starttls-probe/starttls-probe/probe/probetest"
+	"github.com/starttls-probe/starttls-probe/report"
+)
+
+// TestLostSTARTTLSStaysCriticalUntilAccepted runs the cron job several
+// times in a row. A lost STARTTLS must page on every run until someone
+// accepts it with --update-baseline: were a normal run to record the loss,
+// the next cron run would say "unchanged" and the alert would vanish after
+// firing once (issue 18).
+func TestLostSTARTTLSStaysCriticalUntilAccepted(t *testing.T) {
+	p := newPKI(t)
+	path := filepath.Join(t.TempDir(), "baseline.json")
+
+	first := run(t, p, probetest.Config{Chain: p.before})
+	apply(t, path, &first, Options{})
+	if e := readEntries(t, path); len(e) != 1 || !e[0].STARTTLSOffered {
+		t.Fatalf("run 1 recorded %+v, want one entry with STARTTLS offered", e)
+	}
+
+	for n := 2; n <= 3; n++ {
+		lost := run(t, p, probetest.Config{Chain: p.before, NoSTARTTLS: true})
+		apply(t, path, &lost, Options{})
+		if c := baselineCheck(t, lost); c.Status != report.Critical || !strings.HasPrefix(c.Message, "STARTTLS lost on ") {
+			t.Errorf("run %d without --update-baseline: %s %q, want CRITICAL \"STARTTLS lost on ...\"", n, c.Status, c.Message)
+		}
+		if lost.Status != report.Critical {
+			t.Errorf("run %d: status %s, want CRITICAL", n, lost.Status)
+		}
+		if e := readEntries(t, path); len(e) != 1 || !e[0].STARTTLSOffered || e[0].SHA1 != report.SHA1(p.before.Leaf()) {
+			t.Errorf("after run %d the file holds %+v, want it to still remember STARTTLS offered with the old certificate", n, e)
+		}
+	}
+
+	accepted := run(t, p, probetest.Config{Chain: p.before, NoSTARTTLS: true})
+	apply(t, path, &accepted, Options{Update: true})
+	if c := baselineCheck(t, accepted); c.Status != report.OK {
+		t.Errorf("--update-baseline: %s %q, want OK", c.Status, c.Message)
+	}
+	if e := readEntries(t, path); len(e) != 1 || e[0].STARTTLSOffered {
+		t.Errorf("--update-baseline recorded %+v, want STARTTLS not offered", e)
+	}
+
+	after := run(t, p, probetest.Config{Chain: p.before, NoSTARTTLS: true})
+	apply(t, path, &after, Options{})
+	if c := baselineCheck(t, after); c.Status != report.OK || !strings.HasPrefix(c.Message, "unchanged since ") {
+		t.Errorf("the run after --update-baseline: %s %q, want OK \"unchanged since ...\"", c.Status, c.Message)
+	}
+}
