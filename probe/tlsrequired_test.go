@@ -202,6 +202,10 @@ func TestTLSRequiredTestKeepsTheConnectionWhenItCan(t *testing.T) {
 		{name: "refused, RSET refused too", mail: "530 5.7.0 Must issue a STARTTLS command first", rset: "530 5.7.0 Must issue a STARTTLS command first"},
 		{name: "accepted, reset", mail: "250 2.1.0 Sender OK", rset: "250 2.0.0 Resetting"},
 		{name: "accepted, RSET refused", mail: "250 2.1.0 Sender OK", rset: "502 5.5.1 RSET not implemented", newConn: true},
+		// A 421 to RSET closes the session whatever MAIL got: STARTTLS
+		// must go on a new connection, not on one the server is closing.
+		{name: "refused, 421 to RSET", mail: "451 5.7.3 STARTTLS is required to send mail", rset: "421 4.3.2 Service shutting down", newConn: true},
+		{name: "accepted, 421 to RSET", mail: "250 2.1.0 Sender OK", rset: "421 4.3.2 Service shutting down", newConn: true},
 		{name: "421 to MAIL", mail: "421 4.7.0 Too many errors on this connection, closing transmission channel", rset: "421 4.7.0 closing", newConn: true},
 	}
 	for _, tc := range tests {
