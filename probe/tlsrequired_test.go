@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,7 +243,10 @@ func TestTLSRequiredTestUnansweredMail(t *testing.T) {
 	script.AfterMail = func(c net.Conn) { io.Copy(io.Discard, c) }
 	s := probetest.NewScript(t, script)
 	opts := options()
-	opts.Timeout = 2 * time.Second
+	// Half of 6 s is 3 s for the new connection's dial, banner, EHLO and
+	// handshake: on 2 loaded cores under -race, half of 2 s was not always
+	// enough to dial.
+	opts.Timeout = 6 * time.Second
 	res := probe.Probe(context.Background(), endpointOf(s), opts)
 	if res.Error != nil || res.TLS == nil || !res.TLS.HandshakeComplete {
 		t.Fatalf("error %v, TLS %+v: want the handshake on a new connection", res.Error, res.TLS)
@@ -348,17 +352,25 @@ func TestTLSRequiredTestStopsAtARefusedEHLO(t *testing.T) {
 // timeout once, not twice, and the test says it timed out.
 func TestTLSRequiredTestKeepsTheEndpointDeadline(t *testing.T) {
 	t.Parallel()
-	s := probetest.NewScript(t, probetest.Script{}) // never greets
+	var connections atomic.Int32
+	s := probetest.NewScript(t, probetest.Script{Handler: func(c net.Conn) { // never greets
+		connections.Add(1)
+		io.Copy(io.Discard, c)
+	}})
 	opts := options()
-	// Once is 1.5 s, twice 3 s: the bound between them leaves 1.5 s for
-	// what is not waiting (a few milliseconds of loopback dialing), which a
-	// scheduler on two loaded cores does not eat; and with the 300 ms this
-	// test had, 2.3 s allowed the timeout seven times over.
-	opts.Timeout = 1500 * time.Millisecond
+	// Once is 3 s, twice 6 s: the bound between them leaves 3 s for what is
+	// not waiting, above the 1.7 s overrun measured on 2 cores under -race
+	// with CPU hogs beside it (with the 300 ms this test had, its 2.3 s
+	// allowed the timeout seven times over). The connection count says the
+	// same without a clock.
+	opts.Timeout = 3 * time.Second
 	start := time.Now()
 	res := probe.Probe(context.Background(), endpointOf(s), opts)
 	if took := time.Since(start); took >= 2*opts.Timeout {
 		t.Errorf("probe took %v with a %v timeout: the silent server cost it twice", took, opts.Timeout)
+	}
+	if n := connections.Load(); n != 1 {
+		t.Errorf("the probe opened %d connections to a server that never greets, want 1", n)
 	}
 	test := res.TLSRequired
 	if test == nil || test.Error == nil || test.Error.Phase != probe.PhaseBanner {
