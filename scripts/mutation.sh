@@ -5,6 +5,7 @@
 #
 #   scripts/mutation.sh        report/... and the probe's dialogue, guard,
 #                              TLS-required test, replies and name rules
+#   scripts/mutation.sh full report   (or probe) one of the two
 #   scripts/mutation.sh ci     only the guard and the judgement rules (a few
 #                              minutes); exits 1 when efficacy is below
 #                              MUTATION_TARGET (default 90)
@@ -23,6 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 mode=${1:-full}
+part=${2:-}
 target=${MUTATION_TARGET:-90}
 equivalents=$root/scripts/mutation-equivalent.txt
 PATH=$PATH:$(go env GOPATH)/bin
@@ -32,8 +34,10 @@ command -v gremlins >/dev/null || {
 # The scope: a file, or a file and the functions in it to mutate.
 case $mode in
 full)
-  scope=($(find report -name '*.go' ! -name '*_test.go' | sort)
-    probe/probe.go probe/tlsrequired.go probe/reply.go probe/target.go) ;;
+  scope=()
+  [ "$part" != probe ] && scope+=($(find report -name '*.go' ! -name '*_test.go' | sort))
+  [ "$part" != report ] && scope+=(probe/probe.go probe/tlsrequired.go probe/reply.go probe/target.go)
+  ;;
 ci)
   scope=(probe/probe.go:allowedCommand,CheckEHLOName
     report/tlsrequired.go report/thumbprint.go report/consistency.go
@@ -73,10 +77,13 @@ for spec in "${scope[@]}"; do cp "$root/${spec%%:*}" "${spec%%:*}"; done
 
 # CI=true makes tests that need Postfix fail; none of them is copied, but
 # the variable must not change what the tests here do either.
-log=$work/gremlins.log
+# MUTATION_LOG keeps gremlins' output; a run stopped early (its gremlins
+# process killed) is still summed up, as far as it went.
+log=${MUTATION_LOG:-$work/gremlins.log}
 start=$(date +%s)
-env -u CI NO_COLOR=1 gremlins unleash --diff HEAD --timeout-coefficient 30 --workers 1 . | tee "$log"
-echo "gremlins took $(($(date +%s) - start)) s ($mode)"
+env -u CI NO_COLOR=1 gremlins unleash --diff HEAD --timeout-coefficient 30 --workers 1 . | tee "$log" ||
+  echo "gremlins stopped early: the figures below are for the mutants it ran"
+echo "gremlins took $(($(date +%s) - start)) s ($mode $part)"
 
 # A lived mutant is equivalent when its file, type and source line (trimmed)
 # are listed: "file | TYPE | source line | why".
@@ -92,6 +99,7 @@ awk -v eqfile="$equivalents" -v work="$work" -v target="$target" -v mode="$mode"
     if ($3 == "at") { status = $1; type = $2; pos = $4 } else { status = $1 " " $2; type = $3; pos = $5 }
     split(pos, p, ":"); file = p[1]; line = p[2]
     pkg = file; sub(/\/[^\/]*$/, "", pkg)
+    if (status == "SKIPPED") next
     pkgs[pkg] = 1
     if (status == "KILLED") killed[pkg]++
     else if (status == "LIVED") {
