@@ -97,21 +97,25 @@ func TestTLSRequiredReplyInAnyLanguage(t *testing.T) {
 			r := rulesResult("127.0.0.1", nil, 0)
 			r.TLSRequired = &probe.TLSRequiredTest{Banner: r.Banner, EHLO: r.EHLO, Mail: &tc.reply}
 			s := report.Judge([]probe.Result{r}, report.Expect{}, rulesFrom)
-			if got := s.Endpoints[0].RequiresTLS; got != tc.want {
+			if got := s.Endpoints[0].TLSRequired; got != tc.want {
 				t.Errorf("MAIL answered %d %q: judged %q, want %q", tc.reply.Code, tc.reply.Text(), got, tc.want)
 			}
 		})
 	}
-	t.Run("no reply to MAIL", func(t *testing.T) {
-		if got := report.JudgeTLSRequired(&probe.TLSRequiredTest{}); got != report.TLSRequiredUnknown {
-			t.Errorf("judged %q, want %q", got, report.TLSRequiredUnknown)
+	for _, tc := range []struct {
+		name string
+		test *probe.TLSRequiredTest
+		want report.TLSRequired
+	}{
+		{"no reply to MAIL", &probe.TLSRequiredTest{}, report.TLSRequiredUnknown},
+		{"not tested", nil, report.TLSRequiredNotTested},
+	} {
+		r := rulesResult("127.0.0.1", nil, 0)
+		r.TLSRequired = tc.test
+		if got := report.Judge([]probe.Result{r}, report.Expect{}, rulesFrom).Endpoints[0].TLSRequired; got != tc.want {
+			t.Errorf("%s: judged %q, want %q", tc.name, got, tc.want)
 		}
-	})
-	t.Run("not tested", func(t *testing.T) {
-		if got := report.JudgeTLSRequired(nil); got != report.TLSRequiredNotTested {
-			t.Errorf("judged %q, want %q", got, report.TLSRequiredNotTested)
-		}
-	})
+	}
 }
 
 // TestExpiryThresholds judges one leaf at instants a whole number of days
@@ -229,12 +233,12 @@ func TestThumbprintForms(t *testing.T) {
 		if tc.kind == "SHA-256" {
 			want = strings.ToUpper(hex256)
 		}
-		if tp.String() != want || tp.Kind() != tc.kind {
-			t.Errorf("ParseThumbprint(%q) = %s %s, want %s %s", tc.input, tp.Kind(), tp, tc.kind, want)
+		if tp.String() != want {
+			t.Errorf("ParseThumbprint(%q) = %s, want %s", tc.input, tp, want)
 		}
 		s := report.Judge([]probe.Result{rulesResult("127.0.0.1", chain, tls.VersionTLS13)}, report.Expect{Thumbprint: tp}, now)
-		if c := judgedCheck(t, s, report.CheckThumbprint); c.Status != report.OK {
-			t.Errorf("thumbprint %q against its own leaf: %s %q, want OK", tc.input, c.Status, c.Message)
+		if c := judgedCheck(t, s, report.CheckThumbprint); c.Status != report.OK || c.Message != tc.kind+" matches "+want {
+			t.Errorf("thumbprint %q against its own leaf: %s %q, want OK %q", tc.input, c.Status, c.Message, tc.kind+" matches "+want)
 		}
 		other := report.Judge([]probe.Result{rulesResult("127.0.0.1", another, tls.VersionTLS13)}, report.Expect{Thumbprint: tp}, now)
 		if c := judgedCheck(t, other, report.CheckThumbprint); c.Status != report.Critical || !strings.Contains(c.Message, "differs from the expected "+want) {

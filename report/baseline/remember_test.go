@@ -7,6 +7,7 @@ import (
 
 	"github.com/starttls-probe/starttls-probe/probe/probetest"
 	"github.com/starttls-probe/starttls-probe/report"
+	"github.com/starttls-probe/starttls-probe/report/reporttest"
 )
 
 // TestLostSTARTTLSStaysCriticalUntilAccepted runs the cron job several
@@ -33,7 +34,7 @@ func TestLostSTARTTLSStaysCriticalUntilAccepted(t *testing.T) {
 		if lost.Status != report.Critical {
 			t.Errorf("run %d: status %s, want CRITICAL", n, lost.Status)
 		}
-		if e := readEntries(t, path); len(e) != 1 || !e[0].STARTTLSOffered || e[0].SHA1 != report.SHA1(p.before.Leaf()) {
+		if e := readEntries(t, path); len(e) != 1 || !e[0].STARTTLSOffered || e[0].SHA1 != reporttest.SHA1(p.before.Leaf()) {
 			t.Errorf("after run %d the file holds %+v, want it to still remember STARTTLS offered with the old certificate", n, e)
 		}
 	}
