@@ -39,7 +39,7 @@ full)
   [ "$part" != report ] && scope+=(probe/probe.go probe/tlsrequired.go probe/reply.go probe/target.go)
   ;;
 ci)
-  scope=(probe/probe.go:allowedCommand,CheckEHLOName
+  scope=(probe/probe.go:checkCommand,writeCommands,CheckEHLOName
     report/tlsrequired.go report/thumbprint.go report/consistency.go
     report/checks.go:checkExpiry,checkProtocol,checkThumbprint,checkName,checkSTARTTLS
     report/baseline/compare.go:judge) ;;

@@ -54,3 +54,41 @@ func TestLostSTARTTLSStaysCriticalUntilAccepted(t *testing.T) {
 		t.Errorf("the run after --update-baseline: %s %q, want OK \"unchanged since ...\"", c.Status, c.Message)
 	}
 }
+
+// TestGainedSTARTTLSWithoutCertificateIsAcceptedOnlyWithUpdate: a server
+// that starts offering STARTTLS but refuses it (454) presents no
+// certificate, so a normal run keeps the old entry; --update-baseline
+// records the offer, and from then on losing it again is CRITICAL.
+func TestGainedSTARTTLSWithoutCertificateIsAcceptedOnlyWithUpdate(t *testing.T) {
+	p := newPKI(t)
+	path := filepath.Join(t.TempDir(), "baseline.json")
+	refusing := func() report.Summary {
+		srv := probetest.NewScript(t, probetest.Script{
+			Greeting: []string{"220 " + testName + " ESMTP"},
+			EHLO:     []string{"250-" + testName, "250 STARTTLS"},
+			STARTTLS: []string{"454 4.7.0 TLS not available due to local problem"},
+		})
+		return probeAs(t, p, srv.IP(), srv.Port(), 25)
+	}
+
+	first := run(t, p, probetest.Config{Chain: p.before, NoSTARTTLS: true})
+	apply(t, path, &first, Options{})
+
+	normal := refusing()
+	apply(t, path, &normal, Options{})
+	if e := readEntries(t, path); len(e) != 1 || e[0].STARTTLSOffered {
+		t.Errorf("a normal run recorded %+v, want the entry without STARTTLS kept", e)
+	}
+
+	accepted := refusing()
+	apply(t, path, &accepted, Options{Update: true})
+	if e := readEntries(t, path); len(e) != 1 || !e[0].STARTTLSOffered {
+		t.Errorf("--update-baseline recorded %+v, want STARTTLS offered", e)
+	}
+
+	lost := run(t, p, probetest.Config{Chain: p.before, NoSTARTTLS: true})
+	apply(t, path, &lost, Options{})
+	if c := baselineCheck(t, lost); c.Status != report.Critical {
+		t.Errorf("STARTTLS lost after it was accepted: %s %q, want CRITICAL", c.Status, c.Message)
+	}
+}
