@@ -122,7 +122,7 @@ func hostileCases() []hostileCase {
 			exit:     2,
 		},
 		{
-			name:     "banner trickled one byte at a time",
+			name: "banner trickled one byte at a time",
 			// 25 bytes at 250 ms take 6.25 s, past the timeout and its
 			// margin: a probe that waited for the whole line fails.
 			script:   hostileScript(probetest.Script{Handler: probetest.Trickle("220 mx.test ESMTP ready\r\n", 250*time.Millisecond)}),
