@@ -53,6 +53,7 @@ esac
 # nothing here.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
 cp go.mod go.sum "$work"/
 cp -r probe report "$work"/
 cd "$work"
