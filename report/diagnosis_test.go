@@ -85,7 +85,7 @@ func ruleCases(p reporttest.DiagPKI) []ruleCase {
 				d := findDiagnosis(ep, DiagSTARTTLSMissingTLSRequired)
 				fix := strings.Join(d.Fix, "\n")
 				for _, want := range []string{
-					"Enable-ExchangeCertificate -Thumbprint " + sha1Hex(p.Good[0]) + " -Services SMTP",
+					"Enable-ExchangeCertificate -Thumbprint " + reporttest.SHA1(p.Good[0]) + " -Services SMTP",
 					`Get-ReceiveConnector 'EXCH01\Default Frontend EXCH01' | Set-ReceiveConnector -TlsCertificateName $null`,
 					"-TlsCertificateName '" + dotnetname.TLSCertificateName(p.Good[0]) + "'",
 				} {
@@ -198,12 +198,12 @@ func ruleCases(p reporttest.DiagPKI) []ruleCase {
 			want: []string{DiagExpiredCertificate, DiagCertificateDiffers},
 			check: func(t *testing.T, p reporttest.DiagPKI, ep Endpoint) {
 				d := findDiagnosis(ep, DiagExpiredCertificate)
-				if !strings.Contains(d.Cause, sha1Hex(p.Renewed[0])) || !strings.Contains(d.Cause, "port 587") {
+				if !strings.Contains(d.Cause, reporttest.SHA1(p.Renewed[0])) || !strings.Contains(d.Cause, "port 587") {
 					t.Errorf("cause %q does not point at the renewal", d.Cause)
 				}
 				fix := strings.Join(d.Fix, "\n")
-				if !strings.Contains(fix, "Enable-ExchangeCertificate -Thumbprint "+sha1Hex(p.Renewed[0])) ||
-					!strings.Contains(fix, "Remove-ExchangeCertificate -Thumbprint "+sha1Hex(p.Expired[0])) {
+				if !strings.Contains(fix, "Enable-ExchangeCertificate -Thumbprint "+reporttest.SHA1(p.Renewed[0])) ||
+					!strings.Contains(fix, "Remove-ExchangeCertificate -Thumbprint "+reporttest.SHA1(p.Expired[0])) {
 					t.Errorf("fix:\n%s", fix)
 				}
 			},
@@ -262,7 +262,7 @@ func ruleCases(p reporttest.DiagPKI) []ruleCase {
 				if len(d.Compare) != 2 || d.Compare[0].Differs || !d.Compare[1].Differs {
 					t.Errorf("compare = %+v", d.Compare)
 				}
-				if !strings.Contains(strings.Join(d.Fix, "\n"), sha1Hex(p.Good[0])) {
+				if !strings.Contains(strings.Join(d.Fix, "\n"), reporttest.SHA1(p.Good[0])) {
 					t.Errorf("fix = %q, want the newer certificate bound", d.Fix)
 				}
 			},
