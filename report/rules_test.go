@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -316,6 +317,65 @@ func TestUnobservedAddressNeverDiffers(t *testing.T) {
 	for _, m := range msgs {
 		if m != want {
 			t.Errorf("consistency check %q, want %q", m, want)
+		}
+	}
+}
+
+// TestConsistencyReference: which address is named as differing. Without a
+// certificate clients accept (these are self-signed), the one most
+// addresses present is the reference, and on a tie the one that expires
+// last; for STARTTLS the majority, and on a tie the address without it is
+// the odd one, in whatever order the addresses come.
+func TestConsistencyReference(t *testing.T) {
+	until := func(notAfter time.Time) *probetest.Chain {
+		chain, err := probetest.SelfSigned(probetest.Spec{CommonName: rulesHost, DNSNames: []string{rulesHost}, NotBefore: rulesFrom, NotAfter: notAfter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return chain
+	}
+	later, earlier := until(rulesFrom.AddDate(2, 0, 0)), until(rulesFrom.AddDate(1, 0, 0))
+	shared := rulesLeaf(t)
+	now := rulesFrom.AddDate(0, 6, 0)
+	withTLS := func(addr string, chain *probetest.Chain) probe.Result {
+		return rulesResult(addr, chain, tls.VersionTLS13)
+	}
+	withoutSTARTTLS := func(addr string) probe.Result {
+		r := rulesResult(addr, nil, 0)
+		r.EHLO = &probe.Reply{Code: 250, Lines: []string{rulesHost}}
+		r.STARTTLSOffered, r.STARTTLSReply = false, nil
+		return r
+	}
+	for _, tc := range []struct {
+		name    string
+		results []probe.Result
+		differ  string
+	}{
+		{"a tie: the one that expires first differs", []probe.Result{withTLS("127.0.0.2", later), withTLS("127.0.0.3", earlier)},
+			"127.0.0.3 presents another leaf certificate than the other addresses"},
+		{"a tie in the other order", []probe.Result{withTLS("127.0.0.2", earlier), withTLS("127.0.0.3", later)},
+			"127.0.0.2 presents another leaf certificate than the other addresses"},
+		{"the majority wins over a later expiry", []probe.Result{withTLS("127.0.0.2", earlier), withTLS("127.0.0.3", earlier), withTLS("127.0.0.4", later)},
+			"127.0.0.4 presents another leaf certificate than the other addresses"},
+		{"two addresses differ from the majority", []probe.Result{withTLS("127.0.0.2", later), withTLS("127.0.0.3", earlier), withTLS("127.0.0.4", later), withTLS("127.0.0.5", shared)},
+			"127.0.0.3, 127.0.0.5 present another leaf certificate than the other addresses"},
+		{"a STARTTLS tie, offered first", []probe.Result{withTLS("127.0.0.2", shared), withoutSTARTTLS("127.0.0.3")},
+			"STARTTLS is not offered on 127.0.0.3 alone"},
+		{"the STARTTLS majority does without it", []probe.Result{withoutSTARTTLS("127.0.0.2"), withoutSTARTTLS("127.0.0.3"), withTLS("127.0.0.4", shared)},
+			"STARTTLS is offered on 127.0.0.4 alone"},
+	} {
+		s := report.Judge(tc.results, report.Expect{}, now)
+		want := fmt.Sprintf("the %d addresses of %s port 25 differ: %s (see the consistency table)", len(tc.results), rulesHost, tc.differ)
+		for _, ep := range s.Endpoints {
+			var got []string
+			for _, c := range ep.Checks {
+				if c.ID == report.CheckConsistency {
+					got = append(got, c.Message)
+				}
+			}
+			if len(got) != 1 || got[0] != want {
+				t.Errorf("%s: %s has consistency checks %q, want one: %q", tc.name, ep.Result.Address, got, want)
+			}
 		}
 	}
 }
