@@ -1,6 +1,8 @@
 package baseline
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,8 +30,9 @@ func TestLostSTARTTLSStaysCriticalUntilAccepted(t *testing.T) {
 	for n := 2; n <= 3; n++ {
 		lost := run(t, p, probetest.Config{Chain: p.before, NoSTARTTLS: true})
 		apply(t, path, &lost, Options{})
-		if c := baselineCheck(t, lost); c.Status != report.Critical || !strings.HasPrefix(c.Message, "STARTTLS lost on ") {
-			t.Errorf("run %d without --update-baseline: %s %q, want CRITICAL \"STARTTLS lost on ...\"", n, c.Status, c.Message)
+		if c := baselineCheck(t, lost); c.Status != report.Critical || !strings.HasPrefix(c.Message, "STARTTLS lost on ") ||
+			!strings.Contains(c.Message, "(certificate "+reporttest.SHA1(p.before.Leaf())+")") {
+			t.Errorf("run %d without --update-baseline: %s %q, want CRITICAL \"STARTTLS lost on ...\" naming the recorded certificate", n, c.Status, c.Message)
 		}
 		if lost.Status != report.Critical {
 			t.Errorf("run %d: status %s, want CRITICAL", n, lost.Status)
@@ -90,5 +93,42 @@ func TestGainedSTARTTLSWithoutCertificateIsAcceptedOnlyWithUpdate(t *testing.T) 
 	apply(t, path, &lost, Options{})
 	if c := baselineCheck(t, lost); c.Status != report.Critical {
 		t.Errorf("STARTTLS lost after it was accepted: %s %q, want CRITICAL", c.Status, c.Message)
+	}
+}
+
+// TestUpdateWithNothingNewLeavesTheFile: --update-baseline on a run that
+// matches the baseline has nothing to accept; the file is not rewritten.
+func TestUpdateWithNothingNewLeavesTheFile(t *testing.T) {
+	p := newPKI(t)
+	path := filepath.Join(t.TempDir(), "baseline.json")
+	first := run(t, p, probetest.Config{Chain: p.before})
+	apply(t, path, &first, Options{})
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := run(t, p, probetest.Config{Chain: p.before})
+	apply(t, path, &again, Options{Update: true})
+	after, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(before, after) {
+		t.Errorf("--update-baseline with nothing new replaced the file")
+	}
+}
+
+// TestPortRange: ports 1 and 65535 are ports; 0 and 65536 are not.
+func TestPortRange(t *testing.T) {
+	for _, tc := range []struct {
+		port int
+		ok   bool
+	}{{0, false}, {1, true}, {65535, true}, {65536, false}} {
+		doc := fmt.Sprintf(`{"format":%q,"version":%d,"endpoints":[{"host":"mx.test","address":"127.0.0.1","port":%d,"starttls_offered":true,"recorded_at":"2026-01-01T00:00:00Z"}]}`,
+			formatName, formatVersion, tc.port)
+		_, err := parse("baseline.json", []byte(doc))
+		if (err == nil) != tc.ok {
+			t.Errorf("port %d: error %v, want accepted: %v", tc.port, err, tc.ok)
+		}
 	}
 }
