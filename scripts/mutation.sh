@@ -5,7 +5,8 @@
 #
 #   scripts/mutation.sh        report/... and the probe's dialogue, guard,
 #                              TLS-required test, replies and name rules
-#   scripts/mutation.sh full report   (or probe) one of the two
+#   scripts/mutation.sh full report   (or probe, or one package's directory,
+#                              such as report/baseline) a part of it
 #   scripts/mutation.sh ci     only the guard and the judgement rules (a few
 #                              minutes); exits 1 when efficacy is below
 #                              MUTATION_TARGET (default 90)
@@ -34,9 +35,15 @@ command -v gremlins >/dev/null || {
 # The scope: a file, or a file and the functions in it to mutate.
 case $mode in
 full)
-  scope=()
-  [ "$part" != probe ] && scope+=($(find report -name '*.go' ! -name '*_test.go' | sort))
-  [ "$part" != report ] && scope+=(probe/probe.go probe/tlsrequired.go probe/reply.go probe/target.go)
+  # report/reporttest is the tests' own fixtures: nothing to mutate.
+  report=($(find report -name '*.go' ! -name '*_test.go' ! -path 'report/reporttest/*' | sort))
+  probe=(probe/probe.go probe/tlsrequired.go probe/reply.go probe/target.go)
+  case $part in
+  "") scope=("${report[@]}" "${probe[@]}") ;;
+  report) scope=("${report[@]}") ;;
+  probe) scope=("${probe[@]}") ;;
+  *) scope=($(find "$part" -maxdepth 1 -name '*.go' ! -name '*_test.go' | sort)) ;;
+  esac
   ;;
 ci)
   scope=(probe/probe.go:checkCommand,writeCommands,CheckEHLOName
