@@ -1,12 +1,18 @@
 package report_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -376,6 +382,47 @@ func TestConsistencyReference(t *testing.T) {
 			if len(got) != 1 || got[0] != want {
 				t.Errorf("%s: %s has consistency checks %q, want one: %q", tc.name, ep.Result.Address, got, want)
 			}
+		}
+	}
+}
+
+// TestSerialKeepsItsLeadingZero: a serial whose first byte has the high
+// bit set is encoded with a leading zero byte, and Windows shows it with
+// that 00; math/big's bytes drop it.
+func TestSerialKeepsItsLeadingZero(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := new(big.Int).SetString("80112233445566778899AABBCCDDEEFF", 16)
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: rulesHost}, DNSNames: []string{rulesHost},
+		NotBefore: rulesFrom, NotAfter: rulesFrom.AddDate(1, 0, 0)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := report.Judge([]probe.Result{rulesResult("127.0.0.1", &probetest.Chain{Certs: []*x509.Certificate{leaf}, Key: key}, tls.VersionTLS13)}, report.Expect{}, rulesFrom.AddDate(0, 6, 0))
+	if got, want := s.Endpoints[0].Leaf().Serial, "0080112233445566778899AABBCCDDEEFF"; got != want {
+		t.Errorf("serial %s, want %s", got, want)
+	}
+}
+
+// TestExpiredDaysAgo: the first day after expiry is "1 day ago", then
+// "2 days ago".
+func TestExpiredDaysAgo(t *testing.T) {
+	chain := rulesLeaf(t)
+	notAfter := chain.Leaf().NotAfter
+	for _, tc := range []struct {
+		after time.Duration
+		ago   string
+	}{{time.Hour, "(1 day ago)"}, {25 * time.Hour, "(2 days ago)"}} {
+		s := report.Judge([]probe.Result{rulesResult("127.0.0.1", chain, tls.VersionTLS13)}, report.Expect{}, notAfter.Add(tc.after))
+		if c := judgedCheck(t, s, report.CheckExpiry); c.Status != report.Critical || !strings.HasSuffix(c.Message, tc.ago) {
+			t.Errorf("%s after expiry: %s %q, want CRITICAL ending %q", tc.after, c.Status, c.Message, tc.ago)
 		}
 	}
 }
