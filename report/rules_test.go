@@ -426,3 +426,14 @@ func TestExpiredDaysAgo(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectCheckAfterAFailedHandshake: a failed handshake does not undo
+// the connection, nor, on a STARTTLS port, the greeting before it.
+func TestConnectCheckAfterAFailedHandshake(t *testing.T) {
+	r := rulesResult("127.0.0.1", nil, 0)
+	r.Error = &probe.Error{Phase: probe.PhaseHandshake, Err: errors.New("remote error: tls: handshake failure")}
+	c := judgedCheck(t, report.Judge([]probe.Result{r}, report.Expect{}, rulesFrom), report.CheckConnect)
+	if want := "connected to 127.0.0.1, greeted with 220"; c.Status != report.OK || c.Message != want {
+		t.Errorf("connect check: %s %q, want OK %q", c.Status, c.Message, want)
+	}
+}
