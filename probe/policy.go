@@ -31,7 +31,8 @@ type DomainPolicy struct {
 	Policy *PolicyFetch
 	// TLSRPT is the TXT answer at _smtp._tls.DOMAIN.
 	TLSRPT TXTAnswer
-	// TLSA is the TLSA answer of each MX host and port probed.
+	// TLSA is the TLSA answer of each MX host and port probed, at the
+	// port's role (Endpoint.ServicePort): _25._tcp for an MX.
 	TLSA []TLSAAnswer
 }
 
@@ -109,7 +110,7 @@ func ObservePolicies(ctx context.Context, jobs []Job, opts Options) []DomainPoli
 			domains = append(domains, d)
 			endpoints[d] = nil
 		}
-		hp := hostPort{strings.ToLower(strings.TrimSuffix(j.Endpoint.Host, ".")), j.Endpoint.Port}
+		hp := hostPort{strings.ToLower(strings.TrimSuffix(j.Endpoint.Host, ".")), j.Endpoint.ServicePort()}
 		if j.Endpoint.HostIsIP() || slices.Contains(endpoints[d], hp) {
 			continue
 		}
