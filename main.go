@@ -1114,8 +1114,11 @@ func runDemo(c *cli.Context, stdout, stderr io.Writer, getenv func(string) strin
 		fmt.Fprintf(stderr, "demo: an Exchange-like server for %s on loopback: its 25, 587 and 2525 listeners run on free ports\n\n", probetest.DemoName)
 	}
 	expect := report.Expect{Name: probetest.DemoName, Roots: roots, WarnDays: report.DefaultWarnDays, CritDays: report.DefaultCritDays}
-	opts := probe.Options{EHLOName: probe.DefaultEHLOName(), Timeout: cfg.timeout}
-	status := probeAndReport(c.Context, probe.Discover(c.Context, demo.Endpoints, probe.Discovery{}, opts), opts, expect,
+	opts := probe.Options{EHLOName: probe.DefaultEHLOName(), Timeout: cfg.timeout,
+		ResolverAddr: demo.Policy.Resolver, PolicyHTTPSAddr: demo.Policy.HTTPS}
+	jobs := probe.Discover(c.Context, demo.Endpoints, probe.Discovery{}, opts)
+	expect.Policies = probe.ObservePolicies(c.Context, jobs, opts)
+	status := probeAndReport(c.Context, jobs, opts, expect,
 		func() *x509.CertPool { return roots }, cfg, stdout, stderr)
 	if cfg.out.format == "text" {
 		// The demo ends CRITICAL on purpose, and go run turns that into

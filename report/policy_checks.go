@@ -41,7 +41,9 @@ func judgePolicies(sum *Summary, expect Expect, now time.Time) {
 
 func judgeEndpointPolicy(ep *Endpoint, p *probe.DomainPolicy, d *DomainPolicy, expect Expect, now time.Time) {
 	r := &ep.Result
-	if a := tlsaAnswer(p, r.Endpoint); a != nil {
+	// DANE for SMTP is port 25's (RFC 7672); another port is judged only
+	// when TLSA records were published for it.
+	if a := tlsaAnswer(p, r.Endpoint); a != nil && (ep.ServicePort == 25 || len(a.Records) > 0) {
 		ep.DANE = judgeDANE(a, p, r.Chain, now)
 		c, f := checkDANE(ep.DANE, a, r.Leaf(), expect.WarnDays, now)
 		ep.Checks = append(ep.Checks, c)
@@ -154,6 +156,10 @@ func mxFindings(ep *Endpoint, d *DomainPolicy) []PolicyFinding {
 // MTA-STS or a DNSSEC-secure TLSA, since failures then go unreported.
 func checkTLSRPT(ep *Endpoint, d *DomainPolicy) Check {
 	c := Check{ID: CheckTLSRPT}
+	if ep.ServicePort != 25 {
+		c.Status, c.Message = Skipped, fmt.Sprintf("TLS-RPT reports on delivery to port 25, not on port %d", ep.ServicePort)
+		return c
+	}
 	for _, f := range d.Findings {
 		if f.Check == CheckTLSRPT {
 			ep.PolicyFindings = append(ep.PolicyFindings, f)
