@@ -31,6 +31,8 @@ type policyCase struct {
 	secure bool
 	// tlsa makes a TLSA record from the served chain.
 	tlsa func(chain *probetest.Chain) string
+	// expiresIn, when set, is how long the MX certificate has left.
+	expiresIn time.Duration
 
 	wantExit int
 	want     map[string]report.Status // check ID → status
@@ -145,6 +147,17 @@ func TestPolicies(t *testing.T) {
 			wantIn: map[string]string{report.CheckName: "DANE senders"},
 		},
 		{
+			name: "a 3 0 1 record pins a leaf that expires soon", secure: true, expiresIn: 10 * 24 * time.Hour,
+			tlsa:     func(c *probetest.Chain) string { return "3 0 1 " + certSHA256(c, 0) },
+			wantExit: 1, want: map[string]report.Status{report.CheckDANE: report.Warning, report.CheckExpiry: report.Warning},
+			wantIn: map[string]string{report.CheckDANE: "publish its TLSA record first"},
+		},
+		{
+			name: "a 3 1 1 record survives a renewal with the same key", secure: true, expiresIn: 10 * 24 * time.Hour,
+			tlsa:     func(c *probetest.Chain) string { return "3 1 1 " + spkiSHA256(c, 0) },
+			wantExit: 1, want: map[string]report.Status{report.CheckDANE: report.OK},
+		},
+		{
 			name: "TLSA from a resolver that does not validate",
 			tlsa: func(c *probetest.Chain) string { return "3 1 1 " + spkiSHA256(c, 0) },
 			// dnstest answers DS without AD: nothing shows it validates.
@@ -163,7 +176,11 @@ func TestPolicies(t *testing.T) {
 			if names == nil {
 				names = []string{mxHost}
 			}
-			chain := pki.issue(t, forName(names...))
+			spec := forName(names...)
+			if tc.expiresIn != 0 {
+				spec.NotAfter = time.Now().Add(tc.expiresIn)
+			}
+			chain := pki.issue(t, spec)
 			srv := probetest.NewServer(t, probetest.Config{Chain: chain, Domain: mxHost})
 			ep := srv.Endpoint(mxHost, 25)
 			ep.Domain = "policy.test"
