@@ -24,6 +24,17 @@ import (
 // CI installs it (.ci/run, scripts/test.sh).
 func StartUnbound(t testing.TB, upstream netip.AddrPort, anchor string) netip.AddrPort {
 	t.Helper()
+	return StartUnboundAt(t, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(freeUDPPort(t))), upstream, anchor)
+}
+
+// StartUnboundAt is StartUnbound listening on listen, a loopback address:
+// for a client that can only ask port 53, such as Postfix's, through a
+// resolv.conf naming 127.x.y.z.
+func StartUnboundAt(t testing.TB, listen, upstream netip.AddrPort, anchor string) netip.AddrPort {
+	t.Helper()
+	if !listen.Addr().IsLoopback() {
+		t.Fatalf("StartUnboundAt: %s is not a loopback address", listen)
+	}
 	bin, err := exec.LookPath("unbound")
 	if err != nil {
 		for _, p := range []string{"/usr/sbin/unbound", "/usr/local/sbin/unbound"} {
@@ -39,10 +50,9 @@ func StartUnbound(t testing.TB, upstream netip.AddrPort, anchor string) netip.Ad
 		}
 		t.Skipf("SKIPPED LOUDLY: unbound is not installed, so DANE is not tested against a validating resolver (apt-get install -y unbound)")
 	}
-	port := freeUDPPort(t)
 	dir := t.TempDir()
 	conf := fmt.Sprintf(`server:
-	interface: 127.0.0.1
+	interface: %s
 	port: %d
 	do-ip6: no
 	do-daemonize: no
@@ -71,7 +81,7 @@ remote-control:
 forward-zone:
 	name: "."
 	forward-addr: %s@%d
-`, port, dir, strings.Join(strings.Fields(anchor), " "), upstream.Addr(), upstream.Port())
+`, listen.Addr(), listen.Port(), dir, strings.Join(strings.Fields(anchor), " "), upstream.Addr(), upstream.Port())
 	path := filepath.Join(dir, "unbound.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -92,7 +102,7 @@ forward-zone:
 			t.Logf("unbound's log:\n%s", logs.String())
 		}
 	})
-	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	addr := listen
 	// Ready when it answers; a loaded machine may take a few seconds to
 	// start it, hence the generous 20 s.
 	deadline := time.Now().Add(20 * time.Second)
