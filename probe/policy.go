@@ -31,6 +31,11 @@ type DomainPolicy struct {
 	Policy *PolicyFetch
 	// TLSRPT is the TXT answer at _smtp._tls.DOMAIN.
 	TLSRPT TXTAnswer
+	// ValidatingAncestor is the closest ancestor of _mta-sts.DOMAIN whose
+	// DS answer the resolver validated, looked for when the MTA-STS answer
+	// was not: it tells an unsigned domain (insecure) from a resolver that
+	// does not validate (unknown).
+	ValidatingAncestor string
 	// TLSA is the TLSA answer of each MX host and port probed, at the
 	// port's role (Endpoint.ServicePort): _25._tcp for an MX.
 	TLSA []TLSAAnswer
@@ -116,6 +121,9 @@ func ObservePolicies(ctx context.Context, jobs []Job, opts Options) []DomainPoli
 		}
 		endpoints[d] = append(endpoints[d], hp)
 	}
+	if len(domains) == 0 {
+		return nil
+	}
 	policies := make([]DomainPolicy, len(domains))
 	res, resErr := newPolicyResolver(opts)
 	var wg sync.WaitGroup
@@ -129,6 +137,9 @@ func ObservePolicies(ctx context.Context, jobs []Job, opts Options) []DomainPoli
 		p.TLSA = make([]TLSAAnswer, len(endpoints[d]))
 		wg.Go(func() {
 			p.MTASTS = res.txt(ctx, "_mta-sts."+d)
+			if a := p.MTASTS.DNSAnswer; a.Err == nil && !a.AD && a.Rcode != dns.RcodeServerFailure {
+				p.ValidatingAncestor = res.validatingAncestor(ctx, "_mta-sts."+d)
+			}
 			if hasSTSv1(p.MTASTS.Records) {
 				p.Policy = fetchPolicy(ctx, d, opts)
 			}

@@ -54,6 +54,8 @@ type DomainPolicy struct {
 	// and _smtp._tls answers); Resolver is the server that vouched.
 	DNSSEC   string
 	Resolver string
+	// LookupError, when set, is why nothing of the policy was looked up.
+	LookupError string
 	// Findings are the domain's own (record, fetch, policy syntax); each
 	// endpoint of the domain carries them in its mta-sts and tls-rpt checks
 	// too, with its own findings.
@@ -166,13 +168,15 @@ func resolverName(p *probe.DomainPolicy) string {
 func judgeDomainPolicy(p *probe.DomainPolicy, roots *verifier) DomainPolicy {
 	d := DomainPolicy{Domain: p.Domain, Resolver: resolverName(p)}
 	if p.ResolverErr != nil {
+		// No DNS server to ask (no /etc/resolv.conf, as on Windows): the
+		// policy checks are skipped, saying so, rather than making every
+		// --mx run unknown.
 		d.DNSSEC = DNSSECUnknown
-		d.MTASTS.Error = "not looked up: " + p.ResolverErr.Error()
-		d.TLSRPT.Error = d.MTASTS.Error
-		d.Findings = append(d.Findings, PolicyFinding{Check: CheckMTASTS, Status: Unknown, Message: "cannot look up the domain's policy: " + p.ResolverErr.Error(), RFC: "RFC 8461 3.1"})
+		d.LookupError = "not looked up: " + p.ResolverErr.Error() + "; give --resolver ADDR:PORT"
+		d.MTASTS.Error, d.TLSRPT.Error = d.LookupError, d.LookupError
 		return d
 	}
-	d.DNSSEC = dnssecStatus(p.MTASTS.DNSAnswer, "", p.Resolver)
+	d.DNSSEC = dnssecStatus(p.MTASTS.DNSAnswer, p.ValidatingAncestor, p.Resolver)
 	if d.DNSSEC != DNSSECSecure && p.TLSRPT.AD && resolverVouches(p.Resolver) {
 		d.DNSSEC = DNSSECSecure
 	}

@@ -81,8 +81,12 @@ func checkMTASTS(ep *Endpoint, d *DomainPolicy) Check {
 			findings = append(findings, f)
 		}
 	}
-	if ep.ServicePort != 25 {
+	switch {
+	case ep.ServicePort != 25:
 		c.Status, c.Message = Skipped, fmt.Sprintf("MTA-STS applies to port 25, between servers, not to port %d", ep.ServicePort)
+		return c
+	case d.LookupError != "":
+		c.Status, c.Message = Skipped, d.Domain+"'s policy was "+d.LookupError
 		return c
 	}
 	if m.Applies() {
@@ -158,6 +162,10 @@ func checkTLSRPT(ep *Endpoint, d *DomainPolicy) Check {
 	c := Check{ID: CheckTLSRPT}
 	if ep.ServicePort != 25 {
 		c.Status, c.Message = Skipped, fmt.Sprintf("TLS-RPT reports on delivery to port 25, not on port %d", ep.ServicePort)
+		return c
+	}
+	if d.LookupError != "" {
+		c.Status, c.Message = Skipped, d.Domain+"'s TLS-RPT record was "+d.LookupError
 		return c
 	}
 	for _, f := range d.Findings {

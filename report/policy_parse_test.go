@@ -1,8 +1,12 @@
 package report
 
 import (
+	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/starttls-probe/starttls-probe/probe"
 )
 
 func TestParseSTSRecord(t *testing.T) {
@@ -100,6 +104,29 @@ func TestParseTLSRPT(t *testing.T) {
 			t.Errorf("%q: error %v, want one saying %q", tc.record, err, tc.err)
 		case tc.err == "" && (err != nil || strings.Join(rua, " ") != strings.Join(tc.rua, " ")):
 			t.Errorf("%q: %v, %v; want %v", tc.record, rua, err, tc.rua)
+		}
+	}
+}
+
+// TestPolicyWithoutResolver: with no DNS server to ask (no resolv.conf, as
+// on Windows) the policy checks are skipped and say why; the run is not
+// made unknown for it.
+func TestPolicyWithoutResolver(t *testing.T) {
+	t.Parallel()
+	r := probe.Result{Endpoint: probe.Endpoint{Host: "mx.example.test", Port: 25, Domain: "example.test"}, Address: "192.0.2.1", Mode: probe.ModeSTARTTLS}
+	expect := Expect{Policies: []probe.DomainPolicy{{Domain: "example.test", ResolverErr: errors.New("no nameserver in /etc/resolv.conf")}}}
+	sum := Judge([]probe.Result{r}, expect, time.Now())
+	if len(sum.Policies) != 1 || !strings.Contains(sum.Policies[0].MTASTS.Error, "give --resolver") {
+		t.Fatalf("policies %+v, want one saying why nothing was looked up", sum.Policies)
+	}
+	for _, c := range sum.Endpoints[0].Checks {
+		switch c.ID {
+		case CheckMTASTS, CheckTLSRPT:
+			if c.Status != Skipped || !strings.Contains(c.Message, "no nameserver in /etc/resolv.conf") {
+				t.Errorf("%s: %v %q, want skipped saying why", c.ID, c.Status, c.Message)
+			}
+		case CheckDANE:
+			t.Errorf("a dane check without a TLSA lookup: %+v", c)
 		}
 	}
 }
