@@ -360,6 +360,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		&cli.BoolFlag{Name: "all-addresses", Usage: "probe every address of each host, not only the first (a load-balanced name)", Category: "Choosing targets", DisableDefaultText: true},
 		&cli.BoolFlag{Name: "4", Usage: "IPv4 addresses only", Category: "Choosing targets", DisableDefaultText: true},
 		&cli.BoolFlag{Name: "6", Usage: "IPv6 addresses only", Category: "Choosing targets", DisableDefaultText: true},
+		&cli.StringFlag{Name: "domain", Usage: "the mail `DOMAIN` the host targets are MX hosts of: judge them under its MTA-STS, DANE and TLS-RPT policy (--mx targets get their own domain's)", Category: "Expectations"},
+		&cli.BoolFlag{Name: "no-policy", Usage: "do not look up the domains' MTA-STS, TLSA and TLS-RPT records", Category: "Expectations", DisableDefaultText: true},
 		&cli.StringFlag{Name: "resolver", Usage: "ask this DNS server, `ADDR:PORT`, instead of the system's", Category: "Choosing targets"},
 		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read targets from `FILE`, one per line, # for comments, - for stdin", Category: "Choosing targets"},
 		&cli.IntFlag{Name: "concurrency", Value: probe.DefaultConcurrency, Usage: "`N` endpoints probed at once", Category: "Choosing targets"},
@@ -589,6 +591,8 @@ type config struct {
 	noTLSRequiredTest bool
 	rcptTest          string
 	caFile            string
+	domain            string
+	noPolicy          bool
 
 	name, thumbprint, tlsCertificateName string
 	warnDays, critDays                   int
@@ -631,6 +635,8 @@ func configFrom(c *cli.Context, stdout io.Writer, getenv func(string) string) co
 		noTLSRequiredTest:  c.Bool("no-tls-required-test"),
 		rcptTest:           c.String("rcpt-test"),
 		caFile:             c.String("ca-file"),
+		domain:             c.String("domain"),
+		noPolicy:           c.Bool("no-policy"),
 		name:               c.String("name"),
 		thumbprint:         c.String("thumbprint"),
 		tlsCertificateName: c.String("tls-certificate-name"),
@@ -724,6 +730,9 @@ func (cfg *config) validate() error {
 			return usagef("for example --resolver 127.0.0.1:53 or --resolver [::1]:5353", "--resolver: %v", err)
 		}
 		cfg.resolverAddr = addr
+	}
+	if err := cfg.validatePolicy(); err != nil {
+		return err
 	}
 	if cfg.concurrency < 1 {
 		return usagef("for example --concurrency 64", "--concurrency must be at least 1, got %d", cfg.concurrency)
@@ -854,8 +863,10 @@ func probeTargets(c *cli.Context, stdout, stderr io.Writer, getenv func(string) 
 	if err != nil {
 		return usagef("targets look like mail.contoso.com, mail.contoso.com:587, 192.0.2.1 or [2001:db8::1]:25", "%v", err)
 	}
+	cfg.scopePolicy(endpoints)
 	opts := cfg.probeOptions()
 	jobs := probe.Discover(c.Context, endpoints, probe.Discovery{MX: cfg.mx, AllAddresses: cfg.allAddresses}, opts)
+	cfg.expect.Policies = cfg.observePolicies(c.Context, jobs, opts)
 	status := probeAndReport(c.Context, jobs, opts, cfg.expect, roots, cfg, stdout, stderr)
 	if badLines > 0 && status == 0 {
 		// Lines of the file were not probed: all is not known to be well.
@@ -1103,8 +1114,11 @@ func runDemo(c *cli.Context, stdout, stderr io.Writer, getenv func(string) strin
 		fmt.Fprintf(stderr, "demo: an Exchange-like server for %s on loopback: its 25, 587 and 2525 listeners run on free ports\n\n", probetest.DemoName)
 	}
 	expect := report.Expect{Name: probetest.DemoName, Roots: roots, WarnDays: report.DefaultWarnDays, CritDays: report.DefaultCritDays}
-	opts := probe.Options{EHLOName: probe.DefaultEHLOName(), Timeout: cfg.timeout}
-	status := probeAndReport(c.Context, probe.Discover(c.Context, demo.Endpoints, probe.Discovery{}, opts), opts, expect,
+	opts := probe.Options{EHLOName: probe.DefaultEHLOName(), Timeout: cfg.timeout,
+		ResolverAddr: demo.Policy.Resolver, PolicyHTTPSAddr: demo.Policy.HTTPS}
+	jobs := probe.Discover(c.Context, demo.Endpoints, probe.Discovery{}, opts)
+	expect.Policies = probe.ObservePolicies(c.Context, jobs, opts)
+	status := probeAndReport(c.Context, jobs, opts, expect,
 		func() *x509.CertPool { return roots }, cfg, stdout, stderr)
 	if cfg.out.format == "text" {
 		// The demo ends CRITICAL on purpose, and go run turns that into

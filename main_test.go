@@ -200,6 +200,12 @@ func TestUsageErrors(t *testing.T) {
 			want: []string{`starttls-probe: error: --ehlo: EHLO name "a b": character ' ' not allowed in a host name`, "hint: for example --ehlo probe.contoso.com or --ehlo [192.0.2.7]"}},
 
 		// Expectations.
+		{name: "domain with a port", args: []string{"--domain", "contoso.test:25", "{target}"},
+			want: []string{`starttls-probe: error: --domain "contoso.test:25" is not a domain name`, "hint: give the mail domain the hosts receive for, e.g. --domain contoso.com"}},
+		{name: "domain and no-policy", args: []string{"--domain", "contoso.test", "--no-policy", "{target}"},
+			want: []string{"starttls-probe: error: --domain and --no-policy conflict: --domain asks for the domain's policy", "hint: give one of them"}},
+		{name: "domain and mx", args: []string{"--domain", "contoso.test", "--mx", "{target}"},
+			want: []string{"starttls-probe: error: --domain and --mx conflict", "hint: leave out --domain: each --mx target is its own mail domain"}},
 		{name: "name with a port", args: []string{"-n", "mail.contoso.test:25", "{target}"},
 			want: []string{`starttls-probe: error: --name "mail.contoso.test:25" is not a host name`, "hint: give the FQDN the certificate must cover, e.g. -n mail.contoso.com"}},
 		{name: "crit-days above warn-days", args: []string{"--warn-days", "5", "--crit-days", "10", "{target}"},

@@ -49,6 +49,11 @@ type Options struct {
 	// refuse plaintext at RCPT rather than at MAIL. It must pass
 	// CheckRCPTAddress; the guard lets RCPT through only to it.
 	RCPTAddress string
+	// PolicyHTTPSAddr, when set, is the ADDR:PORT every MTA-STS policy
+	// fetch connects to instead of mta-sts.DOMAIN:443, with the name still
+	// sent as SNI and Host and checked by report. For the tests and the
+	// demo, whose HTTPS servers listen on loopback ports: never a flag.
+	PolicyHTTPSAddr string
 }
 
 const (

@@ -210,6 +210,8 @@ func (r *discoverer) viaMX(ep Endpoint) []Job {
 	for _, host := range ans.hosts {
 		mxEP := ep
 		mxEP.Host = host
+		// The domain's policy covers its MX hosts.
+		mxEP.Domain = strings.TrimSuffix(ep.Host, ".")
 		for _, job := range r.everyAddress(mxEP, host, left) {
 			job.DNS += ans.took
 			jobs = append(jobs, job)

@@ -32,6 +32,10 @@ type Endpoint struct {
 	// PhaseConnect: refused is errors.Is(err, syscall.ECONNREFUSED),
 	// filtered (no answer) is a net.Error whose Timeout() is true.
 	DefaultPort bool
+	// Domain is the mail domain whose published policy (MTA-STS, DANE,
+	// TLS-RPT) applies to this endpoint: the domain of an --mx target, or
+	// --domain for a host target; "" for none (policy.go).
+	Domain string
 }
 
 // DefaultPortConnectTimeout bounds the connect to a port nobody asked for

@@ -79,6 +79,11 @@ type Expect struct {
 	// twice: for its line and in the whole run); nil works everything out
 	// every time.
 	Cache *Cache
+	// Policies are the published policies (MTA-STS, DANE, TLS-RPT) of the
+	// mail domains the results name (probe.Endpoint.Domain), as
+	// probe.ObservePolicies saw them; senders hold the endpoints to them
+	// (policy_checks.go).
+	Policies []probe.DomainPolicy
 }
 
 // Default expiry thresholds, in days.
@@ -130,6 +135,12 @@ type Endpoint struct {
 	Connector string
 	// Diagnoses name causes and fixes (diagnosis.go).
 	Diagnoses []Diagnosis
+	// DANE is what the host's TLSA records say of the chain, nil when the
+	// endpoint has no domain policy looked up (policy_checks.go).
+	DANE *DANE
+	// PolicyFindings are the endpoint's findings under its domain's
+	// policies, each with its RFC clause and TLS-RPT result type.
+	PolicyFindings []PolicyFinding
 }
 
 // Leaf is the server's certificate, nil when none was presented.
@@ -203,6 +214,9 @@ type Summary struct {
 	// Consistency compares the addresses of each name and port reached at
 	// two or more of them (consistency.go).
 	Consistency []AddressGroup
+	// Policies are the mail domains' published policies, one per domain
+	// (policy.go).
+	Policies []DomainPolicy
 	// Problems are every warning, critical and unknown, worst first, then
 	// in report order. A finding about several endpoints at once (a host
 	// that answers on no port, addresses that differ) is one problem, at
@@ -237,6 +251,7 @@ func Judge(results []probe.Result, expect Expect, now time.Time) Summary {
 		sum.Endpoints = append(sum.Endpoints, ep)
 	}
 	judgeSilentHosts(&sum)
+	judgePolicies(&sum, expect, now)
 	judgeConsistency(&sum)
 	diagnose(&sum, now)
 	sum.Restate()

@@ -18,14 +18,21 @@ const DemoName = "mail.contoso.test"
 type Demo struct {
 	Endpoints []probe.Endpoint
 	// Root is the demo's private root CA, to trust as --ca-file would.
-	Root    *x509.Certificate
+	Root *x509.Certificate
+	// Policy serves DemoDomain's published policy (demo_policy.go); the
+	// endpoints are its MX.
+	Policy  DemoPolicy
 	servers []*Server
+	closers []func()
 }
 
 // Close stops the demo's servers.
 func (d *Demo) Close() {
 	for _, s := range d.servers {
 		s.Close()
+	}
+	for _, c := range d.closers {
+		c()
 	}
 }
 
@@ -66,6 +73,10 @@ func StartDemo() (*Demo, error) {
 	}
 	banner := exchange.Banner()
 	d := &Demo{Root: root.Cert}
+	if err := d.startPolicy(issuing, good); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("demo: %w", err)
+	}
 	for _, l := range []struct {
 		role  int
 		chain *Chain
@@ -88,6 +99,7 @@ func StartDemo() (*Demo, error) {
 			Address: s.IP(),
 			Port:    s.Port(),
 			AsPort:  l.role,
+			Domain:  DemoDomain,
 		})
 	}
 	return d, nil

@@ -22,6 +22,9 @@ type (
 		// Consistency is every name and port reached at two or more
 		// addresses, with what each address presents.
 		Consistency []jsonAddressGroup `json:"consistency"`
+		// Policies are the mail domains' published policies
+		// (json_policy.go).
+		Policies []jsonPolicy `json:"policies,omitempty"`
 	}
 	jsonAddressGroup struct {
 		Host    string            `json:"host"`
@@ -61,6 +64,9 @@ type (
 		Diagnosis       []report.Diagnosis `json:"diagnosis"`
 		TimingsMS       jsonTimings        `json:"timings_ms"`
 		Transcript      []jsonTranscript   `json:"transcript,omitempty"`
+		// DANE and PolicyFindings: under a domain's policy (json_policy.go).
+		DANE           *jsonDANE              `json:"dane,omitempty"`
+		PolicyFindings []report.PolicyFinding `json:"policy_findings,omitempty"`
 	}
 	jsonError = report.Failure
 	jsonReply struct {
@@ -119,6 +125,7 @@ func JSON(w io.Writer, s report.Summary) error {
 	for i := range s.Endpoints {
 		doc.Results = append(doc.Results, toJSONResult(&s.Endpoints[i], s.Verbose))
 	}
+	doc.Policies = toJSONPolicies(s.Policies)
 	for _, g := range s.Consistency {
 		jg := jsonAddressGroup{Host: g.Host, Port: g.Port, Differs: g.Differs}
 		for _, m := range g.Members {
@@ -174,6 +181,7 @@ func toJSONResult(ep *report.Endpoint, verbose bool) jsonResult {
 	for _, c := range ep.Chain {
 		out.Chain = append(out.Chain, toJSONCert(c))
 	}
+	out.DANE, out.PolicyFindings = toJSONDANE(ep.DANE), ep.PolicyFindings
 	if verbose {
 		out.Transcript = toJSONTranscript(r.Transcript)
 		if out.TLSRequired != nil {

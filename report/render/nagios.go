@@ -37,6 +37,7 @@ func Nagios(w io.Writer, s report.Summary) error {
 	for i := range s.Endpoints {
 		writeNagiosEndpoint(bw, &s.Endpoints[i])
 	}
+	writeNagiosPolicies(bw, s)
 	return bw.Flush()
 }
 

@@ -83,6 +83,9 @@ func Prometheus(w io.Writer, s report.Summary) error {
 	for i := range s.Endpoints {
 		m.observe(&s.Endpoints[i])
 	}
+	if err := registerPolicyMetrics(reg, s); err != nil {
+		return fmt.Errorf("prometheus metrics: %w", err)
+	}
 	families, err := reg.Gather()
 	if err != nil {
 		return fmt.Errorf("prometheus metrics: %w", err)

@@ -66,6 +66,7 @@ func (p palette) word(s report.Status, width int) string {
 func Text(w io.Writer, s report.Summary, colored bool) error {
 	bw := bufio.NewWriter(w)
 	p := newPalette(colored)
+	writePolicies(bw, p, s)
 	for i := range s.Endpoints {
 		if i > 0 {
 			fmt.Fprintln(bw)
@@ -135,6 +136,9 @@ func writeEndpoint(w io.Writer, p palette, ep *report.Endpoint, verbose bool) {
 	}
 	if r.EHLOAfterTLS != nil {
 		field("EHLO (TLS)", Escape(ehloSummary(r.EHLOAfterTLS)))
+	}
+	if ep.DANE != nil {
+		field("DANE", Escape(daneLine(ep.DANE)))
 	}
 	if f := ep.Failure; f != nil {
 		field("error", Escape(failureLine(f)))

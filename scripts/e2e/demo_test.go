@@ -23,6 +23,13 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(r.stdout, "LEAF SHA-1") {
 		t.Errorf("demo output lacks the summary table:\n%s", r.stdout)
 	}
+	// The demo's domain publishes MTA-STS in enforce mode, a TLSA record
+	// and TLS-RPT, all of which port 25 passes.
+	for _, want := range []string{"contoso.test  (mail domain's published policy)", "mode enforce", "OK       dane", "OK       mta-sts", "OK       tls-rpt"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
+		}
+	}
 }
 
 func TestDemoJSON(t *testing.T) {
@@ -47,6 +54,12 @@ func testDemoJSON(t *testing.T, args []string) {
 				SHA1 string `json:"sha1"`
 			} `json:"chain"`
 		} `json:"results"`
+		Policies []struct {
+			Domain string `json:"domain"`
+			MTASTS struct {
+				Mode string `json:"mode"`
+			} `json:"mta_sts"`
+		} `json:"policies"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
 		t.Fatalf("demo -o json is not one JSON document: %v\n%s", err, r.stdout)
@@ -63,6 +76,9 @@ func testDemoJSON(t *testing.T, args []string) {
 	}
 	if !slices.Equal(roles, []int{25, 587, 2525}) {
 		t.Errorf("results for ports %v, want [25 587 2525]", roles)
+	}
+	if len(doc.Policies) != 1 || doc.Policies[0].Domain != "contoso.test" || doc.Policies[0].MTASTS.Mode != "enforce" {
+		t.Errorf("policies %+v, want contoso.test's in enforce mode", doc.Policies)
 	}
 }
 

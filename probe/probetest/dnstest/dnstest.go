@@ -31,6 +31,16 @@ type Server struct {
 	mu      sync.Mutex
 	queries map[string]int
 	delay   time.Duration
+	ad      bool
+}
+
+// SetAuthenticData sets the AD bit on every later answer, as a validating
+// resolver does for DNSSEC-secure data: tests of what a secure answer
+// means use it; Unbound tests validation itself.
+func (s *Server) SetAuthenticData(ad bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ad = ad
 }
 
 // SetDelay holds every later answer for d before sending it, as a slow
@@ -73,6 +83,9 @@ func Start(records ...string) (*Server, error) {
 		m := new(dns.Msg)
 		m.SetReply(q)
 		m.Authoritative = true
+		s.mu.Lock()
+		m.AuthenticatedData = s.ad
+		s.mu.Unlock()
 		rrs, exists := zone[strings.ToLower(question.Name)]
 		if !exists {
 			m.Rcode = dns.RcodeNameError
