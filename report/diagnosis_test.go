@@ -406,13 +406,13 @@ func TestDefaultCertificates(t *testing.T) {
 	p := reporttest.NewDiagPKI(t)
 	y := func(year int) time.Time { return time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC) }
 	oneYear := reporttest.MakeCert(t, reporttest.CertSpec{Seed: "one-year", Subject: pkix.Name{CommonName: reporttest.DiagServer},
-		DnsNames: []string{reporttest.DiagServer, reporttest.DiagServer + "." + reporttest.DiagDomain}, From: y(2030), To: y(2031)}, nil, "")
+		DNSNames: []string{reporttest.DiagServer, reporttest.DiagServer + "." + reporttest.DiagDomain}, From: y(2030), To: y(2031)}, nil, "")
 	fqdnCN := reporttest.MakeCert(t, reporttest.CertSpec{Seed: "fqdn-cn", Subject: pkix.Name{CommonName: "exch01.contoso.test"},
-		DnsNames: []string{"exch01", "exch01.contoso.test"}, From: y(2027), To: y(2032)}, nil, "")
+		DNSNames: []string{"exch01", "exch01.contoso.test"}, From: y(2027), To: y(2032)}, nil, "")
 	otherSAN := reporttest.MakeCert(t, reporttest.CertSpec{Seed: "other-san", Subject: pkix.Name{CommonName: reporttest.DiagServer},
-		DnsNames: []string{reporttest.DiagServer, "mail.contoso.test"}, From: y(2027), To: y(2032)}, nil, "")
+		DNSNames: []string{reporttest.DiagServer, "mail.contoso.test"}, From: y(2027), To: y(2032)}, nil, "")
 	caIssued := reporttest.MakeCert(t, reporttest.CertSpec{Seed: "ca-issued", Subject: pkix.Name{CommonName: reporttest.DiagServer},
-		DnsNames: []string{reporttest.DiagServer, reporttest.DiagServer + "." + reporttest.DiagDomain}, From: y(2027), To: y(2032)}, p.Issuing, "issuing")
+		DNSNames: []string{reporttest.DiagServer, reporttest.DiagServer + "." + reporttest.DiagDomain}, From: y(2027), To: y(2032)}, p.Issuing, "issuing")
 	tests := []struct {
 		name        string
 		cert        *x509.Certificate

@@ -1,50 +1,26 @@
 package report
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/starttls-probe/starttls-probe/probe"
 	"github.com/starttls-probe/starttls-probe/report/dotnetname"
+	"github.com/starttls-probe/starttls-probe/report/reporttest"
 )
 
-// issueNamed makes a real certificate with the given subject, signed by a
-// throwaway CA named issuer.
+// issueNamed makes a certificate with the given subject, signed by a CA
+// named issuer (deterministic keys, from reporttest).
 func issueNamed(t testing.TB, issuer, subject pkix.Name) *x509.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
-	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: issuer, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		BasicConstraintsValid: true, IsCA: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: subject, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		DNSNames: []string{"mail.contoso.com"}}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
+	ca := reporttest.MakeCert(t, reporttest.CertSpec{Seed: "ca " + issuer.String(), Subject: issuer, CA: true,
+		From: now.Add(-time.Hour), To: now.Add(time.Hour)}, nil, "")
+	return reporttest.MakeCert(t, reporttest.CertSpec{Seed: "leaf " + subject.String(), Subject: subject, DNSNames: []string{"mail.contoso.com"},
+		From: now.Add(-time.Hour), To: now.Add(time.Hour)}, ca, "ca "+issuer.String())
 }
 
 // kbIssuer and kbSubject rebuild the example of KB 2989382 ("<I>CN=...,

@@ -48,9 +48,9 @@ type DiagPKI struct {
 type CertSpec struct {
 	Seed     string
 	Subject  pkix.Name
-	DnsNames []string
+	DNSNames []string
 	From, To time.Time
-	Ca       bool
+	CA       bool
 }
 
 // MakeCert signs spec with parent's key (self-signed when parent is nil).
@@ -61,12 +61,12 @@ func MakeCert(t testing.TB, spec CertSpec, parent *x509.Certificate, parentSeed 
 	tmpl := &x509.Certificate{
 		SerialNumber:          new(big.Int).SetBytes(serial[:16]),
 		Subject:               spec.Subject,
-		DNSNames:              spec.DnsNames,
+		DNSNames:              spec.DNSNames,
 		NotBefore:             spec.From,
 		NotAfter:              spec.To,
 		BasicConstraintsValid: true,
 	}
-	if spec.Ca {
+	if spec.CA {
 		tmpl.IsCA = true
 		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
 	} else {
@@ -98,12 +98,12 @@ func NewDiagPKI(t testing.TB) DiagPKI {
 	t.Helper()
 	y := func(year int) time.Time { return time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC) }
 	var p DiagPKI
-	p.Root = MakeCert(t, CertSpec{Seed: "root", Ca: true, From: y(2025), To: y(2045),
+	p.Root = MakeCert(t, CertSpec{Seed: "root", CA: true, From: y(2025), To: y(2045),
 		Subject: pkix.Name{CommonName: "Contoso Test Root CA", Organization: []string{"Contoso, Ltd"}, Country: []string{"US"}}}, nil, "")
-	p.Issuing = MakeCert(t, CertSpec{Seed: "issuing", Ca: true, From: y(2025), To: y(2040),
+	p.Issuing = MakeCert(t, CertSpec{Seed: "issuing", CA: true, From: y(2025), To: y(2040),
 		Subject: pkix.Name{CommonName: "Contoso Issuing CA 1", Organization: []string{"Contoso, Ltd"}, Country: []string{"US"}}}, p.Root, "root")
 	leaf := func(seed string, subject pkix.Name, names []string, from, to time.Time) []*x509.Certificate {
-		return []*x509.Certificate{MakeCert(t, CertSpec{Seed: seed, Subject: subject, DnsNames: names, From: from, To: to}, p.Issuing, "issuing"), p.Issuing}
+		return []*x509.Certificate{MakeCert(t, CertSpec{Seed: seed, Subject: subject, DNSNames: names, From: from, To: to}, p.Issuing, "issuing"), p.Issuing}
 	}
 	mailSubject := pkix.Name{CommonName: DiagName, OrganizationalUnit: []string{"IT"}, Organization: []string{"contoso"},
 		Locality: []string{"Redmond"}, Province: []string{"WA"}, Country: []string{"US"}}
@@ -113,7 +113,7 @@ func NewDiagPKI(t testing.TB) DiagPKI {
 	p.Expired = leaf("expired", mailSubject, []string{DiagName}, y(2028), y(2030))
 	p.Renewed = leaf("renewed", mailSubject, []string{DiagName}, time.Date(2029, 12, 1, 0, 0, 0, 0, time.UTC), y(2031))
 	p.Default = []*x509.Certificate{MakeCert(t, CertSpec{Seed: "default", Subject: pkix.Name{CommonName: DiagServer},
-		DnsNames: []string{DiagServer, DiagServer + "." + DiagDomain}, From: y(2027), To: y(2032)}, nil, "")}
+		DNSNames: []string{DiagServer, DiagServer + "." + DiagDomain}, From: y(2027), To: y(2032)}, nil, "")}
 	p.Auth = []*x509.Certificate{MakeCert(t, CertSpec{Seed: "auth", Subject: pkix.Name{CommonName: "Microsoft Exchange Server Auth Certificate"},
 		From: y(2027), To: y(2032)}, nil, "")}
 	p.Hostile = leaf("hostile", pkix.Name{CommonName: DiagName + "\x1b]0;pwned\x07",
