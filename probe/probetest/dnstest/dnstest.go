@@ -97,15 +97,25 @@ func Start(records ...string) (*Server, error) {
 		}
 		w.WriteMsg(m)
 	})
+	srv, err := serve(pc, mux)
+	if err != nil {
+		return nil, err
+	}
+	s.srv = srv
+	return s, nil
+}
+
+// serve answers DNS on pc with handler until the server is shut down.
+func serve(pc net.PacketConn, handler dns.Handler) (*dns.Server, error) {
 	started := make(chan struct{})
-	s.srv = &dns.Server{PacketConn: pc, Handler: mux, NotifyStartedFunc: func() { close(started) }}
+	srv := &dns.Server{PacketConn: pc, Handler: handler, NotifyStartedFunc: func() { close(started) }}
 	failed := make(chan error, 1)
-	go func() { failed <- s.srv.ActivateAndServe() }()
+	go func() { failed <- srv.ActivateAndServe() }()
 	// ActivateAndServe returns at once when it cannot serve, without
 	// calling NotifyStartedFunc: wait for whichever comes first.
 	select {
 	case <-started:
-		return s, nil
+		return srv, nil
 	case err := <-failed:
 		pc.Close()
 		return nil, fmt.Errorf("dnstest: serving: %w", err)

@@ -97,17 +97,12 @@ func StartSignedZones(cfg SignedZoneConfig) (*SignedZones, error) {
 		return nil, fmt.Errorf("dnstest: listen on loopback: %w", err)
 	}
 	s.addr = netip.MustParseAddrPort(pc.LocalAddr().String())
-	started := make(chan struct{})
-	s.srv = &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(s.serve), NotifyStartedFunc: func() { close(started) }}
-	failed := make(chan error, 1)
-	go func() { failed <- s.srv.ActivateAndServe() }()
-	select {
-	case <-started:
-		return s, nil
-	case err := <-failed:
-		pc.Close()
-		return nil, fmt.Errorf("dnstest: serving: %w", err)
+	srv, err := serve(pc, dns.HandlerFunc(s.serve))
+	if err != nil {
+		return nil, err
 	}
+	s.srv = srv
+	return s, nil
 }
 
 // NewSignedZones starts the server and stops it when the test ends.
