@@ -617,7 +617,7 @@ func (s *session) handshake() bool {
 		// handshake finishes: the chain is kept if anything fails after.
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			s.res.Chain = cs.PeerCertificates
-			s.res.TLS = &TLSState{Version: cs.Version, CipherSuite: cs.CipherSuite, ServerName: sni}
+			s.res.TLS = &TLSState{Version: cs.Version, CipherSuite: cs.CipherSuite, ServerName: sni, CurveID: cs.CurveID}
 			return nil
 		},
 	}
@@ -637,7 +637,7 @@ func (s *session) handshake() bool {
 		return false
 	}
 	cs := tlsConn.ConnectionState()
-	s.res.TLS = &TLSState{Version: cs.Version, CipherSuite: cs.CipherSuite, ServerName: sni, HandshakeComplete: true}
+	s.res.TLS = &TLSState{Version: cs.Version, CipherSuite: cs.CipherSuite, ServerName: sni, HandshakeComplete: true, CurveID: cs.CurveID}
 	s.res.Chain = cs.PeerCertificates
 	s.transcript.setTLS()
 	s.conn = &recordingConn{Conn: tlsConn, t: s.transcript}

@@ -8,6 +8,7 @@
 package probe
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"time"
 )
@@ -112,6 +113,10 @@ type TLSState struct {
 	// HandshakeComplete is false when the certificate arrived but the
 	// handshake failed after it.
 	HandshakeComplete bool
+	// CurveID is the key-exchange group the handshake used (openssl's
+	// "Server Temp Key"): X25519MLKEM768, X25519, P-256...; 0 for RSA key
+	// exchange, which has none.
+	CurveID tls.CurveID
 }
 
 // Timings are the durations of each phase; a zero value means the phase did

@@ -32,6 +32,13 @@ func sha256Hex(c *x509.Certificate) string {
 	return fmt.Sprintf("%X", sum[:])
 }
 
+// spkiSHA256Hex is the SHA-256 of the certificate's public key
+// (SubjectPublicKeyInfo), as DANE's selector 1, matching type 1 takes it.
+func spkiSHA256Hex(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+	return fmt.Sprintf("%X", sum[:])
+}
+
 // serialHex is the serial number in upper-case hex, from its DER bytes so that
 // a leading zero byte survives, as Windows shows it.
 func serialHex(c *x509.Certificate) string {
@@ -111,11 +118,15 @@ type Certificate struct {
 	// prints names.
 	TLSCertificateName string
 	// SANs are "DNS:name", "IP:address", "email:..." and "URI:...".
-	SANs               []string
-	Serial             string
-	NotBefore          time.Time
-	NotAfter           time.Time
-	SHA1, SHA256       string
+	SANs         []string
+	Serial       string
+	NotBefore    time.Time
+	NotAfter     time.Time
+	SHA1, SHA256 string
+	// SPKISHA256 is the SHA-256 of the leaf's SubjectPublicKeyInfo, in
+	// the same style: what a DANE "3 1 1" TLSA record and key pinning
+	// hold, and what survives a renewal that keeps the key.
+	SPKISHA256         string
 	Key                string
 	SignatureAlgorithm string
 	SelfSigned         bool
@@ -186,6 +197,7 @@ func certificateFacts(c *x509.Certificate) *Certificate {
 		NotAfter:           c.NotAfter.UTC(),
 		SHA1:               sha1Hex(c),
 		SHA256:             sha256Hex(c),
+		SPKISHA256:         spkiSHA256Hex(c),
 		Key:                keyDescription(c),
 		SignatureAlgorithm: c.SignatureAlgorithm.String(),
 		SelfSigned:         isSelfSigned(c),
@@ -209,6 +221,10 @@ type Negotiated struct {
 	CipherSuite string // crypto/tls's name
 	// ServerName is the SNI sent, "" when none was.
 	ServerName string
+	// KeyExchange is the key-exchange group, as openssl names its
+	// "Server Temp Key": "X25519MLKEM768", "X25519", "P-256"; "" for RSA
+	// key exchange, which has none, and when nothing was negotiated.
+	KeyExchange string
 	// Complete is false when the certificate arrived but the handshake
 	// failed after it: then Version and CipherSuite are "", since nothing
 	// was negotiated.
@@ -224,7 +240,26 @@ func negotiated(t *probe.TLSState) *Negotiated {
 		// handshake failed after its certificate: no session has them.
 		return &Negotiated{ServerName: t.ServerName}
 	}
-	return &Negotiated{Version: tlsVersionName(t.Version), CipherSuite: tls.CipherSuiteName(t.CipherSuite), ServerName: t.ServerName, Complete: true}
+	return &Negotiated{Version: tlsVersionName(t.Version), CipherSuite: tls.CipherSuiteName(t.CipherSuite), ServerName: t.ServerName,
+		KeyExchange: GroupName(t.CurveID), Complete: true}
+}
+
+// GroupName names a key-exchange group as openssl and the IANA registry
+// do ("P-256", not Go's "CurveP256"); "" for none.
+func GroupName(id tls.CurveID) string {
+	switch id {
+	case 0:
+		return ""
+	case tls.CurveP256:
+		return "P-256"
+	case tls.CurveP384:
+		return "P-384"
+	case tls.CurveP521:
+		return "P-521"
+	}
+	// X25519, X25519MLKEM768, SecP256r1MLKEM768...: Go's names are the
+	// registry's; an unknown one is "CurveID(N)".
+	return id.String()
 }
 
 // tlsVersionName is "TLS 1.3" and the like.

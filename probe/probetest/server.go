@@ -50,6 +50,10 @@ type Config struct {
 	RequireTLS bool
 	// MinVersion and MaxVersion bound the TLS versions served.
 	MinVersion, MaxVersion uint16
+	// ConfigureTLS, when set, changes the server's tls.Config once it is
+	// made from the above: suites and their order, groups, more
+	// certificates (RSA beside ECDSA), stapled OCSP responses.
+	ConfigureTLS func(*tls.Config)
 	// AuthMechanisms, when set, are advertised as AUTH once TLS is up (go-smtp
 	// keeps AUTH back in plaintext), as a submission server does. Every
 	// attempt to authenticate fails.
@@ -151,6 +155,9 @@ func Serve(l net.Listener, cfg Config) *Server {
 			Certificates: []tls.Certificate{cfg.Chain.TLSCertificate()},
 			MinVersion:   cfg.MinVersion,
 			MaxVersion:   cfg.MaxVersion,
+		}
+		if cfg.ConfigureTLS != nil {
+			cfg.ConfigureTLS(srv.TLSConfig)
 		}
 	}
 	served := l

@@ -78,23 +78,28 @@ type (
 		Version     string `json:"version"`
 		CipherSuite string `json:"cipher_suite"`
 		ServerName  string `json:"server_name"`
+		// KeyExchangeGroup is openssl's "Server Temp Key": "X25519MLKEM768",
+		// "X25519", "P-256"; "" for RSA key exchange.
+		KeyExchangeGroup string `json:"key_exchange_group"`
 		// HandshakeComplete is false when the certificate arrived but
 		// the handshake failed after it: version and cipher_suite are "".
 		HandshakeComplete bool `json:"handshake_complete"`
 	}
 	jsonCert struct {
-		Subject            string    `json:"subject"`
-		Issuer             string    `json:"issuer"`
-		SANs               []string  `json:"sans"`
-		Serial             string    `json:"serial"`
-		NotBefore          time.Time `json:"not_before"`
-		NotAfter           time.Time `json:"not_after"`
-		DaysLeft           int       `json:"days_left"`
-		SHA1               string    `json:"sha1"`
-		SHA256             string    `json:"sha256"`
-		Key                string    `json:"key"`
-		SignatureAlgorithm string    `json:"signature_algorithm"`
-		SelfSigned         bool      `json:"self_signed"`
+		Subject   string    `json:"subject"`
+		Issuer    string    `json:"issuer"`
+		SANs      []string  `json:"sans"`
+		Serial    string    `json:"serial"`
+		NotBefore time.Time `json:"not_before"`
+		NotAfter  time.Time `json:"not_after"`
+		DaysLeft  int       `json:"days_left"`
+		SHA1      string    `json:"sha1"`
+		SHA256    string    `json:"sha256"`
+		// SPKISHA256 is the SHA-256 of the public key (DANE 3 1 1, pins).
+		SPKISHA256         string `json:"spki_sha256"`
+		Key                string `json:"key"`
+		SignatureAlgorithm string `json:"signature_algorithm"`
+		SelfSigned         bool   `json:"self_signed"`
 		// TLSCertificateName is the value for Set-ReceiveConnector
 		// -TlsCertificateName: "<I>" + issuer + "<S>" + subject, as .NET
 		// prints names.
@@ -176,7 +181,7 @@ func toJSONResult(ep *report.Endpoint, verbose bool) jsonResult {
 		},
 	}
 	if t := ep.TLS; t != nil {
-		out.TLS = &jsonTLS{Version: t.Version, CipherSuite: t.CipherSuite, ServerName: t.ServerName, HandshakeComplete: t.Complete}
+		out.TLS = &jsonTLS{Version: t.Version, CipherSuite: t.CipherSuite, ServerName: t.ServerName, KeyExchangeGroup: t.KeyExchange, HandshakeComplete: t.Complete}
 	}
 	for _, c := range ep.Chain {
 		out.Chain = append(out.Chain, toJSONCert(c))
@@ -221,6 +226,7 @@ func toJSONCert(c *report.Certificate) jsonCert {
 		DaysLeft:           c.DaysLeft,
 		SHA1:               c.SHA1,
 		SHA256:             c.SHA256,
+		SPKISHA256:         c.SPKISHA256,
 		Key:                c.Key,
 		SignatureAlgorithm: c.SignatureAlgorithm,
 		SelfSigned:         c.SelfSigned,

@@ -82,7 +82,7 @@ func completeDialogue(t testing.TB, ep probe.Endpoint, chain string) probe.Resul
 		STARTTLSReply:   &probe.Reply{Code: 220, Lines: []string{"2.0.0 SMTP server ready"}},
 		EHLOAfterTLS:    &probe.Reply{Code: 250, Lines: exchangeEHLOAfterTLS},
 		TLS: &probe.TLSState{Version: tls.VersionTLS12, CipherSuite: tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-			ServerName: ep.Host, HandshakeComplete: true},
+			ServerName: ep.Host, HandshakeComplete: true, CurveID: tls.X25519},
 		Chain: reporttest.Chain(t, chain),
 		Timings: probe.Timings{
 			DNS: 2100 * time.Microsecond, Connect: 1300 * time.Microsecond, Banner: 4200 * time.Microsecond,

@@ -124,6 +124,9 @@ func writeEndpoint(w io.Writer, p palette, ep *report.Endpoint, verbose bool) {
 	}
 	if t := ep.TLS; t != nil {
 		v := fmt.Sprintf("%s, %s", t.Version, t.CipherSuite)
+		if t.KeyExchange != "" {
+			v += ", key exchange " + t.KeyExchange
+		}
 		if !t.Complete {
 			v = "not established: the handshake failed after the server sent the certificate below"
 		}
@@ -219,6 +222,8 @@ func writeCertificate(field func(string, string), leaf *report.Certificate) {
 		leaf.NotAfter.Format("2006-01-02 15:04"), daysLeftText(leaf)))
 	field("SHA-1", leaf.SHA1)
 	field("SHA-256", leaf.SHA256)
+	// What a DANE 3 1 1 record and a pin hold.
+	field("SPKI SHA-256", leaf.SPKISHA256)
 	field("key", fmt.Sprintf("%s, signed %s", leaf.Key, leaf.SignatureAlgorithm))
 	selfSigned := "no"
 	if leaf.SelfSigned {
