@@ -207,7 +207,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 // outputFlags are shared by the probe and the demo.
 func outputFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output `FORMAT`: text, json, jsonl (one result per line as each endpoint finishes), nagios (a monitoring plugin's output) or prometheus (for node_exporter's textfile collector)", Category: "Output"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output `FORMAT`: text, json, jsonl (one result per line as each endpoint finishes), nagios (a monitoring plugin's output), prometheus (for node_exporter's textfile collector) or pem (each endpoint's chain as sent, PEM, to hand on)", Category: "Output"},
 		&cli.StringFlag{Name: "output-file", Usage: "write the report to `FILE` instead of stdout, atomically (a temporary file, then a rename)", Category: "Output"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing when every check is ok, the report otherwise (for cron, which mails only what is printed)", Category: "Output", DisableDefaultText: true},
 		&cli.BoolFlag{Name: "no-color", Usage: "no colour (also when NO_COLOR is set or TERM=dumb; colour is only ever used on a terminal)", Category: "Output", DisableDefaultText: true},
@@ -650,9 +650,9 @@ func configFrom(c *cli.Context, stdout io.Writer, getenv func(string) string) co
 func (cfg *config) validateOutput() error {
 	out := cfg.out
 	switch out.format {
-	case "text", "json", "jsonl", "nagios", "prometheus":
+	case "text", "json", "jsonl", "nagios", "prometheus", "pem":
 	default:
-		return usagef("use --output text, json, jsonl, nagios or prometheus", "unknown output format %q", out.format)
+		return usagef("use --output text, json, jsonl, nagios, prometheus or pem", "unknown output format %q", out.format)
 	}
 	if out.format == "jsonl" && (out.quiet || out.file != "") {
 		return usagef("use --output json with --quiet or --output-file", "--output jsonl streams each result as it comes: it cannot be held back by --quiet or written atomically to --output-file")
@@ -1021,6 +1021,8 @@ func writeReport(w io.Writer, summary report.Summary, format string, color bool)
 		return render.Nagios(w, summary)
 	case "prometheus":
 		return render.Prometheus(w, summary)
+	case "pem":
+		return render.PEM(w, summary)
 	default:
 		return render.Text(w, summary, color)
 	}
@@ -1155,7 +1157,7 @@ func writeCompletion(w io.Writer, shell string, flags []cli.Flag, commands []*cl
 	for _, c := range commands {
 		words = append(words, c.Name)
 	}
-	formats := "text json jsonl nagios prometheus"
+	formats := "text json jsonl nagios prometheus pem"
 	bash := fmt.Sprintf(`_starttls_probe() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
   case $prev in

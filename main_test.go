@@ -123,9 +123,9 @@ func TestUsageErrors(t *testing.T) {
 
 		// Output.
 		{name: "output yaml", args: []string{"--output", "yaml", "{target}"},
-			want: []string{`starttls-probe: error: unknown output format "yaml"`, "hint: use --output text, json, jsonl, nagios or prometheus"}},
+			want: []string{`starttls-probe: error: unknown output format "yaml"`, "hint: use --output text, json, jsonl, nagios, prometheus or pem"}},
 		{name: "demo output yaml", args: []string{"demo", "-o", "yaml"},
-			want: []string{`starttls-probe: error: unknown output format "yaml"`, "hint: use --output text, json, jsonl, nagios or prometheus"}},
+			want: []string{`starttls-probe: error: unknown output format "yaml"`, "hint: use --output text, json, jsonl, nagios, prometheus or pem"}},
 		{name: "jsonl quiet", args: []string{"-o", "jsonl", "-q", "{target}"},
 			want: []string{"starttls-probe: error: --output jsonl streams each result as it comes: it cannot be held back by --quiet or written atomically to --output-file", "hint: use --output json with --quiet or --output-file"}},
 		{name: "jsonl output-file", args: []string{"-o", "jsonl", "--output-file", "{dir}/out.jsonl", "{target}"},
@@ -360,6 +360,12 @@ func TestOutputs(t *testing.T) {
 		{name: "nagios critical", args: append([]string{"-o", "nagios", broken}, brokenTrust...), wantCode: 2, check: wantStdoutPrefix("STARTTLS CRITICAL - ")},
 		{name: "prometheus", args: append([]string{"-o", "prometheus", healthy}, trust...), wantCode: 0,
 			check: func(t *testing.T, r cliRun, _ string) { wantPrometheus(t, r.stdout) }},
+		{name: "pem", args: append([]string{"-o", "pem", healthy}, trust...), wantCode: 0,
+			check: func(t *testing.T, r cliRun, _ string) {
+				if !strings.HasPrefix(r.stdout, "# "+healthy+", address 127.0.0.1") || !strings.Contains(r.stdout, "\n-----BEGIN CERTIFICATE-----\n") {
+					t.Errorf("want a comment naming the endpoint, then the chain as PEM:\n%s", r)
+				}
+			}},
 		{name: "output-file", args: append([]string{"-o", "prometheus", "--output-file", "{dir}/starttls.prom", healthy}, trust...), wantCode: 0,
 			check: func(t *testing.T, r cliRun, dir string) {
 				if r.stdout != "" {
