@@ -353,6 +353,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		&cli.BoolFlag{Name: "implicit-tls", Usage: "start TLS at connect on every port, as on 465", Category: "Choosing targets", DisableDefaultText: true},
 		&cli.BoolFlag{Name: "no-tls-required-test", Usage: "skip the test that asks each STARTTLS port for MAIL FROM:<> in plaintext to see whether it requires TLS (no RCPT, no DATA)", Category: "SMTP and TLS dialogue", DisableDefaultText: true},
 		&cli.StringFlag{Name: "rcpt-test", Usage: "in the TLS-required test, also send RCPT TO:<`ADDRESS`> after MAIL FROM:<> (then RSET), for servers that refuse plaintext at RCPT; a plain mailbox such as postmaster@contoso.com (never DATA)", Category: "SMTP and TLS dialogue"},
+		&cli.BoolFlag{Name: "tls-scan", Usage: "also scan each endpoint's TLS on connections of its own (EHLO, STARTTLS, handshake, QUIT): TLS 1.0 to 1.3 accepted or refused, the cipher suites of each and whose order picks them, the key-exchange groups, every certificate the server holds (RSA and ECDSA) each judged, and stapled OCSP; within --timeout per endpoint", Category: "TLS scan", DisableDefaultText: true},
+		&cli.IntFlag{Name: "scan-connections", Value: probe.DefaultScanConnections, Usage: "with --tls-scan, at most `N` scan connections open at once to one address", Category: "TLS scan"},
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra trusted roots (your private CA), added to the system's", Category: "Expectations"},
 		&cli.IntFlag{Name: "warn-days", Value: report.DefaultWarnDays, Usage: "warn when the leaf expires in fewer `DAYS`", Category: "Expectations"},
 		&cli.IntFlag{Name: "crit-days", Value: report.DefaultCritDays, Usage: "critical when the leaf expires in fewer `DAYS` (lowered to --warn-days when that is lower and this is not given)", Category: "Expectations"},
@@ -593,6 +595,9 @@ type config struct {
 	caFile            string
 	domain            string
 	noPolicy          bool
+	// tlsScan and scanConnections: --tls-scan (issue 16).
+	tlsScan         bool
+	scanConnections int
 
 	name, thumbprint, tlsCertificateName string
 	warnDays, critDays                   int
@@ -640,6 +645,8 @@ func configFrom(c *cli.Context, stdout io.Writer, getenv func(string) string) co
 		name:               c.String("name"),
 		thumbprint:         c.String("thumbprint"),
 		tlsCertificateName: c.String("tls-certificate-name"),
+		tlsScan:            c.Bool("tls-scan"),
+		scanConnections:    c.Int("scan-connections"),
 		warnDays:           c.Int("warn-days"),
 		critDays:           c.Int("crit-days"),
 		critDaysGiven:      c.IsSet("crit-days"),
@@ -737,6 +744,9 @@ func (cfg *config) validate() error {
 	if cfg.concurrency < 1 {
 		return usagef("for example --concurrency 64", "--concurrency must be at least 1, got %d", cfg.concurrency)
 	}
+	if cfg.scanConnections < 1 {
+		return usagef("for example --scan-connections 4", "--scan-connections must be at least 1, got %d", cfg.scanConnections)
+	}
 	return nil
 }
 
@@ -808,6 +818,8 @@ func (cfg *config) probeOptions() probe.Options {
 		RCPTAddress:       cfg.rcptTest,
 		Network:           addressFamily(cfg.only4, cfg.only6),
 		Concurrency:       cfg.concurrency,
+		TLSScan:           cfg.tlsScan,
+		ScanConnections:   cfg.scanConnections,
 	}
 	if cfg.resolver != "" {
 		opts.Resolver, opts.ResolverAddr = probe.NewResolver(cfg.resolverAddr), cfg.resolverAddr

@@ -98,6 +98,8 @@ func TestUsageErrors(t *testing.T) {
 		nagios string
 	}{
 		// urfave/cli's flag errors, in this tool's words.
+		{name: "no scan connection", args: []string{"--tls-scan", "--scan-connections", "0", "{target}"},
+			want: []string{"starttls-probe: error: --scan-connections must be at least 1, got 0", "hint: for example --scan-connections 4"}},
 		{name: "unknown flag near one", args: []string{"--prot", "25", "{target}"},
 			want: []string{"starttls-probe: error: unknown flag --prot", "hint: did you mean --port?"}},
 		{name: "unknown flag, prefix of one", args: []string{"--thumb", "AB", "{target}"},

@@ -54,6 +54,14 @@ type Options struct {
 	// sent as SNI and Host and checked by report. For the tests and the
 	// demo, whose HTTPS servers listen on loopback ports: never a flag.
 	PolicyHTTPSAddr string
+	// TLSScan asks Run for ScanTLS on each endpoint that got as far as a
+	// handshake (--tls-scan), on connections of its own.
+	TLSScan bool
+	// ScanConnections bounds the scan connections open at once to one
+	// address; 0 means DefaultScanConnections.
+	ScanConnections int
+	// scanSlots shares that bound across a run's endpoints (Run makes it).
+	scanSlots *addressSlots
 }
 
 const (
@@ -256,6 +264,9 @@ type session struct {
 	stopCloseOnDone func() bool
 	conn            net.Conn // what commands are written to: raw or TLS
 	replies         *replyReader
+	// tune, when set, narrows the handshake's offer (versions, suites,
+	// groups): a --tls-scan connection (scan.go).
+	tune func(*tls.Config)
 }
 
 func (s *session) run() {
@@ -621,6 +632,9 @@ func (s *session) handshake() bool {
 			return nil
 		},
 	}
+	if s.tune != nil {
+		s.tune(cfg)
+	}
 	tlsConn := tls.Client(s.raw.Conn, cfg)
 	start := time.Now()
 	// Not HandshakeContext: open's deadline and close-on-done already bound
@@ -637,7 +651,8 @@ func (s *session) handshake() bool {
 		return false
 	}
 	cs := tlsConn.ConnectionState()
-	s.res.TLS = &TLSState{Version: cs.Version, CipherSuite: cs.CipherSuite, ServerName: sni, HandshakeComplete: true, CurveID: cs.CurveID}
+	s.res.TLS = &TLSState{Version: cs.Version, CipherSuite: cs.CipherSuite, ServerName: sni, HandshakeComplete: true, CurveID: cs.CurveID,
+		OCSPResponse: cs.OCSPResponse}
 	s.res.Chain = cs.PeerCertificates
 	s.transcript.setTLS()
 	s.conn = &recordingConn{Conn: tlsConn, t: s.transcript}

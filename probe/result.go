@@ -70,6 +70,10 @@ type Result struct {
 
 	Timings    Timings
 	Transcript []TranscriptLine
+
+	// Scan is what --tls-scan saw on connections of its own (scan.go);
+	// nil when it did not run.
+	Scan *Scan
 }
 
 // STARTTLSObserved reports whether the result tells if STARTTLS is offered:
@@ -117,6 +121,9 @@ type TLSState struct {
 	// "Server Temp Key"): X25519MLKEM768, X25519, P-256...; 0 for RSA key
 	// exchange, which has none.
 	CurveID tls.CurveID
+	// OCSPResponse is the OCSP response the server stapled (crypto/tls
+	// always asks for one), raw; nil when none was.
+	OCSPResponse []byte
 }
 
 // Timings are the durations of each phase; a zero value means the phase did

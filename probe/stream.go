@@ -30,6 +30,11 @@ func Run(ctx context.Context, jobs []Job, opts Options, done func(i int, r Resul
 		// host name each time.
 		opts.EHLOName = DefaultEHLOName()
 	}
+	if opts.TLSScan && opts.scanSlots == nil {
+		// One bound per address for the whole run: the ports of one
+		// server share it.
+		opts.scanSlots = newAddressSlots(opts.ScanConnections)
+	}
 	// A fixed pool of workers rather than a goroutine per job: a batch of
 	// thousands then costs thousands of Results, not of stacks.
 	next := make(chan int)
@@ -56,6 +61,12 @@ func Run(ctx context.Context, jobs []Job, opts Options, done func(i int, r Resul
 					cancel()
 					if r.Timings.DNS == 0 {
 						r.Timings.DNS = jobs[i].DNS
+					}
+					if opts.TLSScan {
+						// A budget of its own, --timeout again, so
+						// that the scan's many handshakes do not eat
+						// into the probe's one.
+						r.Scan = ScanTLS(ctx, &r, opts)
 					}
 				}
 				results[i] = r

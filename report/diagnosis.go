@@ -272,6 +272,7 @@ func (d *diagContext) rules() []Diagnosis {
 		d.noAuthAfterTLS,
 		d.certificateDiffers,
 		d.plaintextOnImplicitPort,
+		d.legacyTLS,
 	} {
 		if x := rule(); x != nil {
 			out = append(out, *x)

@@ -141,6 +141,8 @@ type Endpoint struct {
 	// PolicyFindings are the endpoint's findings under its domain's
 	// policies, each with its RFC clause and TLS-RPT result type.
 	PolicyFindings []PolicyFinding
+	// Posture is the --tls-scan judged (posture.go), nil without it.
+	Posture *Posture
 }
 
 // Leaf is the server's certificate, nil when none was presented.
@@ -245,6 +247,7 @@ func Judge(results []probe.Result, expect Expect, now time.Time) Summary {
 			ep.TLSRequiredFailure = failure(r.TLSRequired.Error)
 		}
 		ep.Checks = judgeEndpoint(&ep, expect, now)
+		ep.Checks = append(ep.Checks, judgePosture(&ep, expect, &views, now)...)
 		for _, c := range ep.Checks {
 			ep.Status = Worse(ep.Status, c.Status)
 		}

@@ -67,6 +67,8 @@ type (
 		// DANE and PolicyFindings: under a domain's policy (json_policy.go).
 		DANE           *jsonDANE              `json:"dane,omitempty"`
 		PolicyFindings []report.PolicyFinding `json:"policy_findings,omitempty"`
+		// TLSScan is --tls-scan's findings, absent without it.
+		TLSScan *jsonPosture `json:"tls_scan,omitempty"`
 	}
 	jsonError = report.Failure
 	jsonReply struct {
@@ -174,6 +176,7 @@ func toJSONResult(ep *report.Endpoint, verbose bool) jsonResult {
 		Connector:       ep.Connector,
 		TLSRequired:     toJSONTLSRequired(ep),
 		Diagnosis:       toJSONDiagnoses(ep.Diagnoses),
+		TLSScan:         toJSONPosture(ep.Posture),
 		TimingsMS: jsonTimings{
 			DNS: ms(r.Timings.DNS), Connect: ms(r.Timings.Connect), Banner: ms(r.Timings.Banner),
 			EHLO: ms(r.Timings.EHLO), STARTTLS: ms(r.Timings.STARTTLS), Handshake: ms(r.Timings.Handshake),

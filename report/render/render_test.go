@@ -175,8 +175,33 @@ func goldenCases(t *testing.T) []goldenCase {
 		{At: time.Millisecond, Dir: probe.FromServer, Text: "220 mx.test \x1b[2J\x1b]0;pwned\x07 ESMTP \xff\xfe\x9b\r ready"},
 	}
 
+	// --tls-scan of an old server: TLS 1.0 to 1.2, an RSA and an expired
+	// certificate held, built rather than probed so that the golden
+	// stays fixed.
+	scanned := completeDialogue(t, endpoint(25), "good")
+	scanned.Scan = &probe.Scan{
+		Versions: []probe.VersionScan{
+			{Version: tls.VersionTLS10, Outcome: probe.Accepted, Complete: true,
+				Suites: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, tls.TLS_RSA_WITH_3DES_EDE_CBC_SHA}},
+			{Version: tls.VersionTLS11, Outcome: probe.Refused, Complete: true, Err: &probe.Error{Phase: probe.PhaseHandshake, Err: tls.AlertError(70)}},
+			{Version: tls.VersionTLS12, Outcome: probe.Accepted, Complete: true,
+				Suites: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, tls.TLS_RSA_WITH_AES_128_GCM_SHA256}},
+			{Version: tls.VersionTLS13, Outcome: probe.Refused, Complete: true, Err: &probe.Error{Phase: probe.PhaseHandshake, Err: tls.AlertError(70)}},
+		},
+		Order: probe.ServerOrder, OrderVersion: tls.VersionTLS12,
+		Groups: []probe.GroupScan{{Group: tls.X25519MLKEM768, Outcome: probe.Refused}, {Group: tls.X25519, Outcome: probe.Accepted, Version: tls.VersionTLS12},
+			{Group: tls.CurveP256, Outcome: probe.Accepted, Version: tls.VersionTLS12}},
+		Chains: []probe.PresentedChain{
+			{Chain: reporttest.Chain(t, "good"), Version: tls.VersionTLS12, CipherSuite: tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA},
+			{Chain: reporttest.Chain(t, "expired"), Version: tls.VersionTLS12, CipherSuite: tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384},
+		},
+		WithoutSNI: &probe.Attempt{Outcome: probe.Accepted, Chain: reporttest.Chain(t, "good")},
+		Handshakes: 17, Duration: 84 * time.Millisecond,
+	}
+
 	return []goldenCase{
 		{name: "good", results: []probe.Result{good}, expect: expectName(t, "mail.contoso.test")},
+		{name: "tls-scan", results: []probe.Result{scanned}, expect: expectName(t, "mail.contoso.test")},
 		{name: "starttls-not-offered", results: []probe.Result{notOffered}, expect: expectName(t, "mail.contoso.test")},
 		{name: "handshake-failure", results: []probe.Result{handshakeFailure}, expect: expectName(t, "mail.contoso.test")},
 		{name: "name-mismatch", results: []probe.Result{completeDialogue(t, endpoint(587), "wrongname")}, expect: expectName(t, "mail.contoso.test")},

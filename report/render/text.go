@@ -161,6 +161,7 @@ func writeEndpoint(w io.Writer, p palette, ep *report.Endpoint, verbose bool) {
 		ctw.Flush()
 	}
 
+	writePosture(w, p, ep.Posture)
 	fmt.Fprintln(w, "  checks")
 	// Skipped checks go on one line unless -v: after a refused connection
 	// seven "no certificate presented" lines would bury the one that matters.
