@@ -355,6 +355,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		&cli.StringFlag{Name: "rcpt-test", Usage: "in the TLS-required test, also send RCPT TO:<`ADDRESS`> after MAIL FROM:<> (then RSET), for servers that refuse plaintext at RCPT; a plain mailbox such as postmaster@contoso.com (never DATA)", Category: "SMTP and TLS dialogue"},
 		&cli.BoolFlag{Name: "tls-scan", Usage: "also scan each endpoint's TLS on connections of its own (EHLO, STARTTLS, handshake, QUIT): TLS 1.0 to 1.3 accepted or refused, the cipher suites of each and whose order picks them, the key-exchange groups, every certificate the server holds (RSA and ECDSA) each judged, and stapled OCSP; within --timeout per endpoint", Category: "TLS scan", DisableDefaultText: true},
 		&cli.IntFlag{Name: "scan-connections", Value: probe.DefaultScanConnections, Usage: "with --tls-scan, at most `N` scan connections open at once to one address", Category: "TLS scan"},
+		&cli.StringFlag{Name: "as", Usage: "also judge each port-25 endpoint as `VIEW` would: exchange-online (Exchange Online's outbound connector to on-premises: TLS 1.2, a suite it supports, a publicly trusted chain, STARTTLS, the certificate matching --tls-domain), with the deferral it would log for each failure; turns on --tls-scan", Category: "TLS scan"},
+		&cli.StringFlag{Name: "tls-domain", Usage: "with --as exchange-online, the connector's TlsDomain (`NAME`, as Set-OutboundConnector -TlsDomain sets it, *.contoso.com allowed): DomainValidation; without it, CertificateValidation", Category: "TLS scan"},
 		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra trusted roots (your private CA), added to the system's", Category: "Expectations"},
 		&cli.IntFlag{Name: "warn-days", Value: report.DefaultWarnDays, Usage: "warn when the leaf expires in fewer `DAYS`", Category: "Expectations"},
 		&cli.IntFlag{Name: "crit-days", Value: report.DefaultCritDays, Usage: "critical when the leaf expires in fewer `DAYS` (lowered to --warn-days when that is lower and this is not given)", Category: "Expectations"},
@@ -598,6 +600,8 @@ type config struct {
 	// tlsScan and scanConnections: --tls-scan (issue 16).
 	tlsScan         bool
 	scanConnections int
+	// as and tlsDomain: --as exchange-online --tls-domain NAME.
+	as, tlsDomain string
 
 	name, thumbprint, tlsCertificateName string
 	warnDays, critDays                   int
@@ -647,6 +651,8 @@ func configFrom(c *cli.Context, stdout io.Writer, getenv func(string) string) co
 		tlsCertificateName: c.String("tls-certificate-name"),
 		tlsScan:            c.Bool("tls-scan"),
 		scanConnections:    c.Int("scan-connections"),
+		as:                 c.String("as"),
+		tlsDomain:          c.String("tls-domain"),
 		warnDays:           c.Int("warn-days"),
 		critDays:           c.Int("crit-days"),
 		critDaysGiven:      c.IsSet("crit-days"),
@@ -747,6 +753,31 @@ func (cfg *config) validate() error {
 	if cfg.scanConnections < 1 {
 		return usagef("for example --scan-connections 4", "--scan-connections must be at least 1, got %d", cfg.scanConnections)
 	}
+	return cfg.validateView()
+}
+
+// validateView checks --as and --tls-domain.
+func (cfg *config) validateView() error {
+	switch cfg.as {
+	case "":
+		if cfg.tlsDomain != "" {
+			return usagef("for example --as exchange-online --tls-domain mail.contoso.com", "--tls-domain needs --as exchange-online")
+		}
+		return nil
+	case "exchange-online":
+	default:
+		return usagef("use --as exchange-online", "unknown view %q", cfg.as)
+	}
+	if cfg.tlsDomain != "" {
+		host, port, err := probe.ParseTarget(strings.TrimPrefix(cfg.tlsDomain, "*."))
+		_, isIP := netip.ParseAddr(strings.Trim(host, "[]"))
+		if err != nil || port != 0 || isIP == nil {
+			return usagef("give the connector's TlsDomain, e.g. --tls-domain mail.contoso.com or --tls-domain *.contoso.com", "--tls-domain %q is not a domain name", cfg.tlsDomain)
+		}
+	}
+	// The connector's rules on TLS 1.2 and its suites need the scan.
+	cfg.tlsScan = true
+	cfg.expect.AsExchangeOnline, cfg.expect.TLSDomain = true, strings.TrimSuffix(cfg.tlsDomain, ".")
 	return nil
 }
 

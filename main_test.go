@@ -100,6 +100,13 @@ func TestUsageErrors(t *testing.T) {
 		// urfave/cli's flag errors, in this tool's words.
 		{name: "no scan connection", args: []string{"--tls-scan", "--scan-connections", "0", "{target}"},
 			want: []string{"starttls-probe: error: --scan-connections must be at least 1, got 0", "hint: for example --scan-connections 4"}},
+		{name: "tls-domain alone", args: []string{"--tls-domain", "mail.contoso.com", "{target}"},
+			want: []string{"starttls-probe: error: --tls-domain needs --as exchange-online", "hint: for example --as exchange-online --tls-domain mail.contoso.com"}},
+		{name: "unknown view", args: []string{"--as", "gmail", "{target}"},
+			want: []string{`starttls-probe: error: unknown view "gmail"`, "hint: use --as exchange-online"}},
+		{name: "tls-domain an address", args: []string{"--as", "exchange-online", "--tls-domain", "192.0.2.1", "{target}"},
+			want: []string{`starttls-probe: error: --tls-domain "192.0.2.1" is not a domain name`,
+				"hint: give the connector's TlsDomain, e.g. --tls-domain mail.contoso.com or --tls-domain *.contoso.com"}},
 		{name: "unknown flag near one", args: []string{"--prot", "25", "{target}"},
 			want: []string{"starttls-probe: error: unknown flag --prot", "hint: did you mean --port?"}},
 		{name: "unknown flag, prefix of one", args: []string{"--thumb", "AB", "{target}"},

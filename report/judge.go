@@ -74,6 +74,14 @@ type Expect struct {
 	// TLSCertificateName, when set, is the receive connector's
 	// -TlsCertificateName ("<I>issuer<S>subject") the leaf must match.
 	TLSCertificateName string
+	// AsExchangeOnline judges each endpoint also as Exchange Online's
+	// outbound connector to on-premises would (--as exchange-online,
+	// exchangeonline.go); TLSDomain is the connector's TlsDomain for
+	// DomainValidation, "" for CertificateValidation; PublicRoots are the
+	// roots it trusts, nil for the system's (never --ca-file's).
+	AsExchangeOnline bool
+	TLSDomain        string
+	PublicRoots      *x509.CertPool
 	// Cache, when set, remembers chain verifications and certificate facts
 	// across endpoints and judgements (a JSONL run judges each endpoint
 	// twice: for its line and in the whole run); nil works everything out
@@ -143,6 +151,9 @@ type Endpoint struct {
 	PolicyFindings []PolicyFinding
 	// Posture is the --tls-scan judged (posture.go), nil without it.
 	Posture *Posture
+	// ExchangeOnline is the endpoint as Exchange Online would see it
+	// (exchangeonline.go), nil without --as exchange-online.
+	ExchangeOnline *ExchangeOnlineView
 }
 
 // Leaf is the server's certificate, nil when none was presented.
@@ -248,6 +259,7 @@ func Judge(results []probe.Result, expect Expect, now time.Time) Summary {
 		}
 		ep.Checks = judgeEndpoint(&ep, expect, now)
 		ep.Checks = append(ep.Checks, judgePosture(&ep, expect, &views, now)...)
+		ep.Checks = append(ep.Checks, judgeExchangeOnline(&ep, expect, now)...)
 		for _, c := range ep.Checks {
 			ep.Status = Worse(ep.Status, c.Status)
 		}

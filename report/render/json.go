@@ -69,6 +69,8 @@ type (
 		PolicyFindings []report.PolicyFinding `json:"policy_findings,omitempty"`
 		// TLSScan is --tls-scan's findings, absent without it.
 		TLSScan *jsonPosture `json:"tls_scan,omitempty"`
+		// ExchangeOnline is --as exchange-online's view, absent without it.
+		ExchangeOnline *jsonExchangeOnline `json:"exchange_online,omitempty"`
 	}
 	jsonError = report.Failure
 	jsonReply struct {
@@ -177,6 +179,7 @@ func toJSONResult(ep *report.Endpoint, verbose bool) jsonResult {
 		TLSRequired:     toJSONTLSRequired(ep),
 		Diagnosis:       toJSONDiagnoses(ep.Diagnoses),
 		TLSScan:         toJSONPosture(ep.Posture),
+		ExchangeOnline:  toJSONExchangeOnline(ep.ExchangeOnline),
 		TimingsMS: jsonTimings{
 			DNS: ms(r.Timings.DNS), Connect: ms(r.Timings.Connect), Banner: ms(r.Timings.Banner),
 			EHLO: ms(r.Timings.EHLO), STARTTLS: ms(r.Timings.STARTTLS), Handshake: ms(r.Timings.Handshake),

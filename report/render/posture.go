@@ -198,3 +198,54 @@ func toJSONPosture(ps *report.Posture) *jsonPosture {
 	}
 	return out
 }
+
+// writeExchangeOnline is the text report's "Exchange Online" section:
+// each rule of the connector, and for each failure the deferral Exchange
+// Online would log and the fix.
+func writeExchangeOnline(w io.Writer, p palette, v *report.ExchangeOnlineView) {
+	if v == nil || len(v.Requirements) == 0 {
+		return
+	}
+	title := "  as Exchange Online's outbound connector would see it (TlsSettings " + v.TLSSettings
+	if v.TLSDomain != "" {
+		title += ", TlsDomain " + Escape(v.TLSDomain)
+	}
+	fmt.Fprintln(w, title+")")
+	for _, req := range v.Requirements {
+		fmt.Fprintf(w, "    %s %s: %s\n", p.word(req.Status, 8), Escape(req.Name), Escape(req.Message))
+		for _, d := range req.Deferrals {
+			fmt.Fprintf(w, "      Exchange Online logs: %s\n", d)
+		}
+		if len(req.Fix) > 0 {
+			fmt.Fprintln(w, "      fix:")
+			for _, line := range req.Fix {
+				fmt.Fprintf(w, "        %s\n", escapeCommand(line))
+			}
+		}
+	}
+}
+
+// jsonExchangeOnline is the "exchange_online" object of a JSON result.
+type jsonExchangeOnline struct {
+	TLSSettings  string                             `json:"tls_settings"`
+	TLSDomain    string                             `json:"tls_domain"`
+	Status       report.Status                      `json:"status"`
+	Requirements []report.ExchangeOnlineRequirement `json:"requirements"`
+}
+
+func toJSONExchangeOnline(v *report.ExchangeOnlineView) *jsonExchangeOnline {
+	if v == nil {
+		return nil
+	}
+	out := &jsonExchangeOnline{TLSSettings: v.TLSSettings, TLSDomain: v.TLSDomain, Status: v.Status, Requirements: []report.ExchangeOnlineRequirement{}}
+	for _, req := range v.Requirements {
+		if req.Deferrals == nil {
+			req.Deferrals = []string{}
+		}
+		if req.Fix == nil {
+			req.Fix = []string{}
+		}
+		out.Requirements = append(out.Requirements, req)
+	}
+	return out
+}

@@ -199,8 +199,16 @@ func goldenCases(t *testing.T) []goldenCase {
 		Handshakes: 17, Duration: 84 * time.Millisecond,
 	}
 
+	// --as exchange-online --tls-domain of a server presenting another
+	// name: the connector's rules, each failure with its deferral.
+	exo := completeDialogue(t, endpoint(25), "wrongname")
+	exo.Scan = scanned.Scan
+	exoExpect := expectName(t, "mail.contoso.test")
+	exoExpect.AsExchangeOnline, exoExpect.TLSDomain, exoExpect.PublicRoots = true, "mail.contoso.test", exoExpect.Roots
+
 	return []goldenCase{
 		{name: "good", results: []probe.Result{good}, expect: expectName(t, "mail.contoso.test")},
+		{name: "exchange-online", results: []probe.Result{exo}, expect: exoExpect},
 		{name: "tls-scan", results: []probe.Result{scanned}, expect: expectName(t, "mail.contoso.test")},
 		{name: "starttls-not-offered", results: []probe.Result{notOffered}, expect: expectName(t, "mail.contoso.test")},
 		{name: "handshake-failure", results: []probe.Result{handshakeFailure}, expect: expectName(t, "mail.contoso.test")},

@@ -183,6 +183,7 @@ func writeEndpoint(w io.Writer, p palette, ep *report.Endpoint, verbose bool) {
 		fmt.Fprintf(w, "    %s %s\n", p.word(report.Skipped, 8), p.dim.Sprint(strings.Join(skipped, ", ")+" (-v says why)"))
 	}
 	writeDiagnoses(w, p, ep)
+	writeExchangeOnline(w, p, ep.ExchangeOnline)
 	if verbose && len(r.Transcript) > 0 {
 		fmt.Fprintln(w, "  transcript")
 		for _, l := range r.Transcript {
