@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -129,7 +130,7 @@ type Attempt struct {
 // handshake: there is nothing to scan.
 //
 // At most len(ScanVersions) + the suites accepted on TLS 1.0 to 1.2 +
-// len(ScanGroups) + 2 handshakes (the order check, the one without SNI),
+// len(ScanGroups) + 1 handshakes (the one without SNI),
 // no more than Options.ScanConnections at once per address, all within
 // Options.Timeout.
 func ScanTLS(ctx context.Context, r *Result, opts Options) *Scan {
@@ -253,11 +254,12 @@ func (sc *scanner) version(v uint16) VersionScan {
 }
 
 // order tells whose preference picks the suite, from the newest version
-// below TLS 1.3 that accepted two suites or more. Under client order the
-// server takes the first suite of each offer that it accepts; one choice
-// that is not tells server order without another handshake. When every
-// choice fits both, one more handshake offers the accepted suites
-// reversed: the server's favourite again means server order.
+// below TLS 1.3 that accepted two suites or more. crypto/tls offers suites
+// in its own fixed order, whatever the list's: under client order the
+// server takes, at each step of the loop, the first suite of that order it
+// accepts. One choice that is not tells server order. When every choice
+// is, it is the client's order, or a server order that agrees with
+// crypto/tls's, which no offer from crypto/tls can tell apart.
 func (sc *scanner) order(versions []VersionScan) (SuiteOrder, uint16) {
 	for _, vs := range slices.Backward(versions) {
 		if vs.Version == tls.VersionTLS13 || !vs.Complete || len(vs.Suites) < 2 {
@@ -267,29 +269,38 @@ func (sc *scanner) order(versions []VersionScan) (SuiteOrder, uint16) {
 		steps := sc.loops[vs.Version]
 		sc.mu.Unlock()
 		for _, step := range steps {
-			if firstAccepted(step.offered, vs.Suites) != step.chosen {
+			wire := clientHelloOrder(vs.Version, step.offered)
+			if len(wire) == 0 {
+				return "", 0
+			}
+			if firstAccepted(wire, vs.Suites) != step.chosen {
 				return ServerOrder, vs.Version
 			}
 		}
-		reversed := slices.Clone(vs.Suites)
-		slices.SortStableFunc(reversed, func(a, b uint16) int {
-			return slices.Index(steps[0].offered, b) - slices.Index(steps[0].offered, a)
-		})
-		a := sc.attempt(func(c *tls.Config) {
-			c.MinVersion, c.MaxVersion = vs.Version, vs.Version
-			c.CipherSuites = reversed
-		})
-		switch {
-		case a.Outcome != Accepted:
-			return "", 0
-		case a.TLS.CipherSuite == vs.Suites[0]:
-			return ServerOrder, vs.Version
-		case a.TLS.CipherSuite == reversed[0]:
-			return ClientOrder, vs.Version
-		}
-		return "", 0
+		return ClientOrder, vs.Version
 	}
 	return "", 0
+}
+
+// clientHelloOrder is the order in which crypto/tls puts suites on the
+// wire when offered at v: its own, not the list's. Read from a ClientHello
+// made in memory, never sent anywhere.
+func clientHelloOrder(v uint16, suites []uint16) []uint16 {
+	client, server := net.Pipe()
+	var wire []uint16
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tls.Server(server, &tls.Config{GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			wire = hello.CipherSuites
+			return nil, errors.New("read")
+		}}).Handshake()
+		server.Close()
+	}()
+	tls.Client(client, &tls.Config{InsecureSkipVerify: true, MinVersion: v, MaxVersion: v, CipherSuites: suites}).Handshake()
+	client.Close()
+	<-done
+	return slices.DeleteFunc(wire, func(id uint16) bool { return !slices.Contains(suites, id) })
 }
 
 // firstAccepted is the first suite of offered that accepted holds.

@@ -44,8 +44,10 @@ const TLS13SuitesNote = "TLS 1.3 suites are not configurable in crypto/tls: the 
 type Posture struct {
 	// Versions are SSL 2.0 and 3.0 (not testable), then TLS 1.0 to 1.3.
 	Versions []VersionPosture
-	// Order is "server" or "client" (whose preference picks the suite),
-	// read on OrderVersion; "" when no version accepted two suites.
+	// Order is "server" (a choice went against the client's order) or
+	// "client" (every choice followed it: the client's order, or a
+	// server's that agrees with crypto/tls's fixed one), read on
+	// OrderVersion; "" when no version accepted two suites.
 	Order        string
 	OrderVersion string
 	Groups       []GroupPosture

@@ -24,9 +24,12 @@ func writePosture(w io.Writer, p palette, ps *report.Posture) {
 	for _, v := range ps.Versions {
 		field(v.Version, versionLine(v))
 	}
-	if ps.Order != "" {
-		field("order", fmt.Sprintf("the %s's preference picks the suite (read on %s)", ps.Order, ps.OrderVersion))
-	} else {
+	switch ps.Order {
+	case "server":
+		field("order", fmt.Sprintf("the server's preference picks the suite (read on %s)", ps.OrderVersion))
+	case "client":
+		field("order", fmt.Sprintf("every choice followed the client's order (read on %s): the client's order picks the suite, or the server's agrees with crypto/tls's, which offers suites in its fixed order only", ps.OrderVersion))
+	default:
 		field("order", "not told: no version accepted two suites")
 	}
 	var groups []string

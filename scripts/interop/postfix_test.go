@@ -353,6 +353,14 @@ func buildProbe(t *testing.T) string {
 // exit status.
 func (f *fixture) probe(t *testing.T, args ...string) (jsonReport, int) {
 	t.Helper()
+	var rep jsonReport
+	exit := f.runJSON(t, &rep, args...)
+	return rep, exit
+}
+
+// runJSON runs the binary as probe does and decodes its report into rep.
+func (f *fixture) runJSON(t *testing.T, rep any, args ...string) int {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	args = append([]string{"-o", "json", "--timeout", "20s", "-n", expectedName, "--ca-file", f.rootPEM}, args...)
@@ -366,15 +374,14 @@ func (f *fixture) probe(t *testing.T, args ...string) (jsonReport, int) {
 	} else if err != nil {
 		t.Fatalf("running %s: %v", f.binary, err)
 	}
-	var rep jsonReport
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+	if err := json.Unmarshal(stdout.Bytes(), rep); err != nil {
 		t.Fatalf("decoding the JSON report: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.Bytes(), stderr.Bytes())
 	}
 	// Shown only when the test fails or under -v.
 	if stderr.Len() > 0 {
 		t.Logf("probe stderr:\n%s", stderr.Bytes())
 	}
-	return rep, exit
+	return exit
 }
 
 // mailFromBeforeSTARTTLS says EHLO and MAIL FROM:<> in plaintext and returns
