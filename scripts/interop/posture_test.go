@@ -244,6 +244,18 @@ func TestPostfixPosture(t *testing.T) {
 		}
 	})
 
+	// The same listeners through sslscan --starttls-smtp: what both can
+	// test agrees; what they cannot both test is listed in
+	// compareWithSSLScan and README.md.
+	t.Run("sslscan agrees", func(t *testing.T) {
+		for _, listener := range []string{"tls10", "tls13-only", "server-order", "rsa-and-expired-ecdsa"} {
+			t.Run(listener, func(t *testing.T) {
+				t.Parallel()
+				compareWithSSLScan(t, f, listener)
+			})
+		}
+	})
+
 	t.Run("cipher order", func(t *testing.T) {
 		for _, tc := range []struct {
 			listener, order string
