@@ -34,13 +34,18 @@ const (
 )
 
 // ScanGroups are the key-exchange groups --tls-scan tries one at a time:
-// the ML-KEM hybrids first (TLS 1.3 only), then the classic curves.
-var ScanGroups = []tls.CurveID{tls.X25519MLKEM768, tls.SecP256r1MLKEM768, tls.SecP384r1MLKEM1024,
-	tls.X25519, tls.CurveP256, tls.CurveP384, tls.CurveP521}
+// the ML-KEM hybrids first (TLS 1.3 only), then the classic curves. A
+// function, so that no caller can change the list under a running scan.
+func ScanGroups() []tls.CurveID {
+	return []tls.CurveID{tls.X25519MLKEM768, tls.SecP256r1MLKEM768, tls.SecP384r1MLKEM1024,
+		tls.X25519, tls.CurveP256, tls.CurveP384, tls.CurveP521}
+}
 
 // ScanVersions are the versions --tls-scan tries, oldest first. SSLv2 and
 // SSLv3 are not among them: crypto/tls cannot speak them.
-var ScanVersions = []uint16{tls.VersionTLS10, tls.VersionTLS11, tls.VersionTLS12, tls.VersionTLS13}
+func ScanVersions() []uint16 {
+	return []uint16{tls.VersionTLS10, tls.VersionTLS11, tls.VersionTLS12, tls.VersionTLS13}
+}
 
 // Scan is what --tls-scan saw on connections of its own, beside the
 // probe's one handshake.
@@ -129,8 +134,8 @@ type Attempt struct {
 // says QUIT, nothing else. It returns nil when r never got as far as a
 // handshake: there is nothing to scan.
 //
-// At most len(ScanVersions) + the suites accepted on TLS 1.0 to 1.2 +
-// len(ScanGroups) + 1 handshakes (the one without SNI),
+// At most len(ScanVersions()) + the suites accepted on TLS 1.0 to 1.2 +
+// len(ScanGroups()) + 1 handshakes (the one without SNI),
 // no more than Options.ScanConnections at once per address, all within
 // Options.Timeout.
 func ScanTLS(ctx context.Context, r *Result, opts Options) *Scan {
@@ -151,13 +156,14 @@ func ScanTLS(ctx context.Context, r *Result, opts Options) *Scan {
 	opts.RCPTAddress = ""
 	sc := &scanner{ctx: ctx, opts: opts, r: r, seen: map[string]bool{}}
 	start := time.Now()
-	out := &Scan{Versions: make([]VersionScan, len(ScanVersions)), Groups: make([]GroupScan, len(ScanGroups))}
+	versions, groups := ScanVersions(), ScanGroups()
+	out := &Scan{Versions: make([]VersionScan, len(versions)), Groups: make([]GroupScan, len(groups))}
 
 	var wg sync.WaitGroup
-	for i, v := range ScanVersions {
+	for i, v := range versions {
 		wg.Go(func() { out.Versions[i] = sc.version(v) })
 	}
-	for i, g := range ScanGroups {
+	for i, g := range groups {
 		wg.Go(func() { out.Groups[i] = sc.group(g) })
 	}
 	if r.TLS.ServerName != "" {

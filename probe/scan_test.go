@@ -57,7 +57,7 @@ func probeAndScan(t *testing.T, s *probetest.Server, implicit bool) (probe.Resul
 	// The bound the issue sets: versions + suites accepted below TLS 1.3
 	// + groups + 2; the scan needs 1 of the 2, for the handshake without
 	// SNI.
-	bound := len(probe.ScanVersions) + len(probe.ScanGroups) + 1
+	bound := len(probe.ScanVersions()) + len(probe.ScanGroups()) + 1
 	for _, v := range scan.Versions {
 		if v.Version != tls.VersionTLS13 {
 			bound += len(v.Suites)

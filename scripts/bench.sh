@@ -7,6 +7,9 @@
 #
 #   scripts/bench.sh                      defaults: 1000 endpoints, concurrency 64
 #   scripts/bench.sh -concurrency 128     any flag of scripts/bench
+#   scripts/bench.sh -scan                --tls-scan against sslscan and
+#                                         testssl.sh -p -E -S (Debian packages
+#                                         sslscan, testssl.sh) on one server
 #
 # For a profile of the probe itself:
 #   go test ./probe -run '^$' -bench . -cpuprofile cpu.prof && go tool pprof -top probe.test cpu.prof

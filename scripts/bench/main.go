@@ -42,6 +42,10 @@ type config struct {
 	rounds        int
 	repeats       int
 	timeout       time.Duration
+	// scan runs only the TLS scan comparison (scan.go): --tls-scan,
+	// sslscan and testssl.sh against one server.
+	scan                        bool
+	scanRepeats, testsslRepeats int
 	// ceilingOf, when set, makes this process the ceiling client over the
 	// targets in that file: it runs in a process of its own, as the
 	// binary does, so that neither shares a runtime with the servers.
@@ -60,6 +64,9 @@ func run() int {
 	flag.IntVar(&cfg.rounds, "rounds", 5, "rounds of probe, ceiling and openssl runs, alternated; the median round is kept")
 	flag.IntVar(&cfg.repeats, "repeats", 15, "runs of the three-ports and one-port cases (the median is kept)")
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "per-endpoint timeout")
+	flag.BoolVar(&cfg.scan, "scan", false, "measure only --tls-scan against sslscan and testssl.sh (each when installed) on one server")
+	flag.IntVar(&cfg.scanRepeats, "scan-repeats", 5, "with -scan, runs of --tls-scan and of sslscan (the median is kept)")
+	flag.IntVar(&cfg.testsslRepeats, "testssl-repeats", 1, "with -scan, runs of testssl.sh (minutes each)")
 	flag.StringVar(&cfg.ceilingOf, "ceiling-of", "", "internal: run only the ceiling client over the targets in this file and print its figures as JSON")
 	flag.Parse()
 	if cfg.ceilingOf != "" {
@@ -68,6 +75,13 @@ func run() int {
 	if cfg.binary == "" {
 		fmt.Fprintln(os.Stderr, "bench: -binary is required")
 		return 2
+	}
+	if cfg.scan {
+		if err := scanCase(cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+		return 0
 	}
 	if err := bench(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
