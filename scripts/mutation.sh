@@ -61,7 +61,8 @@ esac
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
-cp go.mod go.sum "$work"/
+# README.md too: tests check that it names what the code writes.
+cp go.mod go.sum README.md "$work"/
 cp -r probe report "$work"/
 cd "$work"
 git init -q
@@ -89,8 +90,11 @@ for spec in "${scope[@]}"; do cp "$root/${spec%%:*}" "${spec%%:*}"; done
 # process killed) is still summed up, as far as it went.
 log=${MUTATION_LOG:-$work/gremlins.log}
 start=$(date +%s)
-env -u CI NO_COLOR=1 gremlins unleash --diff HEAD --timeout-coefficient 30 --workers 1 . | tee "$log" ||
+stopped=0
+env -u CI NO_COLOR=1 gremlins unleash --diff HEAD --timeout-coefficient 30 --workers 1 . | tee "$log" || {
+  stopped=1
   echo "gremlins stopped early: the figures below are for the mutants it ran"
+}
 echo "gremlins took $(($(date +%s) - start)) s ($mode $part)"
 
 # A lived mutant is equivalent when its file, type and source line (trimmed)
@@ -131,5 +135,11 @@ awk -v eqfile="$equivalents" -v work="$work" -v target="$target" -v mode="$mode"
       if (adj < target) fail = 1
     }
     if (unexplained != "") printf "\nLived mutants not listed in scripts/mutation-equivalent.txt:\n%s", unexplained
+    if (mode == "ci" && length(pkgs) == 0) { printf "\nFAIL: no mutant ran\n"; exit 1 }
     if (mode == "ci" && fail) { printf "\nFAIL: efficacy below the %d%% target\n", target; exit 1 }
   }' "$log"
+# In CI a run that stopped early (a test failing without mutants, say)
+# must not pass for a measured one.
+if [ "$mode" = ci ] && [ "$stopped" = 1 ]; then
+  echo "FAIL: gremlins did not finish"; exit 1
+fi

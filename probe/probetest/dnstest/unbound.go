@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -24,7 +25,7 @@ import (
 // CI installs it (.ci/run, scripts/test.sh).
 func StartUnbound(t testing.TB, upstream netip.AddrPort, anchor string) netip.AddrPort {
 	t.Helper()
-	return StartUnboundAt(t, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(freeUDPPort(t))), upstream, anchor)
+	return StartUnboundAt(t, freeLoopbackAddrPort(t), upstream, anchor)
 }
 
 // StartUnboundAt is StartUnbound listening on listen, a loopback address:
@@ -125,14 +126,28 @@ forward-zone:
 	}
 }
 
-// freeUDPPort is a UDP port of 127.0.0.1 free a moment ago, for a server
-// in another process that cannot be handed a socket.
-func freeUDPPort(t testing.TB) int {
+// freeLoopbackAddrPort is a port free a moment ago, for a server in
+// another process that cannot be handed a socket: free for both UDP and
+// TCP, as Unbound binds both, on an address of its own in 127.0.0.0/8: a port only free
+// for UDP on 127.0.0.1 was once taken for TCP by a test server of another
+// package before Unbound could bind it.
+func freeLoopbackAddrPort(t testing.TB) netip.AddrPort {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 20 {
+		ip := netip.AddrFrom4([4]byte{127, byte(100 + rand.IntN(100)), byte(rand.IntN(256)), byte(1 + rand.IntN(254))})
+		tcp, err := net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
+		if err != nil {
+			continue
+		}
+		port := tcp.Addr().(*net.TCPAddr).Port
+		udp, err := net.ListenPacket("udp", netip.AddrPortFrom(ip, uint16(port)).String())
+		tcp.Close()
+		if err != nil {
+			continue
+		}
+		udp.Close()
+		return netip.AddrPortFrom(ip, uint16(port))
 	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port
+	t.Fatal("no loopback address and port free for both UDP and TCP")
+	return netip.AddrPort{}
 }
