@@ -63,6 +63,19 @@ if ! command -v unbound >/dev/null && [ ! -x /usr/sbin/unbound ]; then
   fi
 fi
 
+echo "== promtool, prometheus and chromium for the exporter's tests (scripts/examples/prometheus.sh)"
+# Installs Debian's prometheus, chromium and prometheus-blackbox-exporter when
+# missing and we are root, without starting their daemons. Without them the
+# tests that need them skip, loudly, except under CI=true, where they must run.
+prometheus_skip=""
+if ! scripts/examples/prometheus.sh ensure; then
+  if [ "${CI:-}" = true ]; then
+    echo "FAIL: CI=true and promtool, prometheus or chromium is missing"; exit 1
+  fi
+  prometheus_skip="SKIP: the promtool, Prometheus and Chromium tests did not run: see the prometheus step"
+  echo "$prometheus_skip"
+fi
+
 echo "== go test -race"
 go test -race -count=1 ./...
 
@@ -76,3 +89,4 @@ scripts/test-release.sh
 if [ -n "$postfix_skip" ]; then echo "$postfix_skip"; fi
 if [ -n "$servers_skip" ]; then echo "$servers_skip"; fi
 if [ -n "$unbound_skip" ]; then echo "$unbound_skip"; fi
+if [ -n "$prometheus_skip" ]; then echo "$prometheus_skip"; fi

@@ -3,12 +3,15 @@ package render
 import (
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/starttls-probe/starttls-probe/probe"
 	"github.com/starttls-probe/starttls-probe/report"
 )
 
@@ -30,7 +33,8 @@ var endpointLabels = []string{"host", "address", "port"}
 // promMetrics are the gauges of one run.
 type promMetrics struct {
 	success, status, starttlsOffered, tlsRequired, handshake, duration *prometheus.GaugeVec
-	notAfter, daysLeft, certInfo, check                                *prometheus.GaugeVec
+	notAfter, expiry, certInfo, check                                  *prometheus.GaugeVec
+	failedPhase, replyCode, consistent                                 *prometheus.GaugeVec
 	lastRun                                                            prometheus.Gauge
 }
 
@@ -51,12 +55,23 @@ func newPromMetrics() promMetrics {
 		duration:  gaugeVec("duration_seconds", "Duration of the whole probe of the endpoint, from name resolution to QUIT."),
 		notAfter: gaugeVec("cert_not_after_timestamp_seconds",
 			"NotAfter of the leaf certificate as a Unix time; present whether or not the certificate verifies."),
-		daysLeft: gaugeVec("cert_days_left",
-			"Whole days until the leaf certificate expires, negative once expired; present whether or not it verifies."),
+		// Seconds, not days: Prometheus' base unit (promtool check
+		// metrics). It was cert_days_left before the first release.
+		expiry: gaugeVec("cert_expiry_seconds",
+			"Seconds from the run until the leaf certificate expires, negative once expired; present whether or not it verifies."),
 		certInfo: gaugeVec("cert_info", "The leaf certificate presented, always 1: SHA-1 thumbprint (as Exchange shows it), subject and issuer as labels.",
 			"sha1", "subject", "issuer"),
 		check: gaugeVec("check", "One series per check and status: 1 for the check's status, 0 for the others.",
 			"check", "status"),
+		failedPhase: gaugeVec("failed_phase",
+			"One series per step of the dialogue: 1 for the step at which the probe failed, 0 for the others; all 0 when it did not fail.",
+			"phase"),
+		replyCode: gaugeVec("reply_code",
+			"The SMTP reply code that ended the dialogue (a 421 banner, a 454 to STARTTLS), labelled with its step; absent when no reply ended it.",
+			"phase"),
+		consistent: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metricPrefix + "addresses_consistent",
+			Help: "For a name and port reached at two or more addresses: 1 when they all present the same certificate and STARTTLS offer, 0 when one differs."},
+			[]string{"host", "port"}),
 		lastRun: prometheus.NewGauge(prometheus.GaugeOpts{Name: metricPrefix + "last_run_timestamp_seconds",
 			Help: "When the run judged the endpoints, as a Unix time: alert when it grows old and the job stopped."}),
 	}
@@ -64,8 +79,13 @@ func newPromMetrics() promMetrics {
 
 func (m promMetrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.success, m.status, m.starttlsOffered, m.tlsRequired, m.handshake, m.duration,
-		m.notAfter, m.daysLeft, m.certInfo, m.check, m.lastRun}
+		m.notAfter, m.expiry, m.certInfo, m.check, m.failedPhase, m.replyCode, m.consistent, m.lastRun}
 }
+
+// phases are the values of the failed_phase series' phase label, in the
+// order of the dialogue.
+var phases = []probe.Phase{probe.PhaseDNS, probe.PhaseConnect, probe.PhaseBanner, probe.PhaseEHLO,
+	probe.PhaseSTARTTLS, probe.PhaseHandshake, probe.PhasePostTLS}
 
 // checkStatuses are the values of the check series' status label.
 var checkStatuses = []report.Status{report.OK, report.Warning, report.Critical, report.Unknown, report.Skipped}
@@ -81,7 +101,10 @@ func Prometheus(w io.Writer, s report.Summary) error {
 	}
 	m.lastRun.Set(float64(s.Now.Unix()))
 	for i := range s.Endpoints {
-		m.observe(&s.Endpoints[i])
+		m.observe(&s.Endpoints[i], s.Now)
+	}
+	for _, g := range s.Consistency {
+		m.consistent.With(prometheus.Labels{"host": strings.ToValidUTF8(g.Host, "\uFFFD"), "port": strconv.Itoa(g.Port)}).Set(boolGauge(!g.Differs))
 	}
 	if err := registerPolicyMetrics(reg, s); err != nil {
 		return fmt.Errorf("prometheus metrics: %w", err)
@@ -99,7 +122,7 @@ func Prometheus(w io.Writer, s report.Summary) error {
 	return nil
 }
 
-func (m promMetrics) observe(ep *report.Endpoint) {
+func (m promMetrics) observe(ep *report.Endpoint, now time.Time) {
 	r := &ep.Result
 	labels := prometheus.Labels{
 		"host":    strings.ToValidUTF8(r.Endpoint.Host, "\uFFFD"),
@@ -136,7 +159,7 @@ func (m promMetrics) observe(ep *report.Endpoint) {
 	}
 	if leaf := ep.Leaf(); leaf != nil {
 		m.notAfter.With(labels).Set(float64(leaf.NotAfter.Unix()))
-		m.daysLeft.With(labels).Set(float64(leaf.DaysLeft))
+		m.expiry.With(labels).Set(math.Floor(leaf.NotAfter.Sub(now).Seconds()))
 		// Escape, as in the text report: the labels end up in files and
 		// dashboards that a terminal may print. The exposition format
 		// escapes what it must on top (backslash, quote, newline).
@@ -145,6 +168,16 @@ func (m promMetrics) observe(ep *report.Endpoint) {
 			"subject": escapeName(leaf.Subject),
 			"issuer":  escapeName(leaf.Issuer),
 		})).Set(1)
+	}
+	var failed probe.Phase
+	if ep.Failure != nil {
+		failed = ep.Failure.Phase
+	}
+	for _, p := range phases {
+		m.failedPhase.With(with(prometheus.Labels{"phase": string(p)})).Set(boolGauge(p == failed))
+	}
+	if e := r.Error; e != nil && e.Reply != nil {
+		m.replyCode.With(with(prometheus.Labels{"phase": string(e.Phase)})).Set(float64(e.Reply.Code))
 	}
 	for _, c := range ep.Checks {
 		for _, st := range checkStatuses {

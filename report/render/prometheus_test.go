@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"context"
+	"math"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -128,6 +129,27 @@ func assertPrometheusMatches(t *testing.T, out []byte, s report.Summary) {
 			(want == report.TLSRequiredNotTested || want == report.TLSRequiredUnknown) && hasTLSRequired:
 			t.Errorf("%s: tls_required %v (present %v), judged %q", r.Endpoint, tlsRequired, hasTLSRequired, want)
 		}
+		for _, p := range phases {
+			want := 0.0
+			if r.Error != nil && r.Error.Phase == p {
+				want = 1
+			}
+			labels := map[string]string{"phase": string(p)}
+			for k, v := range id {
+				labels[k] = v
+			}
+			if v, ok := series(families, "starttls_probe_failed_phase", labels); !ok || v != want {
+				t.Errorf("%s: failed_phase{phase=%q} = %v (present %v), want %v", r.Endpoint, p, v, ok, want)
+			}
+		}
+		code, hasCode := series(families, "starttls_probe_reply_code", id)
+		if r.Error != nil && r.Error.Reply != nil {
+			if !hasCode || code != float64(r.Error.Reply.Code) {
+				t.Errorf("%s: reply_code %v (present %v), want %d", r.Endpoint, code, hasCode, r.Error.Reply.Code)
+			}
+		} else if hasCode {
+			t.Errorf("%s: reply_code %v although no reply ended the dialogue", r.Endpoint, code)
+		}
 		leaf := r.Leaf()
 		_, hasExpiry := series(families, "starttls_probe_cert_not_after_timestamp_seconds", id)
 		if hasExpiry != (leaf != nil) {
@@ -139,8 +161,12 @@ func assertPrometheusMatches(t *testing.T, out []byte, s report.Summary) {
 		if v, _ := series(families, "starttls_probe_cert_not_after_timestamp_seconds", id); v != float64(leaf.NotAfter.Unix()) {
 			t.Errorf("%s: not after %v, want %d", r.Endpoint, v, leaf.NotAfter.Unix())
 		}
-		if v, _ := series(families, "starttls_probe_cert_days_left", id); v != float64(ep.Leaf().DaysLeft) {
-			t.Errorf("%s: days left %v, want %d", r.Endpoint, v, ep.Leaf().DaysLeft)
+		if v, _ := series(families, "starttls_probe_cert_expiry_seconds", id); v != math.Floor(leaf.NotAfter.Sub(s.Now).Seconds()) {
+			t.Errorf("%s: expiry in %v s, want %v", r.Endpoint, v, leaf.NotAfter.Sub(s.Now).Seconds())
+		}
+		// Whole days from the seconds agree with the text and JSON's days left.
+		if v, _ := series(families, "starttls_probe_cert_expiry_seconds", id); int(math.Floor(v/86400)) != ep.Leaf().DaysLeft {
+			t.Errorf("%s: expiry in %v s is %d days, want the report's %d", r.Endpoint, v, int(math.Floor(v/86400)), ep.Leaf().DaysLeft)
 		}
 		info := map[string]string{"sha1": reporttest.SHA1(leaf), "subject": escapeName(leaf.Subject.String()), "issuer": escapeName(leaf.Issuer.String())}
 		for k, v := range id {
@@ -167,7 +193,7 @@ func TestPrometheusKeepsCertificateMetricsWhenVerificationFails(t *testing.T) {
 				t.Fatal(err)
 			}
 			families := parseExposition(t, out.Bytes())
-			for _, metric := range []string{"starttls_probe_cert_not_after_timestamp_seconds", "starttls_probe_cert_days_left", "starttls_probe_cert_info"} {
+			for _, metric := range []string{"starttls_probe_cert_not_after_timestamp_seconds", "starttls_probe_cert_expiry_seconds", "starttls_probe_cert_info"} {
 				if _, ok := series(families, metric, nil); !ok {
 					t.Errorf("%s missing although a certificate was presented", metric)
 				}
@@ -248,5 +274,46 @@ func TestPrometheusTLSNotRequired(t *testing.T) {
 	assertPrometheusMatches(t, out.Bytes(), s)
 	if v, ok := series(parseExposition(t, out.Bytes()), "starttls_probe_tls_required", nil); !ok || v != 0 {
 		t.Errorf("tls_required %v (present %v), want 0", v, ok)
+	}
+}
+
+// TestPrometheusFailedStepAndReplyCode: a 454 to STARTTLS is named by its
+// step and its code, which blackbox_exporter cannot say (its issue 1528).
+func TestPrometheusFailedStepAndReplyCode(t *testing.T) {
+	srv := probetest.NewScript(t, probetest.Script{
+		Greeting: []string{"220 mx.test ESMTP"},
+		EHLO:     []string{"250-mx.test", "250 STARTTLS"},
+		STARTTLS: []string{"454 4.7.0 TLS not available due to temporary reason"},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	results := probe.Run(ctx, []probe.Job{{Endpoint: srv.Endpoint("", 25)}}, probe.Options{EHLOName: "probe.test"}, nil)
+	s := report.Judge(results, report.Expect{Name: "mx.test"}, time.Now())
+	var out bytes.Buffer
+	if err := Prometheus(&out, s); err != nil {
+		t.Fatal(err)
+	}
+	assertPrometheusMatches(t, out.Bytes(), s)
+	families := parseExposition(t, out.Bytes())
+	if v, ok := series(families, "starttls_probe_reply_code", map[string]string{"phase": "starttls"}); !ok || v != 454 {
+		t.Errorf("reply_code{phase=starttls} %v (present %v), want 454:\n%s", v, ok, out.String())
+	}
+	if v, ok := series(families, "starttls_probe_failed_phase", map[string]string{"phase": "starttls"}); !ok || v != 1 {
+		t.Errorf("failed_phase{phase=starttls} %v (present %v), want 1", v, ok)
+	}
+	checkMetricsWithPromtool(t, out.Bytes())
+}
+
+// TestPrometheusNamesPassPromtool runs Prometheus' own linter over every
+// golden case: names, units and help follow the conventions.
+func TestPrometheusNamesPassPromtool(t *testing.T) {
+	for _, tc := range goldenCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := Prometheus(&out, tc.summary()); err != nil {
+				t.Fatal(err)
+			}
+			checkMetricsWithPromtool(t, out.Bytes())
+		})
 	}
 }
