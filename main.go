@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -35,6 +37,7 @@ import (
 	"time"
 
 	"github.com/mattn/go-isatty"
+	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 
@@ -44,6 +47,7 @@ import (
 	"github.com/starttls-probe/starttls-probe/report/atomicfile"
 	"github.com/starttls-probe/starttls-probe/report/baseline"
 	"github.com/starttls-probe/starttls-probe/report/dotnetname"
+	"github.com/starttls-probe/starttls-probe/report/exporter"
 	"github.com/starttls-probe/starttls-probe/report/render"
 )
 
@@ -237,7 +241,22 @@ Examples:
 
 Exit status: 0 all ok, 1 worst is a warning, 2 worst is critical,
 3 nothing could be judged (bad usage, no target resolvable).`
-	demoUsage = "probe a built-in Exchange-like server on loopback and print the ordinary report"
+	demoUsage  = "probe a built-in Exchange-like server on loopback and print the ordinary report"
+	serveUsage = "serve probes to Prometheus, as blackbox_exporter does: /probe?target=HOST&module=NAME"
+	// serveDescription's lines are kept as written: each fits helpWidth.
+	serveDescription = `The modules are named sets of this command's options, in the YAML file of
+--config.file. Reload it with SIGHUP or POST /-/reload.
+
+Pages: /probe?target=&module= (&debug=true for the dialogue and the verdict),
+/metrics, /-/healthy, /-/ready, /config, and / for the recent probes.
+
+Example:
+  starttls-probe serve --config.file /etc/starttls-probe/starttls-probe.yml`
+	// defaultListenAddress's port is not in Prometheus' default port
+	// allocations list (github.com/prometheus/prometheus/wiki/Default-port-allocations)
+	// as far as we could read it: 9100-9999 is full since 2023 and new
+	// exporters are given ports from 10000 up; 25 recalls SMTP.
+	defaultListenAddress = ":10025"
 )
 
 // helpWidth is the width the help fits in: a default terminal, and a
@@ -387,7 +406,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 			return runDemo(c, stdout, stderr, getenv)
 		},
 	}
-	commands := []*cli.Command{demo}
+	commands := []*cli.Command{demo, serveCommand(stdout, stderr)}
 
 	return &cli.App{
 		Name:            "starttls-probe",
@@ -1255,4 +1274,132 @@ Register-ArgumentCompleter -Native -CommandName starttls-probe, starttls-probe.e
 	}
 	_, err := io.WriteString(w, script)
 	return err
+}
+
+// serveCommand is "starttls-probe serve": the exporter. Its flags follow
+// the Prometheus exporters' (dots, --web.*, --config.*).
+func serveCommand(stdout, stderr io.Writer) *cli.Command {
+	flags := []cli.Flag{
+		&cli.StringSliceFlag{Name: "web.listen-address", Value: cli.NewStringSlice(defaultListenAddress), Usage: "`ADDRESS` to listen on, repeatable", Category: "Server"},
+		&cli.StringFlag{Name: "web.config.file", Usage: "exporter-toolkit web configuration `FILE`: TLS and basic authentication", Category: "Server"},
+		&cli.StringFlag{Name: "config.file", Value: "starttls-probe.yml", Usage: "modules `FILE` (YAML)", Category: "Server"},
+		&cli.BoolFlag{Name: "config.check", Usage: "check --config.file (and --web.config.file) and exit", Category: "Server", DisableDefaultText: true},
+		&cli.IntFlag{Name: "probe.max-concurrent", Value: exporter.DefaultMaxConcurrent, Usage: "`N` probes at once at most; a scrape waits for a slot until its timeout", Category: "Server"},
+		&cli.StringFlag{Name: "log.level", Value: "info", Usage: "`LEVEL` of the log on stderr: debug, info, warn or error", Category: "Server"},
+		&cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show this help", Category: "Server", DisableDefaultText: true},
+	}
+	return &cli.Command{
+		Name:               "serve",
+		Usage:              serveUsage,
+		Flags:              flags,
+		HideHelp:           true,
+		CustomHelpTemplate: helpText("starttls-probe serve", serveUsage, "starttls-probe serve [flags]", serveDescription, nil, flags),
+		OnUsageError:       explainUsageError(flags),
+		Action:             func(c *cli.Context) error { return runServe(c, stdout, stderr) },
+	}
+}
+
+func runServe(c *cli.Context, stdout, stderr io.Writer) error {
+	if c.NArg() > 0 {
+		return usagef("targets come with each scrape: /probe?target=HOST&module=NAME", "serve takes no target, got %q", c.Args().First())
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log.level"))); err != nil {
+		return usagef("use --log.level debug, info, warn or error", "--log.level: %v", err)
+	}
+	if c.Int("probe.max-concurrent") < 1 {
+		return usagef("for example --probe.max-concurrent 64", "--probe.max-concurrent must be at least 1, got %d", c.Int("probe.max-concurrent"))
+	}
+	configHint := "see the README's exporter section and scripts/examples/starttls-probe.yml; unknown keys are errors"
+	file, webConfig := c.String("config.file"), c.String("web.config.file")
+	if webConfig != "" {
+		if err := web.Validate(webConfig); err != nil {
+			return usagef("see github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md", "--web.config.file: %v", err)
+		}
+	}
+	if c.Bool("config.check") {
+		cfg, err := exporter.Check(file, prepareModule)
+		if err != nil {
+			return usagef(configHint, "--config.file: %v", err)
+		}
+		fmt.Fprintf(stdout, "ok: %s: modules %s\n", file, strings.Join(cfg.ModuleNames(), ", "))
+		return nil
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	exp, err := exporter.New(exporter.Options{ConfigFile: file, Prepare: prepareModule, Logger: logger, MaxConcurrent: c.Int("probe.max-concurrent")})
+	if err != nil {
+		return usagef(configHint, "--config.file: %v", err)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	ctx := c.Context
+	srv := &http.Server{Handler: exp.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		for {
+			select {
+			case <-hup:
+				exp.Reload() // logs and counts its own failure
+			case <-ctx.Done():
+				shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				srv.Shutdown(shutdown)
+				return
+			}
+		}
+	}()
+	addresses, noSystemd := c.StringSlice("web.listen-address"), false
+	err = web.ListenAndServe(srv, &web.FlagConfig{WebListenAddresses: &addresses, WebSystemdSocket: &noSystemd, WebConfigFile: &webConfig}, logger)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("serving: %w", err)
+}
+
+// prepareModule turns an exporter module into a Prober through the same
+// config and validate as the command line, so a module accepts what the
+// flags accept and refuses what they refuse.
+func prepareModule(_ string, m exporter.Module) (exporter.Prober, error) {
+	cfg := config{
+		out: output{format: "prometheus"}, timeout: m.Timeout, portArgs: m.Ports, implicitTLS: m.ImplicitTLS,
+		mx: m.MX, allAddresses: m.AllAddresses, only4: m.IPProtocol == "ip4", only6: m.IPProtocol == "ip6",
+		resolver: m.Resolver, concurrency: probe.DefaultConcurrency, sni: m.SNI, noSNI: m.NoSNI, ehlo: m.EHLO,
+		noTLSRequiredTest: m.TLSRequiredTest != nil && !*m.TLSRequiredTest, rcptTest: m.RCPTTest, caFile: m.CAFile,
+		name: m.Name, thumbprint: m.Thumbprint, tlsCertificateName: m.TLSCertificateName,
+		warnDays: report.DefaultWarnDays, critDays: report.DefaultCritDays,
+	}
+	if m.WarnDays != nil {
+		cfg.warnDays = *m.WarnDays
+	}
+	if m.CritDays != nil {
+		cfg.critDays, cfg.critDaysGiven = *m.CritDays, true
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	roots, err := trustedRoots(cfg.caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := roots()
+	opts := cfg.probeOptions()
+	discovery := probe.Discovery{MX: cfg.mx, AllAddresses: cfg.allAddresses}
+	return func(ctx context.Context, target string) (report.Summary, error) {
+		endpoints, err := probe.Endpoints([]string{target}, cfg.ports, cfg.implicitTLS)
+		if err != nil {
+			return report.Summary{}, err
+		}
+		opts := opts
+		if deadline, ok := ctx.Deadline(); ok {
+			opts.Timeout = min(opts.Timeout, time.Until(deadline))
+		}
+		results := probe.Run(ctx, probe.Discover(ctx, endpoints, discovery, opts), opts, nil)
+		expect := cfg.expect
+		// A cache per probe: the exporter runs for months, and a shared
+		// one would keep every certificate it ever saw.
+		expect.Roots, expect.Cache = pool, report.NewCache()
+		s := report.Judge(results, expect, time.Now())
+		s.Version = version()
+		return s, nil
+	}, nil
 }

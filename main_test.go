@@ -5,16 +5,23 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/text/encoding/unicode"
 
 	"github.com/starttls-probe/starttls-probe/probe/probetest"
@@ -807,5 +814,142 @@ func TestREADMENamesTheGoVersion(t *testing.T) {
 	}
 	if goVersion == "" || strings.Count(string(readme), "Go "+goVersion+" or later") < 2 {
 		t.Errorf("README.md should name \"Go %s or later\" (go.mod) in Install and in Windows", goVersion)
+	}
+}
+
+// serveConfig writes an exporter config whose module "smtp" judges the
+// healthy host's port with the flags trust gives, and returns its path.
+func serveConfig(t *testing.T, dir, addr string, trust []string, extra string) string {
+	t.Helper()
+	_, port, _ := strings.Cut(addr, ":")
+	path := filepath.Join(dir, "starttls-probe.yml")
+	config := fmt.Sprintf("modules:\n  smtp:\n    ports: [%s]\n    ca_file: %s\n    name: mx.test\n    tls_required_test: false\n    warn_days: 20\n    timeout: 20s\n%s", port, trust[1], extra)
+	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestServeConfigCheck: --config.check loads every module through the
+// same validation as the flags, and refuses unknown keys.
+func TestServeConfigCheck(t *testing.T) {
+	t.Parallel()
+	addr, trust := healthyHost(t, false)
+	for _, tc := range []struct {
+		name, extra string
+		args        []string
+		code        int
+		says        string
+	}{
+		{"good", "", nil, 0, "ok: "},
+		{"unknown key", "    warn_day: 3\n", nil, 3, "field warn_day not found"},
+		{"bad thumbprint", "    thumbprint: zz\n", nil, 3, "module smtp: --thumbprint"},
+		{"bad port", "  other:\n    ports: [smtpx]\n", nil, 3, "module other: --port"},
+		{"crit above warn", "    crit_days: 40\n", nil, 3, "--crit-days (40) must be between 0 and --warn-days (20)"},
+		{"bad ip_protocol", "    ip_protocol: ip5\n", nil, 3, `ip_protocol "ip5"`},
+		{"bad allowed target", "allowed_targets: ['mail/contoso']\n", nil, 3, "allowed_targets"},
+		{"missing web config", "", []string{"--web.config.file", "/nonexistent/web.yml"}, 3, "--web.config.file"},
+		{"a target", "", []string{"mail.contoso.com"}, 3, "serve takes no target"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := serveConfig(t, t.TempDir(), addr, trust, tc.extra)
+			r := runCLI(t, "", nil, append([]string{"serve", "--config.check", "--config.file", file}, tc.args...)...)
+			if r.code != tc.code || !strings.Contains(r.stdout+r.stderr, tc.says) {
+				t.Errorf("want exit %d saying %q, got %s", tc.code, tc.says, r)
+			}
+			if tc.code == exitUsage && !strings.Contains(r.stderr, "hint: ") {
+				t.Errorf("no hint: %s", r)
+			}
+		})
+	}
+	if r := runCLI(t, "", nil, "serve", "--config.check", "--config.file", "/nonexistent.yml"); r.code != exitUsage || !strings.Contains(r.stderr, "no such file") {
+		t.Errorf("a missing file: %s", r)
+	}
+}
+
+// TestServe runs "starttls-probe serve" in-process on a loopback port,
+// with basic auth from --web.config.file, probes the healthy host through
+// it and reloads its config with SIGHUP.
+func TestServe(t *testing.T) {
+	addr, trust := healthyHost(t, false)
+	dir := t.TempDir()
+	file := serveConfig(t, dir, addr, trust, "")
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webConfig := filepath.Join(dir, "web.yml")
+	if err := os.WriteFile(webConfig, []byte("basic_auth_users:\n  prometheus: "+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := l.Addr().String()
+	l.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"starttls-probe", "serve", "--web.listen-address", listen, "--config.file", file, "--web.config.file", webConfig},
+			strings.NewReader(""), &stdout, &stderr, func(string) string { return "" })
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exited %d after its context ended; stderr:\n%s", code, stderr.String())
+		}
+	}()
+	get := func(path string, auth bool) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+listen+path, nil)
+		if auth {
+			req.SetBasicAuth("prometheus", "s3cret")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if ok() {
+				return
+			}
+		}
+		t.Fatalf("never %s; stderr:\n%s", what, stderr.String())
+	}
+	waitFor("ready", func() bool { code, _ := get("/-/ready", true); return code == 200 })
+	if code, _ := get("/-/ready", false); code != http.StatusUnauthorized {
+		t.Errorf("without the password: %d, want 401", code)
+	}
+	code, body := get("/probe?module=smtp&target=127.0.0.1", true)
+	if code != 200 || !strings.Contains(body, `starttls_probe_success{address="127.0.0.1"`) || !strings.Contains(body, "} 1\n") {
+		t.Fatalf("/probe: %d\n%s", code, body)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	if _, err := parser.TextToMetricFamilies(strings.NewReader(body)); err != nil {
+		t.Errorf("/probe: %v", err)
+	}
+
+	if runtime.GOOS == "windows" {
+		return
+	}
+	serveConfig(t, dir, addr, trust, "  again:\n    ports: [25]\n")
+	self, _ := os.FindProcess(os.Getpid())
+	if err := self.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("reloaded on SIGHUP", func() bool {
+		_, body := get("/probe?target=x.test", true)
+		return strings.Contains(body, "again, smtp")
+	})
+	if !strings.Contains(stderr.String(), "config loaded") {
+		t.Errorf("the reload is not in the log:\n%s", stderr.String())
 	}
 }

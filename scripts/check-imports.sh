@@ -45,5 +45,18 @@ for f in report/render/*.go; do
     fi
   done
 done
-[ $fail = 0 ] && echo "ok: probe imports neither report, cli nor color; report imports neither probetest nor go-smtp, nor does render; report/dotnetname imports nothing of ours; report/render draws the Summary alone"
+# report/exporter serves what main's Prober gives it: it may read probe's
+# types and parse targets, but never dials (no Run, Probe or Discover, nor
+# the test servers) and never judges (no report.Judge).
+if go list -deps ./report/exporter | grep -q "^$mod/probe/probetest"; then
+  echo "report/exporter must not import probe/probetest"; fail=1
+fi
+for f in report/exporter/*.go; do
+  case $f in *_test.go) continue ;; esac
+  # Comments may name them; code may not.
+  for used in $(grep -v '^[[:space:]]*//' "$f" | grep -oE '(probe\.(Run|Probe|Discover|NewResolver)|report\.Judge)\b' | sort -u); do
+    echo "$f uses $used: the exporter gets its probing and judging from main's Prepare"; fail=1
+  done
+done
+[ $fail = 0 ] && echo "ok: probe imports neither report, cli nor color; report imports neither probetest nor go-smtp, nor does render; report/dotnetname imports nothing of ours; report/render draws the Summary alone; report/exporter neither dials nor judges"
 exit $fail
