@@ -31,6 +31,7 @@ code { font-size: 0.9em; }
 .status-critical, .status-unknown { color: #cf222e; font-weight: bold; }
 tr.failed { background: #fff5f5; }
 nav a { margin-right: 1em; }
+td.links { white-space: nowrap; }
 </style>
 </head>
 <body>
@@ -49,7 +50,7 @@ Probe with <code>/probe?target=mail.contoso.com&amp;module={{index .Modules 0}}<
 <td class="status-{{.Status}}">{{.Status}}{{if .Problem}}<br><small>{{.Problem}}</small>{{end}}</td>
 <td>{{range .Endpoints}}<div>{{.Name}} ({{.Address}}) <span class="status-{{.Status}}">{{.Status}}</span>{{if .HasLeaf}} <code class="sha1">{{.SHA1}}</code> <span class="days-left">{{.DaysLeft}} days</span>{{else}} no certificate{{end}}</div>{{end}}</td>
 <td>{{ms .Duration}}</td>
-<td><a class="debug" href="/debug?id={{.ID}}">this probe</a><br><a href="{{probeURL .Module .Target}}">probe again</a></td>
+<td class="links"><a class="debug" href="/debug?id={{.ID}}">this probe</a><br><a href="{{probeURL .Module .Target}}">probe again</a></td>
 </tr>
 {{end}}</tbody>
 </table>
