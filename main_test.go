@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -867,6 +868,24 @@ func TestServeConfigCheck(t *testing.T) {
 	}
 }
 
+// lockedBuffer is a buffer the test reads while the server writes its log.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // TestServe runs "starttls-probe serve" in-process on a loopback port,
 // with basic auth from --web.config.file, probes the healthy host through
 // it and reloads its config with SIGHUP.
@@ -890,7 +909,7 @@ func TestServe(t *testing.T) {
 	l.Close()
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr bytes.Buffer
+	var stdout, stderr lockedBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"starttls-probe", "serve", "--web.listen-address", listen, "--config.file", file, "--web.config.file", webConfig},
