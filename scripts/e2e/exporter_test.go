@@ -323,3 +323,34 @@ func TestRealPrometheusScrapesTheExporter(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMEExporterConfigChecks: the README's config example, every key
+// in it, passes --config.check (its ca_file swapped for a real PEM file).
+func TestREADMEExporterConfigChecks(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(moduleRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "The config file maps module names")
+	if !ok {
+		t.Fatal("README.md: no exporter config example")
+	}
+	_, rest, _ = strings.Cut(rest, "```yaml\n")
+	block, _, _ := strings.Cut(rest, "```")
+	ca, err := probetest.NewRootCA("README Root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, ca.RootPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	block = strings.Replace(block, "/etc/ssl/private-ca.pem", caFile, 1)
+	file := filepath.Join(t.TempDir(), "starttls-probe.yml")
+	if err := os.WriteFile(file, []byte(block), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := runBinary(t, environ(), "serve", "--config.check", "--config.file", file); r.code != 0 {
+		t.Errorf("the README's config:\n%s\n%s", block, r)
+	}
+}
