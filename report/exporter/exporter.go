@@ -202,7 +202,7 @@ func (e *Exporter) serveDebug(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write(rec.debug)
+	w.Write(rec.debug())
 }
 
 // outcome is what one probe produced, shared by the scrapes that waited
@@ -210,8 +210,9 @@ func (e *Exporter) serveDebug(w http.ResponseWriter, r *http.Request) {
 type outcome struct {
 	summary report.Summary
 	metrics []byte
-	debug   []byte
-	err     error
+	// debug draws the debug output once, when first asked for.
+	debug func() []byte
+	err   error
 }
 
 var errBusy = errors.New("every probe slot stayed busy until the scrape's timeout")
@@ -265,7 +266,7 @@ func (e *Exporter) serveProbe(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if q.Get("debug") == "true" {
-		w.Write(out.debug)
+		w.Write(out.debug())
 		return
 	}
 	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
@@ -318,8 +319,15 @@ func (e *Exporter) probe(ctx context.Context, module, target string, prober Prob
 		return out
 	}
 	out.metrics = m.Bytes()
-	out.debug = debugText(module, target, timeout, elapsed, s, out.metrics)
-	e.history.add(newRecord(start, module, target, elapsed, s, out.debug))
+	out.debug = sync.OnceValue(func() []byte { return debugText(module, target, timeout, elapsed, s, out.metrics) })
+	rec := newRecord(start, module, target, elapsed, s, out.debug)
+	if rec.Failed {
+		// Drawn now, so that the history holds the bounded text rather
+		// than the whole dialogue for the many failures it keeps; a
+		// success's is drawn only when someone asks (most never are).
+		rec.debug()
+	}
+	e.history.add(rec)
 	if !s.Status.Passes() {
 		e.log.Debug("probe failed", "module", module, "target", target, "status", s.Status.String())
 	}

@@ -30,7 +30,8 @@ type record struct {
 	Endpoints []endpointLine
 	// Problem is the worst problem's message, "" when there is none.
 	Problem string
-	debug   []byte
+	// debug draws the probe's debug output (once).
+	debug func() []byte
 }
 
 // endpointLine is one endpoint of a probe: its leaf's SHA-1 and days left
@@ -41,7 +42,7 @@ type endpointLine struct {
 	HasLeaf                     bool
 }
 
-func newRecord(when time.Time, module, target string, took time.Duration, s report.Summary, debug []byte) record {
+func newRecord(when time.Time, module, target string, took time.Duration, s report.Summary, debug func() []byte) record {
 	r := record{When: when, Module: module, Target: target, Status: strings.ToLower(s.Status.String()),
 		Failed: !s.Status.Passes(), Duration: took, debug: debug}
 	for i := range s.Endpoints {

@@ -93,7 +93,7 @@ var checkStatuses = []report.Status{report.OK, report.Warning, report.Critical, 
 // Prometheus writes the summary in the Prometheus text exposition format.
 func Prometheus(w io.Writer, s report.Summary) error {
 	m := newPromMetrics()
-	reg := prometheus.NewPedanticRegistry()
+	reg := prometheus.NewRegistry()
 	for _, c := range m.collectors() {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("prometheus metrics: %w", err)
