@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/starttls-probe/starttls-probe/report"
+	"github.com/starttls-probe/starttls-probe/report/render"
 )
 
 // The landing page keeps the last successes and, for longer, the last
@@ -54,7 +55,9 @@ func newRecord(when time.Time, module, target string, took time.Duration, s repo
 		r.Endpoints = append(r.Endpoints, line)
 	}
 	if len(s.Problems) > 0 {
-		r.Problem = s.Problems[0].Message
+		// Server text: escaped as the text report escapes it, before
+		// html/template escapes it for HTML.
+		r.Problem = render.Escape(s.Problems[0].Message)
 	}
 	return r
 }
