@@ -317,3 +317,35 @@ func TestPrometheusNamesPassPromtool(t *testing.T) {
 		})
 	}
 }
+
+// TestPrometheusAddressesConsistent: a name and port reached at two
+// addresses gets one addresses_consistent series, 0 when one node presents
+// another certificate, 1 when both present the same.
+func TestPrometheusAddressesConsistent(t *testing.T) {
+	t.Parallel()
+	p := reporttest.NewDiagPKI(t)
+	for _, tc := range []struct {
+		name string
+		want float64
+		old  bool
+	}{{"same certificate", 1, false}, {"one node not renewed", 0, true}} {
+		first, second := reporttest.Frontend(p.Good), reporttest.Frontend(p.Good)
+		if tc.old {
+			second = reporttest.Frontend(p.GoodOld)
+		}
+		first.Address, second.Address = "127.0.0.10", "127.0.0.11"
+		s := judgeDialogues(t, p, first, second)
+		var out bytes.Buffer
+		if err := Prometheus(&out, s); err != nil {
+			t.Fatal(err)
+		}
+		families := parseExposition(t, out.Bytes())
+		if n := len(families["starttls_probe_addresses_consistent"].GetMetric()); n != 1 {
+			t.Errorf("%s: %d addresses_consistent series, want 1 for the name and port:\n%s", tc.name, n, out.String())
+		}
+		if v, ok := series(families, "starttls_probe_addresses_consistent", map[string]string{"port": "25"}); !ok || v != tc.want {
+			t.Errorf("%s: addresses_consistent %v (present %v), want %v:\n%s", tc.name, v, ok, tc.want, out.String())
+		}
+		checkMetricsWithPromtool(t, out.Bytes())
+	}
+}
