@@ -10,7 +10,7 @@
 #   scripts/exporter-bench.sh -soak 5000      any flag of scripts/exporterbench
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v prometheus-blackbox-exporter >/dev/null || scripts/examples/prometheus.sh ensure
+command -v prometheus-blackbox-exporter >/dev/null || scripts/examples/prometheus.sh ensure blackbox
 hard=$(ulimit -Hn)
 if [ "$hard" = unlimited ] || [ "$hard" -gt 65536 ]; then hard=65536; fi
 ulimit -n "$hard"

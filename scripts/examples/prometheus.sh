@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the exporter's tests run besides Go: Debian's prometheus
 # package (promtool to lint metric names and check the example scrape config
-# and rules, prometheus to scrape the exporter on loopback), chromium (the
-# landing page's test) and prometheus-blackbox-exporter (scripts/exporterbench).
+# and rules, prometheus to scrape the exporter on loopback) and chromium (the
+# landing page's test); with "blackbox", prometheus-blackbox-exporter too, for
+# scripts/exporter-bench.sh only.
 #
-#   prometheus.sh ensure   install what is missing (as root); exit 0 only when
-#                          promtool, prometheus and chromium are all there
+#   prometheus.sh ensure           install what is missing (as root); exit 0
+#                                  only when promtool, prometheus and chromium
+#                                  are all there
+#   prometheus.sh ensure blackbox  the same, and blackbox_exporter
 #
 # The packages' maintainer scripts would start system daemons (Prometheus on
 # :9090, blackbox_exporter on :9115): a policy-rc.d that refuses every start
@@ -13,17 +16,20 @@
 # without running it. The tests run their own instances on loopback ports.
 set -euo pipefail
 
+programs=(promtool prometheus chromium)
+packages=(prometheus chromium)
+case "${1:-} ${2:-}" in
+  "ensure ") ;;
+  "ensure blackbox") programs+=(prometheus-blackbox-exporter); packages+=(prometheus-blackbox-exporter) ;;
+  *) echo "usage: prometheus.sh ensure [blackbox]" >&2; exit 3 ;;
+esac
+
 missing() {
   local p
-  for p in promtool prometheus chromium prometheus-blackbox-exporter; do
+  for p in "${programs[@]}"; do
     command -v "$p" >/dev/null || echo "$p"
   done
 }
-
-case "${1:-}" in
-  ensure) ;;
-  *) echo "usage: prometheus.sh ensure" >&2; exit 3 ;;
-esac
 
 if [ -n "$(missing)" ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -39,8 +45,8 @@ if [ -n "$(missing)" ]; then
     trap 'rm -f "$policy"' EXIT
   fi
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y --no-install-recommends prometheus chromium prometheus-blackbox-exporter >/dev/null ||
-    { apt-get update >/dev/null && apt-get install -y --no-install-recommends prometheus chromium prometheus-blackbox-exporter >/dev/null; }
+  apt-get install -y --no-install-recommends "${packages[@]}" >/dev/null ||
+    { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${packages[@]}" >/dev/null; }
 fi
 if [ -n "$(missing)" ]; then
   echo "prometheus.sh: still missing: $(missing | tr '\n' ' ')" >&2
