@@ -1367,6 +1367,11 @@ func prepareModule(_ string, m exporter.Module) (exporter.Prober, error) {
 		noTLSRequiredTest: m.TLSRequiredTest != nil && !*m.TLSRequiredTest, rcptTest: m.RCPTTest, caFile: m.CAFile,
 		name: m.Name, thumbprint: m.Thumbprint, tlsCertificateName: m.TLSCertificateName,
 		warnDays: report.DefaultWarnDays, critDays: report.DefaultCritDays,
+		domain: m.Domain, noPolicy: m.NoPolicy, tlsScan: m.TLSScan, scanConnections: probe.DefaultScanConnections,
+		as: m.As, tlsDomain: m.TLSDomain,
+	}
+	if m.ScanConnections != 0 {
+		cfg.scanConnections = m.ScanConnections
 	}
 	if m.WarnDays != nil {
 		cfg.warnDays = *m.WarnDays
@@ -1389,12 +1394,17 @@ func prepareModule(_ string, m exporter.Module) (exporter.Prober, error) {
 		if err != nil {
 			return report.Summary{}, err
 		}
+		cfg.scopePolicy(endpoints)
 		opts := opts
 		if deadline, ok := ctx.Deadline(); ok {
 			opts.Timeout = min(opts.Timeout, time.Until(deadline))
 		}
-		results := probe.Run(ctx, probe.Discover(ctx, endpoints, discovery, opts), opts, nil)
+		jobs := probe.Discover(ctx, endpoints, discovery, opts)
 		expect := cfg.expect
+		// The policies are looked up first, as for the command line, so
+		// that the judgement is under them.
+		expect.Policies = cfg.observePolicies(ctx, jobs, opts)
+		results := probe.Run(ctx, jobs, opts, nil)
 		// A cache per probe: the exporter runs for months, and a shared
 		// one would keep every certificate it ever saw.
 		expect.Roots, expect.Cache = pool, report.NewCache()

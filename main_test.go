@@ -849,6 +849,9 @@ func TestServeConfigCheck(t *testing.T) {
 		{"crit above warn", "    crit_days: 40\n", nil, 3, "--crit-days (40) must be between 0 and --warn-days (20)"},
 		{"bad ip_protocol", "    ip_protocol: ip5\n", nil, 3, `ip_protocol "ip5"`},
 		{"bad allowed target", "allowed_targets: ['mail/contoso']\n", nil, 3, "allowed_targets"},
+		{"policy options", "    domain: contoso.com\n    tls_scan: true\n    scan_connections: 2\n", nil, 0, "ok: "},
+		{"domain with mx", "  other:\n    mx: true\n    domain: contoso.com\n", nil, 3, "--domain and --mx conflict"},
+		{"unknown view", "    as: exchange-onprem\n", nil, 3, `unknown view "exchange-onprem"`},
 		{"missing web config", "", []string{"--web.config.file", "/nonexistent/web.yml"}, 3, "--web.config.file"},
 		{"a target", "", []string{"mail.contoso.com"}, 3, "serve takes no target"},
 	} {

@@ -64,7 +64,7 @@ if ! command -v unbound >/dev/null && [ ! -x /usr/sbin/unbound ]; then
 fi
 
 echo "== promtool, prometheus and chromium for the exporter's tests (scripts/examples/prometheus.sh)"
-# Installs Debian's prometheus, chromium and prometheus-blackbox-exporter when
+# Installs Debian's prometheus and chromium when
 # missing and we are root, without starting their daemons. Without them the
 # tests that need them skip, loudly, except under CI=true, where they must run.
 prometheus_skip=""

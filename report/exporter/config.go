@@ -52,6 +52,16 @@ type Module struct {
 	IPProtocol string        `yaml:"ip_protocol"`
 	Resolver   string        `yaml:"resolver"`
 	Timeout    time.Duration `yaml:"timeout"`
+	// Domain and NoPolicy are --domain and --no-policy: the MTA-STS, DANE
+	// and TLS-RPT policy the hosts are judged under.
+	Domain   string `yaml:"domain"`
+	NoPolicy bool   `yaml:"no_policy"`
+	// TLSScan, ScanConnections, As and TLSDomain are --tls-scan,
+	// --scan-connections, --as and --tls-domain.
+	TLSScan         bool   `yaml:"tls_scan"`
+	ScanConnections int    `yaml:"scan_connections"`
+	As              string `yaml:"as"`
+	TLSDomain       string `yaml:"tls_domain"`
 }
 
 // DefaultTimeout is a module's timeout when it sets none: under

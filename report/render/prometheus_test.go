@@ -349,3 +349,13 @@ func TestPrometheusAddressesConsistent(t *testing.T) {
 		checkMetricsWithPromtool(t, out.Bytes())
 	}
 }
+
+// TestPrometheusPolicyNamesPassPromtool lints the policy series (MTA-STS,
+// DANE, TLS-RPT) as the golden cases' are.
+func TestPrometheusPolicyNamesPassPromtool(t *testing.T) {
+	var out bytes.Buffer
+	if err := Prometheus(&out, policySummary(t)); err != nil {
+		t.Fatal(err)
+	}
+	checkMetricsWithPromtool(t, out.Bytes())
+}
