@@ -58,5 +58,9 @@ for f in report/exporter/*.go; do
     echo "$f uses $used: the exporter gets its probing and judging from main's Prepare"; fail=1
   done
 done
+# The top level is fixed: the command is main.go, tested by main_test.go.
+for f in *.go; do
+  case $f in main.go | main_test.go) ;; *) echo "$f: the top level holds main.go and main_test.go only"; fail=1 ;; esac
+done
 [ $fail = 0 ] && echo "ok: probe imports neither report, cli nor color; report imports neither probetest nor go-smtp, nor does render; report/dotnetname imports nothing of ours; report/render draws the Summary alone; report/exporter neither dials nor judges"
 exit $fail
