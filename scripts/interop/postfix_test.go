@@ -64,6 +64,9 @@ type jsonReport struct {
 			Reply    *struct {
 				Code int `json:"code"`
 			} `json:"reply"`
+			STARTTLSRefusedAfter *struct {
+				Code int `json:"code"`
+			} `json:"starttls_refused_after_test"`
 		} `json:"tls_required"`
 		// Transcript is there with -v.
 		Transcript []struct {

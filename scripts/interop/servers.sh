@@ -7,7 +7,7 @@
 #   servers.sh path SERVER         print the directory SERVER was unpacked in, or
 #                                  say why it cannot run here and exit 1
 #
-# SERVER is aiosmtpd, opensmtpd, exim or chasquid. ROOT is
+# SERVER is aiosmtpd, opensmtpd, exim, chasquid or courier. ROOT is
 # $STARTTLS_PROBE_SERVERS, by default /var/tmp/starttls-probe-servers.
 #
 # These packages conflict with Postfix as the system's MTA, and their
@@ -16,13 +16,18 @@
 # run them as root under their own configuration, on 127.0.0.1 ports. What is
 # installed is only what they link with (libraries, with apt-get) and the
 # system users they drop privileges to, as their maintainer scripts would
-# create them: opensmtpd and opensmtpq for OpenSMTPD, Debian-exim for Exim.
+# create them: opensmtpd and opensmtpq for OpenSMTPD, Debian-exim for Exim,
+# courier for Courier. Courier's configuration, helper and queue paths are
+# compiled in (/etc/courier, /usr/lib/courier, /var/lib/courier): its test
+# runs it under `unshare -m` with read-only overlays of the unpacked files on
+# /etc and /usr and a throw-away one on /var (namespaced_test.go), so nothing
+# of it appears outside that mount namespace.
 set -euo pipefail
 
 die() { echo "servers.sh: $*" >&2; exit 1; }
 
 root="${STARTTLS_PROBE_SERVERS:-/var/tmp/starttls-probe-servers}"
-all_servers=(aiosmtpd opensmtpd exim chasquid)
+all_servers=(aiosmtpd opensmtpd exim chasquid courier)
 
 # packages SERVER: the Debian packages unpacked for SERVER.
 packages() {
@@ -31,6 +36,10 @@ packages() {
     opensmtpd) echo opensmtpd ;;
     exim) echo exim4-daemon-light ;;
     chasquid) echo chasquid ;;
+    # courier-base has couriertls, courier-mta couriertcpd and courieresmtpd,
+    # courier-authlib the libcourierauth they link with (found in
+    # ROOT/courier/usr/lib: it is not a lib* package, so never installed).
+    courier) echo courier-mta courier-base courier-authlib ;;
     *) die "unknown server $1 (want one of: ${all_servers[*]})" ;;
   esac
 }
@@ -42,6 +51,7 @@ binary() {
     opensmtpd) echo usr/sbin/smtpd ;;
     exim) echo usr/sbin/exim4 ;;
     chasquid) echo usr/bin/chasquid ;;
+    courier) echo usr/lib/courier/courier/modules/esmtp/courieresmtpd ;;
   esac
 }
 
@@ -50,6 +60,7 @@ users() {
   case "$1" in
     opensmtpd) echo opensmtpd opensmtpq ;;
     exim) echo Debian-exim ;;
+    courier) echo courier ;;
   esac
 }
 
@@ -65,9 +76,14 @@ why_not() {
     command -v python3 >/dev/null || { echo "python3 is not installed"; return; }
     return
   fi
-  if ldd "$dir/$(binary "$server")" 2>/dev/null | grep -q "not found"; then
-    echo "$server lacks shared libraries: $(ldd "$dir/$(binary "$server")" | grep "not found" | tr -s ' \t' ' ')"
+  if [ "$server" = courier ]; then
+    command -v unshare >/dev/null || { echo "unshare (util-linux) is not installed"; return; }
+    [ -x "$dir/usr/bin/couriertls" ] || { echo "couriertls is missing from $dir"; return; }
   fi
+  # Courier's libcourierauth is unpacked, not installed (see packages).
+  local missing
+  missing=$(LD_LIBRARY_PATH="$dir/usr/lib" ldd "$dir/$(binary "$server")" 2>/dev/null | grep "not found" | tr -s ' \t' ' ') || true
+  [ -z "$missing" ] || echo "$server lacks shared libraries: $missing"
 }
 
 # apt_get runs apt-get, updating the package lists once first should it

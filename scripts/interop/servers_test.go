@@ -213,6 +213,13 @@ func probeServer(t *testing.T, certs serverCerts, addr string, want serverWant) 
 	t.Helper()
 	f := &fixture{binary: buildProbe(t), rootPEM: certs.rootPEM}
 	rep, exit := f.probe(t, append(append([]string(nil), want.args...), addr)...)
+	probeServerReport(t, certs, rep, exit, want)
+}
+
+// probeServerReport checks the report and exit status of one probe as
+// probeServer does.
+func probeServerReport(t *testing.T, certs serverCerts, rep jsonReport, exit int, want serverWant) {
+	t.Helper()
 	if len(rep.Results) != 1 {
 		t.Fatalf("%d results, want 1", len(rep.Results))
 	}
