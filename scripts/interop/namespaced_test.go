@@ -167,3 +167,85 @@ func courierSTARTTLSAfterRSET(t *testing.T, addr string) (int, string) {
 	}
 	return code, msg
 }
+
+// TestSendmail probes Sendmail 8.17, whose configuration is built with m4
+// from sendmail-cf's macros, as Debian's sendmailconfig does. It reads
+// /etc/mail/sendmail.cf, and refuses a certificate or key on a path with a
+// world-writable directory in it (/tmp): both are in the namespace's
+// /etc/mail.
+func TestSendmail(t *testing.T) {
+	dir := requireServer(t, "sendmail")
+	certs := newServerCerts(t, "")
+	etc := t.TempDir()
+	mailDir := filepath.Join(etc, "mail")
+	if err := os.Mkdir(mailDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Sendmail sends the first certificate of its ServerCertFile alone,
+	// and completes the chain from its CACertFile (OpenSSL's automatic
+	// chain): the intermediate goes there too, as its admins are told.
+	for dst, srcs := range map[string][]string{"cert.pem": {certs.certFile}, "key.pem": {certs.keyFile}, "ca.pem": {certs.rootPEM, certs.certFile}} {
+		var data []byte
+		for _, src := range srcs {
+			b, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data = append(data, b...)
+		}
+		// Sendmail refuses a key others can read.
+		if err := os.WriteFile(filepath.Join(mailDir, dst), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	certs.leafSHA1 = leafSHA1(t, filepath.Join(mailDir, "cert.pem"))
+	// Sendmail wants its host name fully qualified, or it sleeps and
+	// retries ("My unqualified host name (vm) unknown"): the namespace's
+	// /etc/hosts names this one expectedName, without DNS.
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := fmt.Sprintf("127.0.0.1 localhost\n127.0.0.1 %s %s\n", expectedName, host)
+	if err := os.WriteFile(filepath.Join(etc, "hosts"), []byte(hosts), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPorts(t, 1)[0])
+	port := strings.TrimPrefix(addr, "127.0.0.1:")
+	// One MTA listener on the test's port, no MSA on 587; no local
+	// mailer, no alias file: nothing is delivered.
+	mc := fmt.Sprintf("divert(-1)\ndivert(0)dnl\n"+
+		"include(`%[1]s/usr/share/sendmail/cf/m4/cf.m4')dnl\n"+
+		"OSTYPE(`linux')dnl\n"+
+		"define(`confDONT_PROBE_INTERFACES', `True')dnl\n"+
+		"define(`confDOMAIN_NAME', `%[2]s')dnl\n"+
+		"define(`QUEUE_DIR', `/var/spool/mqueue')dnl\n"+
+		"define(`confPID_FILE', `/var/spool/mqueue/sendmail.pid')dnl\n"+
+		"define(`STATUS_FILE', `/var/spool/mqueue/statistics')dnl\n"+
+		"define(`ALIAS_FILE', `')dnl\n"+
+		"define(`confHELP_FILE', `')dnl\n"+
+		"define(`confSERVER_CERT', `/etc/mail/cert.pem')dnl\n"+
+		"define(`confSERVER_KEY', `/etc/mail/key.pem')dnl\n"+
+		"define(`confCACERT_PATH', `/etc/mail')dnl\n"+
+		"define(`confCACERT', `/etc/mail/ca.pem')dnl\n"+
+		"FEATURE(`no_default_msa')dnl\n"+
+		"DAEMON_OPTIONS(`Family=inet, Name=MTA, Port=%[3]s, Addr=127.0.0.1')dnl\n"+
+		"MAILER(`smtp')dnl\n", dir, expectedName, port)
+	m4 := exec.Command("m4")
+	m4.Stdin = strings.NewReader(mc)
+	cf, err := m4.Output()
+	if err != nil {
+		t.Fatalf("m4: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(mailDir, "sendmail.cf"), cf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	setup := `mkdir -p /var/spool/mqueue
+chmod 700 /var/spool/mqueue`
+	// -bD: the daemon in the foreground; one child per connection.
+	cmd := namespacedCommand(t, dir, etc, setup, []string{"PATH=/usr/bin:/bin"}, []string{"/usr/libexec/sendmail/sendmail", "-bD"})
+	startServer(t, cmd, filepath.Join(t.TempDir(), "sendmail.log"), addr)
+	// Sendmail decides TLS policy at RCPT and later (access db's
+	// TLS_Clt, STARTTLS's srv_features): a 250 to MAIL is "unknown".
+	probeServer(t, certs, addr, serverWant{software: "sendmail", tlsRequired: "unknown", mailCode: 250})
+}

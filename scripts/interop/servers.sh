@@ -7,7 +7,7 @@
 #   servers.sh path SERVER         print the directory SERVER was unpacked in, or
 #                                  say why it cannot run here and exit 1
 #
-# SERVER is aiosmtpd, opensmtpd, exim, chasquid or courier. ROOT is
+# SERVER is aiosmtpd, opensmtpd, exim, chasquid, courier or sendmail. ROOT is
 # $STARTTLS_PROBE_SERVERS, by default /var/tmp/starttls-probe-servers.
 #
 # These packages conflict with Postfix as the system's MTA, and their
@@ -17,17 +17,18 @@
 # installed is only what they link with (libraries, with apt-get) and the
 # system users they drop privileges to, as their maintainer scripts would
 # create them: opensmtpd and opensmtpq for OpenSMTPD, Debian-exim for Exim,
-# courier for Courier. Courier's configuration, helper and queue paths are
-# compiled in (/etc/courier, /usr/lib/courier, /var/lib/courier): its test
-# runs it under `unshare -m` with read-only overlays of the unpacked files on
-# /etc and /usr and a throw-away one on /var (namespaced_test.go), so nothing
-# of it appears outside that mount namespace.
+# courier for Courier; and m4, which builds Sendmail's configuration. Courier's
+# and Sendmail's configuration, helper and queue paths are compiled in
+# (/etc/courier, /usr/lib/courier, /var/lib/courier; /etc/mail): their tests
+# run them under `unshare -m` with read-only overlays of the test's and the
+# unpacked files on /etc and /usr and a throw-away one on /var
+# (namespaced_test.go), so nothing of them appears outside that namespace.
 set -euo pipefail
 
 die() { echo "servers.sh: $*" >&2; exit 1; }
 
 root="${STARTTLS_PROBE_SERVERS:-/var/tmp/starttls-probe-servers}"
-all_servers=(aiosmtpd opensmtpd exim chasquid courier)
+all_servers=(aiosmtpd opensmtpd exim chasquid courier sendmail)
 
 # packages SERVER: the Debian packages unpacked for SERVER.
 packages() {
@@ -40,6 +41,8 @@ packages() {
     # courier-authlib the libcourierauth they link with (found in
     # ROOT/courier/usr/lib: it is not a lib* package, so never installed).
     courier) echo courier-mta courier-base courier-authlib ;;
+    # sendmail-cf has the m4 macros its configuration is built with.
+    sendmail) echo sendmail-bin sendmail-cf ;;
     *) die "unknown server $1 (want one of: ${all_servers[*]})" ;;
   esac
 }
@@ -52,6 +55,7 @@ binary() {
     exim) echo usr/sbin/exim4 ;;
     chasquid) echo usr/bin/chasquid ;;
     courier) echo usr/lib/courier/courier/modules/esmtp/courieresmtpd ;;
+    sendmail) echo usr/libexec/sendmail/sendmail ;;
   esac
 }
 
@@ -76,9 +80,15 @@ why_not() {
     command -v python3 >/dev/null || { echo "python3 is not installed"; return; }
     return
   fi
-  if [ "$server" = courier ]; then
+  if [ "$server" = sendmail ]; then
+    command -v m4 >/dev/null || { echo "m4 is not installed (run: scripts/interop/servers.sh ensure sendmail)"; return; }
+  fi
+  if [ "$server" = courier ] || [ "$server" = sendmail ]; then
     command -v unshare >/dev/null || { echo "unshare (util-linux) is not installed"; return; }
-    [ -x "$dir/usr/bin/couriertls" ] || { echo "couriertls is missing from $dir"; return; }
+  fi
+  if [ "$server" = courier ] && [ ! -x "$dir/usr/bin/couriertls" ]; then
+    echo "couriertls is missing from $dir"
+    return
   fi
   # Courier's libcourierauth is unpacked, not installed (see packages).
   local missing
@@ -126,6 +136,9 @@ ensure_one() {
   command -v apt-get >/dev/null || die "$server cannot run here and there is no apt-get to fetch it: $reason"
   if [ "$server" = aiosmtpd ] && ! command -v python3 >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt_get install -y -q --no-install-recommends python3
+  fi
+  if [ "$server" = sendmail ] && ! command -v m4 >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt_get install -y -q --no-install-recommends m4
   fi
   pkgs=$(packages "$server")
   rm -rf "$dir"
