@@ -249,3 +249,65 @@ chmod 700 /var/spool/mqueue`
 	// TLS_Clt, STARTTLS's srv_features): a 250 to MAIL is "unknown".
 	probeServer(t, certs, addr, serverWant{software: "sendmail", tlsRequired: "unknown", mailCode: 250})
 }
+
+// TestDovecot probes Dovecot 2.3's submission service, whose libraries and
+// helpers are in its compiled-in /usr/lib/dovecot (the binary's RUNPATH).
+func TestDovecot(t *testing.T) {
+	dir := requireServer(t, "dovecot")
+	// The master reads the certificate and key as root ("<file") and
+	// hands them to the login processes.
+	certs := newServerCerts(t, "")
+	run := t.TempDir()
+	// The login processes, as dovenull, reach their sockets in base_dir.
+	if err := os.Chmod(run, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPorts(t, 1)[0])
+	port := strings.TrimPrefix(addr, "127.0.0.1:")
+	// No user can log in (the passdb is an empty file), and the relay is
+	// the discard port on loopback: nothing is submitted anywhere.
+	users := filepath.Join(run, "users")
+	if err := os.WriteFile(users, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(run, "dovecot.conf")
+	text := fmt.Sprintf(`protocols = submission
+listen = 127.0.0.1
+base_dir = %[1]s/run
+state_dir = %[1]s/state
+log_path = /dev/stderr
+ssl = yes
+ssl_cert = <%[2]s
+ssl_key = <%[3]s
+hostname = %[4]s
+submission_relay_host = 127.0.0.1
+submission_relay_port = 9
+auth_mechanisms = plain
+passdb {
+  driver = passwd-file
+  args = %[6]s
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=/nonexistent
+}
+service submission-login {
+  inet_listener submission {
+    address = 127.0.0.1
+    port = %[5]s
+  }
+}
+`, run, certs.certFile, certs.keyFile, expectedName, port, users)
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// -F: the master in the foreground.
+	cmd := namespacedCommand(t, dir, t.TempDir(), "", []string{"PATH=/usr/bin:/bin"}, []string{"/usr/sbin/dovecot", "-F", "-c", conf})
+	startServer(t, cmd, filepath.Join(run, "dovecot.log"), addr)
+	// "530 5.7.0 Authentication required." to MAIL before AUTH: that is
+	// no refusal for want of TLS. Dovecot counts a client whose address is
+	// the server's own as secured, and so offers AUTH PLAIN before STARTTLS
+	// on loopback whatever ssl and disable_plaintext_auth say (its log says
+	// "secured"): the probe must warn of it.
+	probeServer(t, certs, addr, serverWant{software: "dovecot", tlsRequired: "unknown", mailCode: 530, warnings: []string{"auth-before-tls"}})
+}

@@ -59,6 +59,10 @@ type jsonReport struct {
 			Status  string `json:"status"`
 			Message string `json:"message"`
 		} `json:"checks"`
+		Diagnosis []struct {
+			ID       string `json:"id"`
+			Severity string `json:"severity"`
+		} `json:"diagnosis"`
 		TLSRequired *struct {
 			Required string `json:"required"`
 			Reply    *struct {

@@ -7,7 +7,7 @@
 #   servers.sh path SERVER         print the directory SERVER was unpacked in, or
 #                                  say why it cannot run here and exit 1
 #
-# SERVER is aiosmtpd, opensmtpd, exim, chasquid, courier or sendmail. ROOT is
+# SERVER is aiosmtpd, opensmtpd, exim, chasquid, courier, sendmail or dovecot. ROOT is
 # $STARTTLS_PROBE_SERVERS, by default /var/tmp/starttls-probe-servers.
 #
 # These packages conflict with Postfix as the system's MTA, and their
@@ -17,9 +17,10 @@
 # installed is only what they link with (libraries, with apt-get) and the
 # system users they drop privileges to, as their maintainer scripts would
 # create them: opensmtpd and opensmtpq for OpenSMTPD, Debian-exim for Exim,
-# courier for Courier; and m4, which builds Sendmail's configuration. Courier's
-# and Sendmail's configuration, helper and queue paths are compiled in
-# (/etc/courier, /usr/lib/courier, /var/lib/courier; /etc/mail): their tests
+# courier for Courier, dovecot and dovenull for Dovecot; and m4, which builds
+# Sendmail's configuration. Courier's, Sendmail's and Dovecot's configuration,
+# helper, library and queue paths are compiled in (/etc/courier,
+# /usr/lib/courier, /var/lib/courier; /etc/mail; /usr/lib/dovecot): their tests
 # run them under `unshare -m` with read-only overlays of the test's and the
 # unpacked files on /etc and /usr and a throw-away one on /var
 # (namespaced_test.go), so nothing of them appears outside that namespace.
@@ -28,7 +29,7 @@ set -euo pipefail
 die() { echo "servers.sh: $*" >&2; exit 1; }
 
 root="${STARTTLS_PROBE_SERVERS:-/var/tmp/starttls-probe-servers}"
-all_servers=(aiosmtpd opensmtpd exim chasquid courier sendmail)
+all_servers=(aiosmtpd opensmtpd exim chasquid courier sendmail dovecot)
 
 # packages SERVER: the Debian packages unpacked for SERVER.
 packages() {
@@ -43,6 +44,7 @@ packages() {
     courier) echo courier-mta courier-base courier-authlib ;;
     # sendmail-cf has the m4 macros its configuration is built with.
     sendmail) echo sendmail-bin sendmail-cf ;;
+    dovecot) echo dovecot-core dovecot-submissiond ;;
     *) die "unknown server $1 (want one of: ${all_servers[*]})" ;;
   esac
 }
@@ -56,6 +58,7 @@ binary() {
     chasquid) echo usr/bin/chasquid ;;
     courier) echo usr/lib/courier/courier/modules/esmtp/courieresmtpd ;;
     sendmail) echo usr/libexec/sendmail/sendmail ;;
+    dovecot) echo usr/sbin/dovecot ;;
   esac
 }
 
@@ -65,6 +68,7 @@ users() {
     opensmtpd) echo opensmtpd opensmtpq ;;
     exim) echo Debian-exim ;;
     courier) echo courier ;;
+    dovecot) echo dovecot dovenull ;;
   esac
 }
 
@@ -83,16 +87,18 @@ why_not() {
   if [ "$server" = sendmail ]; then
     command -v m4 >/dev/null || { echo "m4 is not installed (run: scripts/interop/servers.sh ensure sendmail)"; return; }
   fi
-  if [ "$server" = courier ] || [ "$server" = sendmail ]; then
+  if [ "$server" = courier ] || [ "$server" = sendmail ] || [ "$server" = dovecot ]; then
     command -v unshare >/dev/null || { echo "unshare (util-linux) is not installed"; return; }
   fi
   if [ "$server" = courier ] && [ ! -x "$dir/usr/bin/couriertls" ]; then
     echo "couriertls is missing from $dir"
     return
   fi
-  # Courier's libcourierauth is unpacked, not installed (see packages).
+  # Courier's libcourierauth and Dovecot's libdovecot are unpacked, not
+  # installed (Dovecot's RUNPATH is /usr/lib/dovecot, there in its test's
+  # namespace).
   local missing
-  missing=$(LD_LIBRARY_PATH="$dir/usr/lib" ldd "$dir/$(binary "$server")" 2>/dev/null | grep "not found" | tr -s ' \t' ' ') || true
+  missing=$(LD_LIBRARY_PATH="$dir/usr/lib:$dir/usr/lib/dovecot" ldd "$dir/$(binary "$server")" 2>/dev/null | grep "not found" | tr -s ' \t' ' ') || true
   [ -z "$missing" ] || echo "$server lacks shared libraries: $missing"
 }
 
