@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, vet, the import rules, the unit and loopback
 # tests with the race detector, and the interop tests against real Postfix,
-# aiosmtpd, OpenSMTPD, Exim and chasquid.
+# aiosmtpd, OpenSMTPD, Exim, chasquid, Courier, Sendmail and Dovecot submission.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,9 +33,9 @@ if ! scripts/postfix/postfix.sh ensure; then
 fi
 
 echo "== other servers for the interop tests (scripts/interop/servers.sh)"
-# Unpacks aiosmtpd, OpenSMTPD, Exim and chasquid from Debian's packages when
-# missing and we are root. Without them their interop tests skip, except under
-# CI=true, where they must run.
+# Unpacks aiosmtpd, OpenSMTPD, Exim, chasquid, Courier, Sendmail and Dovecot
+# from Debian's packages when missing and we are root. Without them their
+# interop tests skip, except under CI=true, where they must run.
 servers_skip=""
 if ! scripts/interop/servers.sh ensure; then
   if [ "${CI:-}" = true ]; then

@@ -59,11 +59,18 @@ type jsonReport struct {
 			Status  string `json:"status"`
 			Message string `json:"message"`
 		} `json:"checks"`
+		Diagnosis []struct {
+			ID       string `json:"id"`
+			Severity string `json:"severity"`
+		} `json:"diagnosis"`
 		TLSRequired *struct {
 			Required string `json:"required"`
 			Reply    *struct {
 				Code int `json:"code"`
 			} `json:"reply"`
+			STARTTLSRefusedAfter *struct {
+				Code int `json:"code"`
+			} `json:"starttls_refused_after_test"`
 		} `json:"tls_required"`
 		// Transcript is there with -v.
 		Transcript []struct {

@@ -7,7 +7,7 @@
 #   servers.sh path SERVER         print the directory SERVER was unpacked in, or
 #                                  say why it cannot run here and exit 1
 #
-# SERVER is aiosmtpd, opensmtpd, exim or chasquid. ROOT is
+# SERVER is aiosmtpd, opensmtpd, exim, chasquid, courier, sendmail or dovecot. ROOT is
 # $STARTTLS_PROBE_SERVERS, by default /var/tmp/starttls-probe-servers.
 #
 # These packages conflict with Postfix as the system's MTA, and their
@@ -16,13 +16,20 @@
 # run them as root under their own configuration, on 127.0.0.1 ports. What is
 # installed is only what they link with (libraries, with apt-get) and the
 # system users they drop privileges to, as their maintainer scripts would
-# create them: opensmtpd and opensmtpq for OpenSMTPD, Debian-exim for Exim.
+# create them: opensmtpd and opensmtpq for OpenSMTPD, Debian-exim for Exim,
+# courier for Courier, dovecot and dovenull for Dovecot; and m4, which builds
+# Sendmail's configuration. Courier's, Sendmail's and Dovecot's configuration,
+# helper, library and queue paths are compiled in (/etc/courier,
+# /usr/lib/courier, /var/lib/courier; /etc/mail; /usr/lib/dovecot): their tests
+# run them under `unshare -m` with read-only overlays of the test's and the
+# unpacked files on /etc and /usr and a throw-away one on /var
+# (namespaced_test.go), so nothing of them appears outside that namespace.
 set -euo pipefail
 
 die() { echo "servers.sh: $*" >&2; exit 1; }
 
 root="${STARTTLS_PROBE_SERVERS:-/var/tmp/starttls-probe-servers}"
-all_servers=(aiosmtpd opensmtpd exim chasquid)
+all_servers=(aiosmtpd opensmtpd exim chasquid courier sendmail dovecot)
 
 # packages SERVER: the Debian packages unpacked for SERVER.
 packages() {
@@ -31,6 +38,13 @@ packages() {
     opensmtpd) echo opensmtpd ;;
     exim) echo exim4-daemon-light ;;
     chasquid) echo chasquid ;;
+    # courier-base has couriertls, courier-mta couriertcpd and courieresmtpd,
+    # courier-authlib the libcourierauth they link with (found in
+    # ROOT/courier/usr/lib: it is not a lib* package, so never installed).
+    courier) echo courier-mta courier-base courier-authlib ;;
+    # sendmail-cf has the m4 macros its configuration is built with.
+    sendmail) echo sendmail-bin sendmail-cf ;;
+    dovecot) echo dovecot-core dovecot-submissiond ;;
     *) die "unknown server $1 (want one of: ${all_servers[*]})" ;;
   esac
 }
@@ -42,6 +56,9 @@ binary() {
     opensmtpd) echo usr/sbin/smtpd ;;
     exim) echo usr/sbin/exim4 ;;
     chasquid) echo usr/bin/chasquid ;;
+    courier) echo usr/lib/courier/courier/modules/esmtp/courieresmtpd ;;
+    sendmail) echo usr/libexec/sendmail/sendmail ;;
+    dovecot) echo usr/sbin/dovecot ;;
   esac
 }
 
@@ -50,6 +67,8 @@ users() {
   case "$1" in
     opensmtpd) echo opensmtpd opensmtpq ;;
     exim) echo Debian-exim ;;
+    courier) echo courier ;;
+    dovecot) echo dovecot dovenull ;;
   esac
 }
 
@@ -65,9 +84,22 @@ why_not() {
     command -v python3 >/dev/null || { echo "python3 is not installed"; return; }
     return
   fi
-  if ldd "$dir/$(binary "$server")" 2>/dev/null | grep -q "not found"; then
-    echo "$server lacks shared libraries: $(ldd "$dir/$(binary "$server")" | grep "not found" | tr -s ' \t' ' ')"
+  if [ "$server" = sendmail ]; then
+    command -v m4 >/dev/null || { echo "m4 is not installed (run: scripts/interop/servers.sh ensure sendmail)"; return; }
   fi
+  if [ "$server" = courier ] || [ "$server" = sendmail ] || [ "$server" = dovecot ]; then
+    command -v unshare >/dev/null || { echo "unshare (util-linux) is not installed"; return; }
+  fi
+  if [ "$server" = courier ] && [ ! -x "$dir/usr/bin/couriertls" ]; then
+    echo "couriertls is missing from $dir"
+    return
+  fi
+  # Courier's libcourierauth and Dovecot's libdovecot are unpacked, not
+  # installed (Dovecot's RUNPATH is /usr/lib/dovecot, there in its test's
+  # namespace).
+  local missing
+  missing=$(LD_LIBRARY_PATH="$dir/usr/lib:$dir/usr/lib/dovecot" ldd "$dir/$(binary "$server")" 2>/dev/null | grep "not found" | tr -s ' \t' ' ') || true
+  [ -z "$missing" ] || echo "$server lacks shared libraries: $missing"
 }
 
 # apt_get runs apt-get, updating the package lists once first should it
@@ -110,6 +142,9 @@ ensure_one() {
   command -v apt-get >/dev/null || die "$server cannot run here and there is no apt-get to fetch it: $reason"
   if [ "$server" = aiosmtpd ] && ! command -v python3 >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt_get install -y -q --no-install-recommends python3
+  fi
+  if [ "$server" = sendmail ] && ! command -v m4 >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt_get install -y -q --no-install-recommends m4
   fi
   pkgs=$(packages "$server")
   rm -rf "$dir"

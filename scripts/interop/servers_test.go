@@ -204,6 +204,9 @@ type serverWant struct {
 	handshakeFails bool
 	// args are more flags for the probe (--rcpt-test).
 	args []string
+	// warnings are the IDs of the diagnoses, all warnings, the report must
+	// give, and then exactly those; the exit status is then 1 (WARNING).
+	warnings []string
 }
 
 // probeServer probes addr with the built binary and checks what every
@@ -213,6 +216,13 @@ func probeServer(t *testing.T, certs serverCerts, addr string, want serverWant) 
 	t.Helper()
 	f := &fixture{binary: buildProbe(t), rootPEM: certs.rootPEM}
 	rep, exit := f.probe(t, append(append([]string(nil), want.args...), addr)...)
+	probeServerReport(t, certs, rep, exit, want)
+}
+
+// probeServerReport checks the report and exit status of one probe as
+// probeServer does.
+func probeServerReport(t *testing.T, certs serverCerts, rep jsonReport, exit int, want serverWant) {
+	t.Helper()
 	if len(rep.Results) != 1 {
 		t.Fatalf("%d results, want 1", len(rep.Results))
 	}
@@ -245,8 +255,19 @@ func probeServer(t *testing.T, certs serverCerts, addr string, want serverWant) 
 				t.Errorf("check %s is %q, want ok (all: %v)", id, checks[id], r.Checks)
 			}
 		}
-		if exit != 0 {
-			t.Errorf("exit status %d, want 0", exit)
+		wantExit := 0
+		if len(want.warnings) > 0 {
+			wantExit = 1
+			var got []string
+			for _, d := range r.Diagnosis {
+				got = append(got, d.ID+" "+d.Severity)
+			}
+			if wantDiag := strings.Join(want.warnings, " warning,") + " warning"; strings.Join(got, ",") != wantDiag {
+				t.Errorf("diagnoses %v, want exactly %s", got, wantDiag)
+			}
+		}
+		if exit != wantExit {
+			t.Errorf("exit status %d, want %d", exit, wantExit)
 		}
 	default:
 		if checks["starttls"] != "ok" || checks["handshake"] != "critical" || r.Error == nil || r.Error.Phase != "handshake" {
