@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, vet, the import rules, the unit and loopback
 # tests with the race detector, and the interop tests against real Postfix,
-# aiosmtpd, OpenSMTPD, Exim, chasquid, Courier, Sendmail and Dovecot submission.
+# aiosmtpd, OpenSMTPD, Exim, chasquid, Courier, Sendmail, Dovecot submission,
+# maddy and Mailpit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,7 +35,8 @@ fi
 
 echo "== other servers for the interop tests (scripts/interop/servers.sh)"
 # Unpacks aiosmtpd, OpenSMTPD, Exim, chasquid, Courier, Sendmail and Dovecot
-# from Debian's packages when missing and we are root. Without them their
+# from Debian's packages when missing and we are root, and builds maddy and
+# Mailpit, which are Go modules, in a module of their own. Without them their
 # interop tests skip, except under CI=true, where they must run.
 servers_skip=""
 if ! scripts/interop/servers.sh ensure; then

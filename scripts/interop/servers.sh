@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
-# Unpacks SMTP servers other than Postfix from Debian's packages for the
-# interop tests (scripts/interop/servers_test.go).
+# Unpacks SMTP servers other than Postfix from Debian's packages, and builds
+# those that are Go modules, for the interop tests
+# (scripts/interop/servers_test.go).
 #
-#   servers.sh ensure [SERVER...]  download and unpack each SERVER (default: all)
-#                                  under ROOT; exit 0 only when every one can run
-#   servers.sh path SERVER         print the directory SERVER was unpacked in, or
-#                                  say why it cannot run here and exit 1
+#   servers.sh ensure [SERVER...]  download and unpack or build each SERVER
+#                                  (default: all) under ROOT; exit 0 only when
+#                                  every one can run
+#   servers.sh path SERVER         print the directory SERVER was unpacked or
+#                                  built in, or say why it cannot run here and
+#                                  exit 1
 #
-# SERVER is aiosmtpd, opensmtpd, exim, chasquid, courier, sendmail or dovecot. ROOT is
-# $STARTTLS_PROBE_SERVERS, by default /var/tmp/starttls-probe-servers.
+# SERVER is aiosmtpd, opensmtpd, exim, chasquid, courier, sendmail, dovecot,
+# maddy or mailpit. ROOT is $STARTTLS_PROBE_SERVERS, by default
+# /var/tmp/starttls-probe-servers.
+#
+# maddy and Mailpit are not Debian packages but Go modules: `go get -tool` in a
+# throw-away module under ROOT/SERVER/build fetches the pinned version and
+# `go build` writes the binary to ROOT/SERVER. They never become dependencies
+# of this project's go.mod, and they run as the test's user, needing no root.
 #
 # These packages conflict with Postfix as the system's MTA, and their
 # maintainer scripts would start system instances: they are never installed.
@@ -29,7 +38,7 @@ set -euo pipefail
 die() { echo "servers.sh: $*" >&2; exit 1; }
 
 root="${STARTTLS_PROBE_SERVERS:-/var/tmp/starttls-probe-servers}"
-all_servers=(aiosmtpd opensmtpd exim chasquid courier sendmail dovecot)
+all_servers=(aiosmtpd opensmtpd exim chasquid courier sendmail dovecot maddy mailpit)
 
 # packages SERVER: the Debian packages unpacked for SERVER.
 packages() {
@@ -45,6 +54,7 @@ packages() {
     # sendmail-cf has the m4 macros its configuration is built with.
     sendmail) echo sendmail-bin sendmail-cf ;;
     dovecot) echo dovecot-core dovecot-submissiond ;;
+    maddy | mailpit) ;;
     *) die "unknown server $1 (want one of: ${all_servers[*]})" ;;
   esac
 }
@@ -59,6 +69,18 @@ binary() {
     courier) echo usr/lib/courier/courier/modules/esmtp/courieresmtpd ;;
     sendmail) echo usr/libexec/sendmail/sendmail ;;
     dovecot) echo usr/sbin/dovecot ;;
+    maddy) echo maddy ;;
+    mailpit) echo mailpit ;;
+  esac
+}
+
+# go_package SERVER: the module, the Go package built from it and the
+# module's version, for the servers that are Go modules; nothing for the
+# others. The versions are those issue 12 compared against.
+go_package() {
+  case "$1" in
+    maddy) echo github.com/foxcpp/maddy github.com/foxcpp/maddy/cmd/maddy v0.8.1 ;;
+    mailpit) echo github.com/axllent/mailpit github.com/axllent/mailpit v1.33.1 ;;
   esac
 }
 
@@ -75,6 +97,11 @@ users() {
 # why_not SERVER prints why SERVER cannot run here, nothing when it can.
 why_not() {
   local server="$1" dir="$root/$1" u
+  if [ -n "$(go_package "$server")" ]; then
+    [ -f "$dir/.ready" ] && [ -x "$dir/$(binary "$server")" ] ||
+      echo "$server is not built in $dir (run: scripts/interop/servers.sh ensure $server)"
+    return
+  fi
   [ "$(id -u)" = 0 ] || { echo "only root can run $server's test instance"; return; }
   [ -f "$dir/.ready" ] || { echo "$server is not unpacked in $dir (run: scripts/interop/servers.sh ensure $server)"; return; }
   for u in $(users "$server"); do
@@ -134,10 +161,44 @@ add_users() {
   if [ "$1" = opensmtpd ]; then mkdir -p /var/lib/opensmtpd/empty; fi
 }
 
+# build_go SERVER builds a server that is a Go module, in a module of its
+# own: `go get -tool` pins the version (the only way the module proxy serves
+# maddy v0.8.1, which lists no versions), and `go build` writes the binary.
+# The go command ignores a dependency's replace directives, and maddy builds
+# only with its own (its forks of go-imap and go-smtp): they are copied from
+# its go.mod (one-line form, the only one it uses) before the build.
+build_go() {
+  local server="$1" dir="$root/$1" module pkg version
+  read -r module pkg version <<<"$(go_package "$server")"
+  command -v go >/dev/null || die "$server cannot be built: go is not on PATH"
+  rm -rf "$dir"
+  mkdir -p "$dir/build"
+  # go get lists every module it adds: kept in build.log, shown on failure.
+  if ! (
+    cd "$dir/build"
+    go mod init "starttls-probe-interop/$server" &&
+      go get -tool "$pkg@$version" &&
+      awk '$1 == "replace" && $3 == "=>" && NF >= 5 {print "-replace=" $2 "=" $4 "@" $5}' \
+        "$(go list -m -f '{{.Dir}}' "$module")/go.mod" | xargs -r go mod edit &&
+      go mod tidy &&
+      go build -o "$dir/$(binary "$server")" "$pkg"
+  ) >"$dir/build.log" 2>&1; then
+    cat "$dir/build.log" >&2
+    die "building $pkg@$version failed"
+  fi
+  echo "$pkg $version" >"$dir/.ready"
+}
+
 ensure_one() {
   local server="$1" dir="$root/$1" reason pkgs
   reason=$(why_not "$server")
   [ -z "$reason" ] && return 0
+  if [ -n "$(go_package "$server")" ]; then
+    build_go "$server"
+    reason=$(why_not "$server")
+    [ -z "$reason" ] || die "$server still cannot run after building: $reason"
+    return 0
+  fi
   [ "$(id -u)" = 0 ] || die "$reason"
   command -v apt-get >/dev/null || die "$server cannot run here and there is no apt-get to fetch it: $reason"
   if [ "$server" = aiosmtpd ] && ! command -v python3 >/dev/null; then
