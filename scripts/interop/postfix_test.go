@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -347,12 +348,38 @@ func newFixture(t *testing.T) *fixture {
 // first in PATH.
 func buildProbe(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "starttls-probe")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/starttls-probe/starttls-probe").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "starttls-probe-interop-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.bin = filepath.Join(dir, "starttls-probe")
+		out, err := exec.Command("go", "build", "-o", built.bin, "github.com/starttls-probe/starttls-probe").CombinedOutput()
+		if err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	return bin
+	return built.bin
+}
+
+// built is the binary every test of the package probes with, built once:
+// a build per probe was most of these tests' time. TestMain removes it.
+var built struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.bin != "" {
+		os.RemoveAll(filepath.Dir(built.bin))
+	}
+	os.Exit(code)
 }
 
 // probe runs the binary with -o json against targets, expecting the good
