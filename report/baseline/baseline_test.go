@@ -537,3 +537,37 @@ func TestREADMENamesTheFileFormat(t *testing.T) {
 		t.Errorf("README.md does not show the baseline file as it is written: %s", want)
 	}
 }
+
+// TestSizeLimit pins the 16 MiB bound on both sides: a baseline of exactly
+// maxFileSize bytes (a real document padded with the spaces JSON allows
+// after it) is read whole, one byte more is refused as too large rather
+// than read in part and misreported as not being JSON.
+func TestSizeLimit(t *testing.T) {
+	doc := `{"format": "starttls-probe baseline", "version": 1, "endpoints": [{"host": "a", "address": "", "port": 25, "starttls_offered": true, "recorded_at": "2030-01-01T00:00:00Z"}]}`
+	for _, tc := range []struct {
+		name string
+		size int
+		want string // "" when it must load
+	}{
+		{"at the limit", maxFileSize, ""},
+		{"one byte over", maxFileSize + 1, "is larger than 16777216 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "baseline.json")
+			data := doc + strings.Repeat(" ", tc.size-len(doc))
+			if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			entries, err := load(path)
+			if tc.want == "" {
+				if err != nil || len(entries) != 1 || entries[0].Host != "a" {
+					t.Fatalf("load of %d bytes: %v, %+v", tc.size, err, entries)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("load of %d bytes: %v, want an error with %q", tc.size, err, tc.want)
+			}
+		})
+	}
+}
