@@ -476,3 +476,84 @@ func TestRenewalNamedByAddress(t *testing.T) {
 		t.Errorf("cause %q lacks %q", d.Cause, want)
 	}
 }
+
+// byAddress is a dialogue's result as probed by address: the host is the
+// address itself, as when a run lists addresses (with or without --name).
+func byAddress(t *testing.T, d reporttest.Dialogue, addr string) probe.Result {
+	t.Helper()
+	d.Address = addr
+	r := d.Result(t)
+	r.Endpoint.Target, r.Endpoint.Host = addr, addr
+	return r
+}
+
+// TestHostGroupedByName: with --name, endpoints probed by address are one
+// mail host and their certificates are compared; without it, each address
+// is its own host and nothing is compared across them.
+func TestHostGroupedByName(t *testing.T) {
+	t.Parallel()
+	p := reporttest.NewDiagPKI(t)
+	results := []probe.Result{
+		byAddress(t, reporttest.Frontend(p.Good), "127.0.0.1"),
+		byAddress(t, reporttest.Frontend(p.GoodOld), "127.0.0.2"),
+	}
+	named := Judge(results, diagExpect(p), reporttest.DiagNow)
+	if d := findDiagnosis(named.Endpoints[1], DiagCertificateDiffers); d == nil || !strings.HasPrefix(d.Cause, "127.0.0.2 port 25 presents another certificate") {
+		t.Errorf("with --name, the second address: %v, want %s", diagnosisIDs(named.Endpoints[1]), DiagCertificateDiffers)
+	}
+	unnamed := Judge(results, Expect{Roots: p.Roots()}, reporttest.DiagNow)
+	for i, ep := range unnamed.Endpoints {
+		if findDiagnosis(ep, DiagCertificateDiffers) != nil {
+			t.Errorf("without --name, address %d is compared with another host: %v", i, diagnosisIDs(ep))
+		}
+	}
+}
+
+// TestDiagnosisWording pins the parts of causes and fixes that name the
+// place, the certificate and the connector's FQDN.
+func TestDiagnosisWording(t *testing.T) {
+	t.Parallel()
+	p := reporttest.NewDiagPKI(t)
+	frontend, client := reporttest.Frontend, reporttest.Client
+
+	t.Run("one address: places are ports", func(t *testing.T) {
+		sum := judgeDialogues(t, p, frontend(p.Expired), client(p.Renewed))
+		d := findDiagnosis(sum.Endpoints[0], DiagExpiredCertificate)
+		if d == nil || !strings.Contains(d.Cause, "is presented on port 587)") {
+			t.Errorf("expired-certificate: %+v, want the renewal placed on \"port 587\"", d)
+		}
+	})
+	t.Run("the renewal found is the one bound", func(t *testing.T) {
+		// Good is newer than Renewed, and has the same subject: the fix
+		// binds the renewal the cause names, not the newest good one.
+		tls465 := reporttest.Dialogue{Role: 465, Script: reporttest.ExchangeScript(probetest.ClientProxy, true, false, false), Chain: p.Good}
+		sum := judgeDialogues(t, p, frontend(p.Expired), client(p.Renewed), tls465)
+		d := findDiagnosis(sum.Endpoints[0], DiagExpiredCertificate)
+		if d == nil {
+			t.Fatalf("no %s: %v", DiagExpiredCertificate, diagnosisIDs(sum.Endpoints[0]))
+		}
+		renewed := reporttest.SHA1(p.Renewed[0])
+		if !strings.Contains(d.Cause, renewed) || !slices.Contains(d.Fix, "Enable-ExchangeCertificate -Thumbprint "+renewed+" -Services SMTP") {
+			t.Errorf("cause %q, fix %q: want the renewal %s bound", d.Cause, d.Fix, renewed)
+		}
+	})
+	t.Run("name mismatch names what the certificate covers", func(t *testing.T) {
+		sum := judgeDialogues(t, p, client(p.WrongName))
+		d := findDiagnosis(sum.Endpoints[0], DiagNameMismatch)
+		if d == nil || !strings.Contains(d.Cause, "presents a certificate for DNS:legacy.contoso.test, not mail.contoso.test") {
+			t.Errorf("name-mismatch: %+v", d)
+		}
+	})
+	t.Run("default certificate on 587: the fix sets the FQDN clients use", func(t *testing.T) {
+		named := judgeDialogues(t, p, client(p.Default), client(p.Good))
+		d := findDiagnosis(named.Endpoints[0], DiagDefaultCertificate)
+		if d == nil || !strings.Contains(strings.Join(d.Fix, "\n"), " -Fqdn mail.contoso.test -TlsCertificateName ") {
+			t.Errorf("with --name: %+v, want -Fqdn mail.contoso.test", d)
+		}
+		unnamed := Judge([]probe.Result{byAddress(t, client(p.Default), "127.0.0.1")}, Expect{Roots: p.Roots()}, reporttest.DiagNow)
+		d = findDiagnosis(unnamed.Endpoints[0], DiagDefaultCertificate)
+		if d == nil || strings.Contains(strings.Join(d.Fix, "\n"), "-Fqdn") {
+			t.Errorf("no name known: %+v, want no -Fqdn", d)
+		}
+	})
+}
