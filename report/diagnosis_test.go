@@ -557,3 +557,27 @@ func TestDiagnosisWording(t *testing.T) {
 		}
 	})
 }
+
+// TestMaskedKeywordLength: an EHLO keyword of four or more X's (the last
+// letter may be kept) is ESMTP inspection's mask, and names the cause of a
+// missing STARTTLS; a shorter one is no evidence of it.
+func TestMaskedKeywordLength(t *testing.T) {
+	t.Parallel()
+	p := reporttest.NewDiagPKI(t)
+	for _, tc := range []struct {
+		keyword string
+		want    string
+	}{
+		{"XXXX", DiagSMTPInspection},
+		{"XXXA", DiagSMTPInspection},
+		{"XXA", DiagSTARTTLSMissing},
+	} {
+		d := reporttest.Dialogue{Role: 25, Script: probetest.Script{
+			Greeting: []string{"220 mx.contoso.test ESMTP ready"},
+			EHLO:     []string{"250-mx.contoso.test", "250-" + tc.keyword, "250 PIPELINING"}}}
+		ids := diagnosisIDs(judgeDialogues(t, p, d).Endpoints[0])
+		if !slices.Equal(ids, []string{tc.want}) {
+			t.Errorf("EHLO keyword %s: diagnoses %q, want %s alone", tc.keyword, ids, tc.want)
+		}
+	}
+}
