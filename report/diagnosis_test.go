@@ -544,6 +544,35 @@ func TestDiagnosisWording(t *testing.T) {
 			t.Errorf("name-mismatch: %+v", d)
 		}
 	})
+	t.Run("certificate-differs names the port and the certificates", func(t *testing.T) {
+		sum := judgeDialogues(t, p, frontend(p.Good), client(p.WrongName))
+		d := findDiagnosis(sum.Endpoints[1], DiagCertificateDiffers)
+		want := "Port 587 presents another certificate (CN=legacy.contoso.test, valid until 2031-01-01, SHA-1 " + reporttest.SHA1(p.WrongName[0]) +
+			") than port 25 (CN=mail.contoso.test, valid until 2031-01-01, SHA-1 " + reporttest.SHA1(p.Good[0]) + ")"
+		if d == nil || !strings.HasPrefix(d.Cause, want) {
+			t.Errorf("certificate-differs: %+v\nwant a cause starting %q", d, want)
+		}
+	})
+	t.Run("a certificate without a CN is described by its subject", func(t *testing.T) {
+		y := func(year int) time.Time { return time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC) }
+		noCN := []*x509.Certificate{reporttest.MakeCert(t, reporttest.CertSpec{Seed: "no-cn", Subject: pkix.Name{Organization: []string{"Contoso"}},
+			DNSNames: []string{reporttest.DiagName}, From: y(2029), To: y(2031)}, p.Issuing, "issuing"), p.Issuing}
+		sum := judgeDialogues(t, p, frontend(p.Good), client(noCN))
+		d := findDiagnosis(sum.Endpoints[1], DiagCertificateDiffers)
+		if d == nil || !strings.HasPrefix(d.Cause, "Port 587 presents another certificate (O=Contoso, valid until 2031-01-01, SHA-1 ") {
+			t.Errorf("certificate-differs: %+v", d)
+		}
+	})
+	t.Run("2525 of a server that does not say what it is keeps Exchange's default certificate", func(t *testing.T) {
+		// A masked or silent banner could be Exchange's back end: its
+		// default certificate there is by design, not a difference.
+		unknownHub := reporttest.Dialogue{Role: 2525, Chain: p.Default, Script: probetest.Script{
+			Greeting: []string{"220 ********************"}, EHLO: []string{"250-mx", "250 STARTTLS"}, EHLOAfterTLS: []string{"250-mx", "250 PIPELINING"}}}
+		sum := judgeDialogues(t, p, frontend(p.Good), unknownHub)
+		if ep := sum.Endpoints[1]; ep.Server.Software != SoftwareUnknown || findDiagnosis(ep, DiagCertificateDiffers) != nil {
+			t.Errorf("2525: server %+v, diagnoses %v: want unknown and no %s", ep.Server, diagnosisIDs(ep), DiagCertificateDiffers)
+		}
+	})
 	t.Run("default certificate on 587: the fix sets the FQDN clients use", func(t *testing.T) {
 		named := judgeDialogues(t, p, client(p.Default), client(p.Good))
 		d := findDiagnosis(named.Endpoints[0], DiagDefaultCertificate)
