@@ -610,3 +610,45 @@ func TestMaskedKeywordLength(t *testing.T) {
 		}
 	}
 }
+
+// TestMaskChosen: of several masked keywords, the one most like STARTTLS's
+// mask is named (its length, its last letter kept); among equals, the
+// first.
+func TestMaskChosen(t *testing.T) {
+	t.Parallel()
+	p := reporttest.NewDiagPKI(t)
+	for _, tc := range []struct {
+		keywords []string
+		want     string
+	}{
+		{[]string{"XXXX", "XXXXXXXX", "XXXXXXXA", "XXXXX"}, `"XXXXXXXA"`},
+		{[]string{"XXXX", "XXXXX"}, `"XXXX"`},
+		{[]string{"XXXXXXXA", "XXXXXXXB"}, `"XXXXXXXA"`},
+	} {
+		ehlo := []string{"250-mx.contoso.test"}
+		for _, kw := range tc.keywords {
+			ehlo = append(ehlo, "250-"+kw)
+		}
+		d := reporttest.Dialogue{Role: 25, Script: probetest.Script{
+			Greeting: []string{"220 mx.contoso.test ESMTP ready"}, EHLO: append(ehlo, "250 PIPELINING")}}
+		x := findDiagnosis(judgeDialogues(t, p, d).Endpoints[0], DiagSMTPInspection)
+		if x == nil || !strings.Contains(x.Cause, tc.want+" stands where STARTTLS should be") {
+			t.Errorf("keywords %q: %+v, want %s named", tc.keywords, x, tc.want)
+		}
+	}
+}
+
+// TestAuthInAShortEHLOReply: a two-line EHLO reply (the greeting line and
+// AUTH) offers AUTH as much as a long one.
+func TestAuthInAShortEHLOReply(t *testing.T) {
+	t.Parallel()
+	p := reporttest.NewDiagPKI(t)
+	for _, auth := range []string{"250 AUTH PLAIN LOGIN", "250 AUTH=LOGIN"} {
+		d := reporttest.Dialogue{Role: 587, Chain: p.Good, Script: reporttest.PostfixScript(
+			[]string{auth}, []string{"250 AUTH PLAIN LOGIN"}, false)}
+		ep := judgeDialogues(t, p, d).Endpoints[0]
+		if x := findDiagnosis(ep, DiagAuthBeforeTLS); x == nil || !strings.Contains(x.Cause, "LOGIN") {
+			t.Errorf("EHLO %q: diagnoses %v, want %s", auth, diagnosisIDs(ep), DiagAuthBeforeTLS)
+		}
+	}
+}
