@@ -85,7 +85,11 @@ func baselineCheck(t *testing.T, s report.Summary) report.Check {
 
 func apply(t *testing.T, path string, s *report.Summary, opts Options) {
 	t.Helper()
-	if err := Apply(context.Background(), path, s, opts); err != nil {
+	// The deadline (generous for 2 loaded cores) makes a lock that is never
+	// granted fail the test instead of hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := Apply(ctx, path, s, opts); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
 }
@@ -449,9 +453,13 @@ func TestLockIsWaitedFor(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "baseline.json")
 	s := run(t, p, probetest.Config{Chain: p.before})
 
-	held, err := acquireLock(context.Background(), path+".lock")
+	// A free lock is taken at once; the deadline (generous for 2 loaded
+	// cores) turns a lock that is never granted into a failure, not a hang.
+	free, cancelFree := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelFree()
+	held, err := acquireLock(free, path+".lock")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the free lock was not granted: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
