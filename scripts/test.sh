@@ -21,62 +21,49 @@ GOOS=windows go vet ./...
 echo "== import rules"
 scripts/check-imports.sh
 
-echo "== postfix for the interop tests (scripts/interop)"
-# Installs Postfix when it is missing and we are root. Without it the interop
-# tests skip, except under CI=true, where they must run.
-postfix_skip=""
-if ! scripts/postfix/postfix.sh ensure; then
-  if [ "${CI:-}" = true ]; then
-    echo "FAIL: CI=true and no Postfix instance can run here"; exit 1
+# need runs an ensure step for tests that use real software. When the step
+# fails, CI=true stops here (those tests must run in CI); elsewhere the tests
+# skip and the skip is said now and again at the end.
+skipped=()
+need() {
+  local what=$1; shift
+  if ! "$@"; then
+    if [ "${CI:-}" = true ]; then
+      echo "FAIL: CI=true and $what cannot run here"; exit 1
+    fi
+    skipped+=("SKIP: the tests of $what did not run: see its step above")
+    echo "${skipped[-1]}"
   fi
-  postfix_skip="SKIP: the real-Postfix interop tests (scripts/interop) did not run: see the postfix step"
-  echo "$postfix_skip"
-fi
+}
+
+# unbound is installed when missing and we are root.
+ensure_unbound() {
+  command -v unbound >/dev/null || [ -x /usr/sbin/unbound ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get install -y -q --no-install-recommends unbound ||
+      { apt-get update -q && apt-get install -y -q --no-install-recommends unbound; } || true
+  fi
+  command -v unbound >/dev/null || [ -x /usr/sbin/unbound ]
+}
+
+echo "== postfix for the interop tests (scripts/interop)"
+# Installs Postfix when it is missing and we are root.
+need "real Postfix (scripts/interop)" scripts/postfix/postfix.sh ensure
 
 echo "== other servers for the interop tests (scripts/interop/servers.sh)"
 # Unpacks aiosmtpd, OpenSMTPD, Exim, chasquid, Courier, Sendmail and Dovecot
 # from Debian's packages when missing and we are root, and builds maddy and
-# Mailpit, which are Go modules, in a module of their own. Without them their
-# interop tests skip, except under CI=true, where they must run.
-servers_skip=""
-if ! scripts/interop/servers.sh ensure; then
-  if [ "${CI:-}" = true ]; then
-    echo "FAIL: CI=true and the interop servers cannot run here"; exit 1
-  fi
-  servers_skip="SKIP: some real-server interop tests (scripts/interop) did not run: see the servers step"
-  echo "$servers_skip"
-fi
+# Mailpit, which are Go modules, in a module of their own.
+need "the other real servers (scripts/interop)" scripts/interop/servers.sh ensure
 
 echo "== unbound for the DNSSEC tests (report: TestDANEWithAValidatingResolver)"
-# A real validating resolver judges the DANE cases. Installed when missing
-# and we are root; without it those tests skip loudly, except under CI=true,
-# where they fail (dnstest.StartUnbound).
-unbound_skip=""
-if ! command -v unbound >/dev/null && [ ! -x /usr/sbin/unbound ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get install -y -q --no-install-recommends unbound || { apt-get update -q && apt-get install -y -q --no-install-recommends unbound; } || true
-  fi
-  if ! command -v unbound >/dev/null && [ ! -x /usr/sbin/unbound ]; then
-    if [ "${CI:-}" = true ]; then
-      echo "FAIL: CI=true and unbound cannot be installed here"; exit 1
-    fi
-    unbound_skip="SKIP: the DANE tests against a validating resolver did not run: unbound is missing (apt-get install -y unbound)"
-    echo "$unbound_skip"
-  fi
-fi
+# A real validating resolver judges the DANE cases (dnstest.StartUnbound).
+need "DANE against a validating resolver (unbound)" ensure_unbound
 
 echo "== promtool, prometheus and chromium for the exporter's tests (scripts/examples/prometheus.sh)"
-# Installs Debian's prometheus and chromium when
-# missing and we are root, without starting their daemons. Without them the
-# tests that need them skip, loudly, except under CI=true, where they must run.
-prometheus_skip=""
-if ! scripts/examples/prometheus.sh ensure; then
-  if [ "${CI:-}" = true ]; then
-    echo "FAIL: CI=true and promtool, prometheus or chromium is missing"; exit 1
-  fi
-  prometheus_skip="SKIP: the promtool, Prometheus and Chromium tests did not run: see the prometheus step"
-  echo "$prometheus_skip"
-fi
+# Installs Debian's prometheus and chromium when missing and we are root,
+# without starting their daemons.
+need "promtool, Prometheus and Chromium" scripts/examples/prometheus.sh ensure
 
 echo "== go test -race"
 go test -race -count=1 ./...
@@ -87,8 +74,5 @@ scripts/examples/test-examples.sh
 echo "== release archives (scripts/release.sh)"
 scripts/test-release.sh
 
-# Repeated last, where it cannot scroll out of sight.
-if [ -n "$postfix_skip" ]; then echo "$postfix_skip"; fi
-if [ -n "$servers_skip" ]; then echo "$servers_skip"; fi
-if [ -n "$unbound_skip" ]; then echo "$unbound_skip"; fi
-if [ -n "$prometheus_skip" ]; then echo "$prometheus_skip"; fi
+# Repeated last, where they cannot scroll out of sight.
+for line in "${skipped[@]}"; do echo "$line"; done
