@@ -5,14 +5,12 @@ package interop
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // Some servers read their configuration from paths compiled into them
@@ -142,18 +140,7 @@ chown -R courier:courier /var/lib/courier /var/spool/courier`
 // to STARTTLS. It never sends RCPT TO: nothing can be queued.
 func courierSTARTTLSAfterRSET(t *testing.T, addr string) (int, string) {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	tp := textproto.NewConn(conn)
-	if _, _, err := tp.ReadResponse(220); err != nil {
-		t.Fatalf("banner: %v", err)
-	}
+	tp := greeted(t, addr)
 	for _, line := range []string{"EHLO client.interop.test", "MAIL FROM:<>", "RSET"} {
 		if _, _, err := cmd(tp, 250, line); err != nil {
 			t.Fatalf("%s: %v", line, err)

@@ -418,15 +418,15 @@ func (f *fixture) runJSON(t *testing.T, rep any, args ...string) int {
 	return exit
 }
 
-// mailFromBeforeSTARTTLS says EHLO and MAIL FROM:<> in plaintext and returns
-// the reply to MAIL FROM. It never sends RCPT TO: nothing can be queued.
-func mailFromBeforeSTARTTLS(t *testing.T, addr string) (int, string) {
+// greeted dials addr and reads its 220 greeting, with 20 s for the whole
+// dialogue; the connection closes when the test ends.
+func greeted(t *testing.T, addr string) *textproto.Conn {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
 	if err := conn.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -434,6 +434,14 @@ func mailFromBeforeSTARTTLS(t *testing.T, addr string) (int, string) {
 	if _, _, err := tp.ReadResponse(220); err != nil {
 		t.Fatalf("banner: %v", err)
 	}
+	return tp
+}
+
+// mailFromBeforeSTARTTLS says EHLO and MAIL FROM:<> in plaintext and returns
+// the reply to MAIL FROM. It never sends RCPT TO: nothing can be queued.
+func mailFromBeforeSTARTTLS(t *testing.T, addr string) (int, string) {
+	t.Helper()
+	tp := greeted(t, addr)
 	if _, _, err := cmd(tp, 250, "EHLO interop.test"); err != nil {
 		t.Fatalf("EHLO: %v", err)
 	}
