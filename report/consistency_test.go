@@ -259,8 +259,10 @@ func TestConsistencyAndDiagnosisBlameTheSameAddress(t *testing.T) {
 			continue
 		}
 		for _, row := range differs.Compare {
-			if want := row.Address == "127.0.0.11"; row.Differs != want {
-				t.Errorf("certificate-differs row %s: differs = %v, want %v", row.Address, row.Differs, want)
+			for _, place := range row.Places {
+				if want := place.Address == "127.0.0.11"; row.Differs != want {
+					t.Errorf("certificate-differs row %s (presented on %s): differs = %v, want %v", row.SHA1, place.Address, row.Differs, want)
+				}
 			}
 		}
 	}

@@ -65,17 +65,42 @@ type Diagnosis struct {
 	Compare []CertificateRow `json:"compare,omitempty"`
 }
 
-// CertificateRow is one endpoint in a side-by-side comparison.
+// CertificateRow is one distinct certificate in a side-by-side comparison:
+// one row per certificate, not per endpoint, so that a name served by
+// thousands of endpoints over a few certificates costs a few rows (issue 14:
+// a row per endpoint in every endpoint's diagnosis was quadratic).
 type CertificateRow struct {
-	Address     string    `json:"address"`
-	Port        int       `json:"port"`
-	ServicePort int       `json:"service_port"`
-	SHA1        string    `json:"sha1"`
-	Subject     string    `json:"subject"`
-	NotAfter    time.Time `json:"not_after"`
-	// Differs marks the endpoints whose certificate is not the one most of
-	// the others (or the best of them) present.
+	SHA1     string    `json:"sha1"`
+	Subject  string    `json:"subject"`
+	NotAfter time.Time `json:"not_after"`
+	// Count is how many of the compared endpoints present it.
+	Count int `json:"count"`
+	// Places are the first MaxPlaces of them, in report order.
+	Places []Place `json:"places"`
+	// Differs marks the certificates that are not the one the others are
+	// compared with (referenceLeaf).
 	Differs bool `json:"differs"`
+}
+
+// Place is where an endpoint was reached.
+type Place struct {
+	Address     string `json:"address"`
+	Port        int    `json:"port"`
+	ServicePort int    `json:"service_port"`
+}
+
+// MaxPlaces bounds the example endpoints a CertificateRow names: enough to
+// find the node, few enough that a pool of thousands stays readable.
+const MaxPlaces = 5
+
+// CertificateGroup is the comparison of the certificates that the endpoints
+// of one mail host (one name: hostKey) present, when they present two or
+// more: the table every certificate-differs diagnosis of the host shows.
+type CertificateGroup struct {
+	Name string           `json:"name"`
+	Rows []CertificateRow `json:"certificates"`
+	// ReferenceSHA1 is the certificate the others are compared with.
+	ReferenceSHA1 string `json:"reference_sha1"`
 }
 
 // diagnose names the causes for every endpoint of s, and lets the warnings
@@ -84,10 +109,16 @@ func diagnose(s *Summary, now time.Time) {
 	// Grouped once for the run: finding each endpoint's group by scanning
 	// every endpoint would be quadratic in a batch.
 	groups := map[string]*hostGroup{}
+	var order []*hostGroup
 	for i := range s.Endpoints {
 		key := hostKey(s.Endpoints[i])
 		if groups[key] == nil {
-			groups[key] = &hostGroup{}
+			name := s.Endpoints[i].ExpectedName
+			if name == "" {
+				name = s.Endpoints[i].Result.Endpoint.Host
+			}
+			groups[key] = &hostGroup{name: name}
+			order = append(order, groups[key])
 		}
 		groups[key].members = append(groups[key].members, &s.Endpoints[i])
 	}
@@ -100,6 +131,11 @@ func diagnose(s *Summary, now time.Time) {
 			ep.Connector = strings.TrimSpace(exchangeConnector(d.role, d.serverName()))
 		}
 		ep.Diagnoses = d.rules()
+	}
+	for _, g := range order {
+		if c := g.compared; c != nil && c.reference != nil {
+			s.CertificateGroups = append(s.CertificateGroups, CertificateGroup{Name: g.name, Rows: c.rows, ReferenceSHA1: c.reference.SHA1})
+		}
 	}
 }
 
@@ -121,12 +157,7 @@ type diagContext struct {
 func newDiagContext(ep *Endpoint, host *hostGroup, now time.Time) *diagContext {
 	d := &diagContext{ep: ep, group: host.members, host: host, now: now, role: ep.ServicePort, server: ep.Server, name: ep.ExpectedName}
 	if d.server.Software == SoftwareUnknown {
-		for p := range d.peers() {
-			if p.Server.Software != SoftwareUnknown {
-				d.server.Software = p.Server.Software
-				break
-			}
-		}
+		d.server.Software = host.software()
 	}
 	return d
 }
@@ -134,11 +165,23 @@ func newDiagContext(ep *Endpoint, host *hostGroup, now time.Time) *diagContext {
 // hostKey groups the endpoints of one mail host: the name clients use when
 // there is one (so that nodes probed by address with --name group), else
 // the host as given.
-func hostKey(ep Endpoint) string {
-	if ep.ExpectedName != "" {
-		return strings.ToLower(ep.ExpectedName)
+func hostKey(ep Endpoint) string { return groupKey(ep.ExpectedName, ep.Result.Endpoint.Host) }
+
+func groupKey(expectedName, host string) string {
+	if expectedName != "" {
+		return strings.ToLower(expectedName)
 	}
-	return strings.ToLower(ep.Result.Endpoint.Host)
+	return strings.ToLower(host)
+}
+
+// GroupKey is the mail host whose endpoints are judged together (their
+// ports and addresses compared, a peer's software borrowed): the name
+// clients use, else the host. Every cross-endpoint judgement (diagnoses,
+// consistency, a host silent on every port) stays within one group, so a
+// run that judges each group on its own, as -o jsonl does to keep its
+// memory flat, decides what a judgement of the whole run decides.
+func GroupKey(ep probe.Endpoint, expect Expect) string {
+	return groupKey(expectedName(ep, expect), ep.Host)
 }
 
 // peers are the other endpoints of the same name, in report order: the
@@ -157,10 +200,8 @@ func (d *diagContext) peers() iter.Seq[*Endpoint] {
 // place names where an endpoint of the host is: "port 25", or
 // "192.0.2.11 port 25" when the host was reached at several addresses.
 func (d *diagContext) place(e *Endpoint) string {
-	for _, other := range d.group {
-		if other.Result.Address != e.Result.Address {
-			return fmt.Sprintf("%s port %d", e.Result.Address, e.ServicePort)
-		}
+	if d.host.multiAddress() {
+		return fmt.Sprintf("%s port %d", e.Result.Address, e.ServicePort)
 	}
 	return fmt.Sprintf("port %d", e.ServicePort)
 }
@@ -185,6 +226,12 @@ var netbiosName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,14}$`)
 // banner, unless the banner shows the public name, which is a connector FQDN
 // and not the server's. "" when nothing tells.
 func (d *diagContext) serverName() string {
+	// The same for every member: worked out once per group, since a
+	// connector is named for every Exchange endpoint.
+	return d.host.once(&d.host.serverName, d.findServerName)
+}
+
+func (d *diagContext) findServerName() string {
 	for _, e := range d.group {
 		if leaf := e.Result.Leaf(); isExchangeDefaultCertificate(leaf) && netbiosName.MatchString(leaf.Subject.CommonName) {
 			return strings.ToUpper(leaf.Subject.CommonName)
@@ -240,6 +287,13 @@ func (d *diagContext) connectorName() string {
 // the name: CA-issued, covering the name, within its validity. The newest
 // wins, as Exchange's own selection picks the newest.
 func (d *diagContext) goodCertificate() *x509.Certificate {
+	if d.host.good == nil {
+		d.host.good = &struct{ cert *x509.Certificate }{d.findGoodCertificate()}
+	}
+	return d.host.good.cert
+}
+
+func (d *diagContext) findGoodCertificate() *x509.Certificate {
 	var best *x509.Certificate
 	for _, e := range d.group {
 		leaf := e.Result.Leaf()

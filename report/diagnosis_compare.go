@@ -20,20 +20,6 @@ func (d *diagContext) certificateDiffers() *Diagnosis {
 	if cmp.reference == nil || mine.SHA1 == cmp.reference.SHA1 {
 		return nil
 	}
-	label := d.place
-	var rows []CertificateRow
-	var same []string
-	for _, m := range cmp.members {
-		leaf := m.Leaf()
-		differs := leaf.SHA1 != cmp.reference.SHA1
-		rows = append(rows, CertificateRow{
-			Address: m.Result.Address, Port: m.Result.Endpoint.Port, ServicePort: m.ServicePort, SHA1: leaf.SHA1,
-			Subject: leaf.DotNetSubject, NotAfter: leaf.NotAfter, Differs: differs,
-		})
-		if !differs {
-			same = append(same, label(m))
-		}
-	}
 	why := "it was left out when the certificate was installed or renewed"
 	if d.exchange() {
 		why = "its connector was left out when the certificate was bound or renewed"
@@ -41,8 +27,10 @@ func (d *diagContext) certificateDiffers() *Diagnosis {
 	x := &Diagnosis{
 		ID: DiagCertificateDiffers, Severity: SeverityWarning,
 		Cause: fmt.Sprintf("%s presents another certificate (%s, SHA-1 %s) than %s (%s, SHA-1 %s): %s.",
-			capitalize(label(d.ep)), describeCertificate(mine), mine.SHA1, strings.Join(same, ", "), describeCertificate(cmp.reference), cmp.reference.SHA1, why),
-		Compare: rows,
+			capitalize(d.place(d.ep)), describeCertificate(mine), mine.SHA1, cmp.referencePlaces, describeCertificate(cmp.reference), cmp.reference.SHA1, why),
+		// Shared by every member that differs: the group's table, not a
+		// copy per endpoint.
+		Compare: cmp.rows,
 	}
 	// Where another rule explains this certificate, it gives the fix too.
 	if d.certificateExplained() {
@@ -68,42 +56,119 @@ func comparable(e *Endpoint) bool {
 }
 
 // hostGroup is the endpoints of one mail host (hostKey), with what the
-// rules compute once for all of them rather than once per member.
+// rules compute once for all of them rather than once per member: every
+// member has the same name and instant, so these facts are the group's.
+// A member's lookup of them is then constant, and a group of thousands
+// (one --name over a batch) is judged in linear time.
 type hostGroup struct {
+	// name is the host as the report shows it.
+	name    string
 	members []*Endpoint
 	// compared is the certificate comparison, nil until a member needs it.
 	compared *certificateComparison
+	// The facts below are worked out on first use; nil until then.
+	severalAddresses *bool
+	knownSoftware    *Software
+	serverName       *string
+	good             *struct{ cert *x509.Certificate }
 }
 
-// certificateComparison is the group's comparable members and the
-// reference certificate the others are compared with (referenceLeaf).
+// once returns *slot, working it out with find on the first call.
+func (g *hostGroup) once(slot **string, find func() string) string {
+	if *slot == nil {
+		v := find()
+		*slot = &v
+	}
+	return **slot
+}
+
+// multiAddress reports whether the host was reached at several addresses,
+// so that a place must name the address as well as the port.
+func (g *hostGroup) multiAddress() bool {
+	if g.severalAddresses == nil {
+		several := false
+		for _, e := range g.members {
+			if e.Result.Address != g.members[0].Result.Address {
+				several = true
+				break
+			}
+		}
+		g.severalAddresses = &several
+	}
+	return *g.severalAddresses
+}
+
+// software is the first member's software that is known: what a member
+// whose banner and EHLO did not tell borrows.
+func (g *hostGroup) software() Software {
+	if g.knownSoftware == nil {
+		known := SoftwareUnknown
+		for _, e := range g.members {
+			if e.Server.Software != SoftwareUnknown {
+				known = e.Server.Software
+				break
+			}
+		}
+		g.knownSoftware = &known
+	}
+	return *g.knownSoftware
+}
+
+// certificateComparison is the group's distinct comparable certificates,
+// one row each, and the reference certificate the others are compared with
+// (referenceLeaf).
 type certificateComparison struct {
-	members      []*Endpoint
+	rows         []CertificateRow
 	reference    *Certificate
 	referenceRaw *x509.Certificate
+	// referencePlaces names where the reference is presented, for the
+	// causes: "port 25, port 2525", bounded like the rows' places.
+	referencePlaces string
 }
 
-// comparison is computed on the first call; every member of a group has
-// the same name and instant, so d's group facts are the group's.
+// comparison is computed on the first call.
 func (g *hostGroup) comparison(d *diagContext) *certificateComparison {
 	if g.compared != nil {
 		return g.compared
 	}
 	cmp := &certificateComparison{}
+	g.compared = cmp
+	var members []*Endpoint
 	for _, e := range g.members {
 		if comparable(e) {
-			cmp.members = append(cmp.members, e)
+			members = append(members, e)
 		}
 	}
-	if ref := referenceLeaf(cmp.members, d.name, d.now); ref != "" {
-		for _, e := range cmp.members {
-			if e.Leaf().SHA1 == ref {
-				cmp.reference, cmp.referenceRaw = e.Leaf(), e.Result.Leaf()
-				break
+	ref := referenceLeaf(members, d.name, d.now)
+	if ref == "" {
+		return cmp
+	}
+	row := map[string]int{}
+	var labels [][]string
+	for _, e := range members {
+		leaf := e.Leaf()
+		i, ok := row[leaf.SHA1]
+		if !ok {
+			i = len(cmp.rows)
+			row[leaf.SHA1] = i
+			cmp.rows = append(cmp.rows, CertificateRow{SHA1: leaf.SHA1, Subject: leaf.DotNetSubject, NotAfter: leaf.NotAfter, Differs: leaf.SHA1 != ref})
+			labels = append(labels, nil)
+			if leaf.SHA1 == ref {
+				cmp.reference, cmp.referenceRaw = leaf, e.Result.Leaf()
 			}
 		}
+		r := &cmp.rows[i]
+		r.Count++
+		if len(r.Places) < MaxPlaces {
+			r.Places = append(r.Places, Place{Address: e.Result.Address, Port: e.Result.Endpoint.Port, ServicePort: e.ServicePort})
+			labels[i] = append(labels[i], d.place(e))
+		}
 	}
-	g.compared = cmp
+	i := row[ref]
+	cmp.referencePlaces = strings.Join(labels[i], ", ")
+	if more := cmp.rows[i].Count - len(labels[i]); more > 0 {
+		cmp.referencePlaces += fmt.Sprintf(" and %d more", more)
+	}
 	return cmp
 }
 

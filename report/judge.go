@@ -227,6 +227,10 @@ type Summary struct {
 	// Consistency compares the addresses of each name and port reached at
 	// two or more of them (consistency.go).
 	Consistency []AddressGroup
+	// CertificateGroups compare the certificates of each mail host whose
+	// endpoints present two or more (the certificate-differs table), one
+	// row per certificate.
+	CertificateGroups []CertificateGroup
 	// Policies are the mail domains' published policies, one per domain
 	// (policy.go).
 	Policies []DomainPolicy

@@ -22,9 +22,30 @@ type (
 		// Consistency is every name and port reached at two or more
 		// addresses, with what each address presents.
 		Consistency []jsonAddressGroup `json:"consistency"`
+		// CertificateGroups compare the certificates of each mail host
+		// whose endpoints present two or more, one row per certificate.
+		CertificateGroups []jsonCertificateGroup `json:"certificate_groups"`
 		// Policies are the mail domains' published policies
 		// (json_policy.go).
 		Policies []jsonPolicy `json:"policies,omitempty"`
+	}
+	jsonDiagnosis struct {
+		report.Diagnosis
+		Compare []jsonCertificateRow `json:"compare,omitempty"`
+	}
+	jsonCertificateRow struct {
+		// Address, Port and ServicePort are the row's first place: rows
+		// were one per endpoint before they became one per certificate
+		// (count, places), and field names are never removed.
+		Address     string `json:"address"`
+		Port        int    `json:"port"`
+		ServicePort int    `json:"service_port"`
+		report.CertificateRow
+	}
+	jsonCertificateGroup struct {
+		Name          string               `json:"name"`
+		ReferenceSHA1 string               `json:"reference_sha1"`
+		Certificates  []jsonCertificateRow `json:"certificates"`
 	}
 	jsonAddressGroup struct {
 		Host    string            `json:"host"`
@@ -41,29 +62,29 @@ type (
 		STARTTLSDiffers    bool       `json:"starttls_differs"`
 	}
 	jsonResult struct {
-		Target          string             `json:"target"`
-		Host            string             `json:"host"`
-		Address         string             `json:"address"`
-		Port            int                `json:"port"`
-		ServicePort     int                `json:"service_port"`
-		Mode            probe.Mode         `json:"mode"`
-		Status          report.Status      `json:"status"`
-		ExpectedName    string             `json:"expected_name"`
-		Error           *jsonError         `json:"error"`
-		Banner          *jsonReply         `json:"banner"`
-		EHLO            *jsonReply         `json:"ehlo"`
-		STARTTLSOffered bool               `json:"starttls_offered"`
-		STARTTLSReply   *jsonReply         `json:"starttls_reply"`
-		EHLOAfterTLS    *jsonReply         `json:"ehlo_after_tls"`
-		TLS             *jsonTLS           `json:"tls"`
-		Chain           []jsonCert         `json:"chain"`
-		Checks          []report.Check     `json:"checks"`
-		Server          report.Server      `json:"server"`
-		Connector       string             `json:"connector,omitempty"`
-		TLSRequired     *jsonTLSRequired   `json:"tls_required"`
-		Diagnosis       []report.Diagnosis `json:"diagnosis"`
-		TimingsMS       jsonTimings        `json:"timings_ms"`
-		Transcript      []jsonTranscript   `json:"transcript,omitempty"`
+		Target          string           `json:"target"`
+		Host            string           `json:"host"`
+		Address         string           `json:"address"`
+		Port            int              `json:"port"`
+		ServicePort     int              `json:"service_port"`
+		Mode            probe.Mode       `json:"mode"`
+		Status          report.Status    `json:"status"`
+		ExpectedName    string           `json:"expected_name"`
+		Error           *jsonError       `json:"error"`
+		Banner          *jsonReply       `json:"banner"`
+		EHLO            *jsonReply       `json:"ehlo"`
+		STARTTLSOffered bool             `json:"starttls_offered"`
+		STARTTLSReply   *jsonReply       `json:"starttls_reply"`
+		EHLOAfterTLS    *jsonReply       `json:"ehlo_after_tls"`
+		TLS             *jsonTLS         `json:"tls"`
+		Chain           []jsonCert       `json:"chain"`
+		Checks          []report.Check   `json:"checks"`
+		Server          report.Server    `json:"server"`
+		Connector       string           `json:"connector,omitempty"`
+		TLSRequired     *jsonTLSRequired `json:"tls_required"`
+		Diagnosis       []jsonDiagnosis  `json:"diagnosis"`
+		TimingsMS       jsonTimings      `json:"timings_ms"`
+		Transcript      []jsonTranscript `json:"transcript,omitempty"`
 		// DANE and PolicyFindings: under a domain's policy (json_policy.go).
 		DANE           *jsonDANE              `json:"dane,omitempty"`
 		PolicyFindings []report.PolicyFinding `json:"policy_findings,omitempty"`
@@ -130,7 +151,7 @@ type (
 // JSON writes the summary as one indented JSON document.
 func JSON(w io.Writer, s report.Summary) error {
 	doc := jsonDocument{Tool: s.Tool, Version: s.Version, Status: s.Status, Checked: s.Now.UTC(), Results: []jsonResult{},
-		Consistency: []jsonAddressGroup{}}
+		Consistency: []jsonAddressGroup{}, CertificateGroups: toJSONCertificateGroups(s.CertificateGroups)}
 	for i := range s.Endpoints {
 		doc.Results = append(doc.Results, toJSONResult(&s.Endpoints[i], s.Verbose))
 	}
@@ -275,13 +296,36 @@ func toJSONTLSRequired(ep *report.Endpoint) *jsonTLSRequired {
 
 // toJSONDiagnoses keeps empty lists as [] rather than null, so that scripts
 // can iterate without a check.
-func toJSONDiagnoses(ds []report.Diagnosis) []report.Diagnosis {
-	out := make([]report.Diagnosis, len(ds))
+func toJSONDiagnoses(ds []report.Diagnosis) []jsonDiagnosis {
+	out := make([]jsonDiagnosis, len(ds))
 	for i, d := range ds {
 		if d.Fix == nil {
 			d.Fix = []string{}
 		}
-		out[i] = d
+		out[i] = jsonDiagnosis{Diagnosis: d, Compare: toJSONCertificateRows(d.Compare)}
+	}
+	return out
+}
+
+func toJSONCertificateRows(rows []report.CertificateRow) []jsonCertificateRow {
+	if len(rows) == 0 {
+		return nil
+	}
+	out := make([]jsonCertificateRow, len(rows))
+	for i, r := range rows {
+		out[i].CertificateRow = r
+		if len(r.Places) > 0 {
+			out[i].Address, out[i].Port, out[i].ServicePort = r.Places[0].Address, r.Places[0].Port, r.Places[0].ServicePort
+		}
+	}
+	return out
+}
+
+// toJSONCertificateGroups keeps an empty list as [], as consistency does.
+func toJSONCertificateGroups(groups []report.CertificateGroup) []jsonCertificateGroup {
+	out := make([]jsonCertificateGroup, 0, len(groups))
+	for _, g := range groups {
+		out = append(out, jsonCertificateGroup{Name: g.Name, ReferenceSHA1: g.ReferenceSHA1, Certificates: toJSONCertificateRows(g.Rows)})
 	}
 	return out
 }

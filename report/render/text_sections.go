@@ -127,24 +127,21 @@ func writeDiagnoses(w io.Writer, p palette, ep *report.Endpoint) {
 	}
 }
 
-// writeCompareTable puts the compared certificates side by side.
+// writeCompareTable puts the compared certificates side by side, one row
+// per certificate with where it is presented.
 func writeCompareTable(w io.Writer, rows []report.CertificateRow) {
 	if len(rows) == 0 {
 		return
 	}
 	var table strings.Builder
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "      ADDRESS\tPORT\tSHA-1\tSUBJECT\tNOT AFTER\t")
+	fmt.Fprintln(tw, "      PRESENTED ON\tSHA-1\tSUBJECT\tNOT AFTER\t")
 	for _, row := range rows {
-		port := strconv.Itoa(row.Port)
-		if row.ServicePort != row.Port {
-			port += fmt.Sprintf(" (as %d)", row.ServicePort)
-		}
 		mark := ""
 		if row.Differs {
 			mark = "<- differs"
 		}
-		fmt.Fprintf(tw, "      %s\t%s\t%s\t%s\t%s\t%s\n", Escape(row.Address), port, row.SHA1, Escape(row.Subject),
+		fmt.Fprintf(tw, "      %s\t%s\t%s\t%s\t%s\n", Escape(presentedOn(row)), row.SHA1, Escape(row.Subject),
 			row.NotAfter.Format(time.DateOnly), mark)
 	}
 	tw.Flush()
@@ -152,6 +149,33 @@ func writeCompareTable(w io.Writer, rows []report.CertificateRow) {
 	for _, line := range strings.Split(strings.TrimSuffix(table.String(), "\n"), "\n") {
 		fmt.Fprintln(w, strings.TrimRight(line, " "))
 	}
+}
+
+// presentedOn is "127.0.0.1:25, 127.0.0.2:25 and 998 more": the row's
+// example endpoints and how many it does not name.
+func presentedOn(row report.CertificateRow) string {
+	var places []string
+	for _, p := range row.Places {
+		place := hostPort(p.Address, p.Port)
+		if p.ServicePort != p.Port {
+			place += fmt.Sprintf(" (as %d)", p.ServicePort)
+		}
+		places = append(places, place)
+	}
+	s := strings.Join(places, ", ")
+	if more := row.Count - len(row.Places); more > 0 {
+		s += fmt.Sprintf(" and %d more", more)
+	}
+	return s
+}
+
+// hostPort is net.JoinHostPort, which render may not import (it never
+// dials): an IPv6 address goes in brackets.
+func hostPort(address string, port int) string {
+	if strings.Contains(address, ":") {
+		address = "[" + address + "]"
+	}
+	return address + ":" + strconv.Itoa(port)
 }
 
 // writeTLSRequiredTranscript shows, with -v, the TLS-required test's own
