@@ -157,16 +157,7 @@ func JSON(w io.Writer, s report.Summary) error {
 	}
 	doc.Policies = toJSONPolicies(s.Policies)
 	for _, g := range s.Consistency {
-		jg := jsonAddressGroup{Host: g.Host, Port: g.Port, Differs: g.Differs}
-		for _, m := range g.Members {
-			jm := jsonGroupMember{Address: m.Address, STARTTLS: string(m.STARTTLS), LeafSHA1: m.LeafSHA1,
-				CertificateDiffers: m.CertificateDiffers, STARTTLSDiffers: m.STARTTLSDiffers}
-			if !m.NotAfter.IsZero() {
-				jm.NotAfter = &m.NotAfter
-			}
-			jg.Members = append(jg.Members, jm)
-		}
-		doc.Consistency = append(doc.Consistency, jg)
+		doc.Consistency = append(doc.Consistency, toJSONAddressGroup(g))
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -174,6 +165,19 @@ func JSON(w io.Writer, s report.Summary) error {
 	// and pasted by people, and this JSON never lands in HTML.
 	enc.SetEscapeHTML(false)
 	return enc.Encode(doc)
+}
+
+func toJSONAddressGroup(g report.AddressGroup) jsonAddressGroup {
+	jg := jsonAddressGroup{Host: g.Host, Port: g.Port, Differs: g.Differs}
+	for _, m := range g.Members {
+		jm := jsonGroupMember{Address: m.Address, STARTTLS: string(m.STARTTLS), LeafSHA1: m.LeafSHA1,
+			CertificateDiffers: m.CertificateDiffers, STARTTLSDiffers: m.STARTTLSDiffers}
+		if !m.NotAfter.IsZero() {
+			jm.NotAfter = &m.NotAfter
+		}
+		jg.Members = append(jg.Members, jm)
+	}
+	return jg
 }
 
 func toJSONResult(ep *report.Endpoint, verbose bool) jsonResult {
