@@ -1,7 +1,10 @@
 package render
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"time"
@@ -148,23 +151,65 @@ type (
 	}
 )
 
-// JSON writes the summary as one indented JSON document.
+// JSON writes the summary as one indented JSON document. The results are
+// encoded one at a time into the document around them, rather than the
+// whole document at once: encoding/json builds a value's text in memory
+// before writing it, and a run of 20,000 endpoints would hold all of it
+// beside the endpoints themselves (issue 14: -o json under 150 MB).
 func JSON(w io.Writer, s report.Summary) error {
 	doc := jsonDocument{Tool: s.Tool, Version: s.Version, Status: s.Status, Checked: s.Now.UTC(), Results: []jsonResult{},
 		Consistency: []jsonAddressGroup{}, CertificateGroups: toJSONCertificateGroups(s.CertificateGroups)}
-	for i := range s.Endpoints {
-		doc.Results = append(doc.Results, toJSONResult(&s.Endpoints[i], s.Verbose))
-	}
 	doc.Policies = toJSONPolicies(s.Policies)
 	for _, g := range s.Consistency {
 		doc.Consistency = append(doc.Consistency, toJSONAddressGroup(g))
 	}
+	var frame bytes.Buffer
+	if err := newDocumentEncoder(&frame, "").Encode(doc); err != nil {
+		return err
+	}
+	if len(s.Endpoints) == 0 {
+		_, err := w.Write(frame.Bytes())
+		return err
+	}
+	// The frame holds "results": [] once, at the document's first level.
+	const empty = "\n  \"results\": [],\n"
+	head, tail, ok := bytes.Cut(frame.Bytes(), []byte(empty))
+	if !ok {
+		return fmt.Errorf("json: the document has no empty results list to fill")
+	}
+	out := bufio.NewWriterSize(w, 64<<10)
+	out.Write(head)
+	out.WriteString("\n  \"results\": [\n")
+	// Each result is indented as an element of the list, as Encode would.
+	var element bytes.Buffer
+	enc := newDocumentEncoder(&element, "    ")
+	for i := range s.Endpoints {
+		element.Reset()
+		if err := enc.Encode(toJSONResult(&s.Endpoints[i], s.Verbose)); err != nil {
+			return err
+		}
+		out.WriteString("    ")
+		// Encode ends the element with a newline; a comma goes before it.
+		out.Write(bytes.TrimSuffix(element.Bytes(), []byte("\n")))
+		if i < len(s.Endpoints)-1 {
+			out.WriteByte(',')
+		}
+		out.WriteByte('\n')
+	}
+	out.WriteString("  ],\n")
+	out.Write(tail)
+	return out.Flush()
+}
+
+// newDocumentEncoder indents as the JSON document is indented, each line
+// after the first behind prefix.
+func newDocumentEncoder(w io.Writer, prefix string) *json.Encoder {
 	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
+	enc.SetIndent(prefix, "  ")
 	// Keep < and > as they are: tls_certificate_name ("<I>…<S>…") is read
 	// and pasted by people, and this JSON never lands in HTML.
 	enc.SetEscapeHTML(false)
-	return enc.Encode(doc)
+	return enc
 }
 
 func toJSONAddressGroup(g report.AddressGroup) jsonAddressGroup {
