@@ -34,7 +34,7 @@ type Stream struct {
 	// announced counts Expect calls: each endpoint's place in the run.
 	announced int
 	totals    Totals
-	err    error
+	err       error
 }
 
 // pendingGroup is a group's results so far, and how many are still out.
