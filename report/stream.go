@@ -2,6 +2,7 @@ package report
 
 import (
 	"cmp"
+	"crypto/x509"
 	"math"
 	"slices"
 	"sync"
@@ -28,6 +29,10 @@ type Stream struct {
 	expect Expect
 	now    time.Time
 	emit   func(Summary) error
+
+	// loadRoots, when set, gives expect's roots at the first judgement:
+	// the system's pool loads while the first endpoints are probed.
+	loadRoots func() *x509.CertPool
 
 	mu     sync.Mutex
 	groups map[string]*pendingGroup
@@ -76,6 +81,15 @@ func NewStream(expect Expect, now time.Time, emit func(Summary) error) *Stream {
 	}
 	return &Stream{expect: expect, now: now, emit: emit, groups: map[string]*pendingGroup{},
 		totals: Totals{ByStatus: map[Status]int{}, Status: Skipped}}
+}
+
+// LoadRootsWith makes the stream take the trusted roots from load at its
+// first judgement, not before: loading the system's pool takes as long as
+// probing a nearby endpoint.
+func (s *Stream) LoadRootsWith(load func() *x509.CertPool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.loadRoots = load
 }
 
 // Expect announces an endpoint whose result will come to Add: its group is
@@ -138,6 +152,9 @@ func (s *Stream) Close() (Totals, error) {
 
 // judge judges one complete group, counts it and emits it.
 func (s *Stream) judge(g *pendingGroup) {
+	if s.loadRoots != nil {
+		s.expect.Roots, s.loadRoots = s.loadRoots(), nil
+	}
 	slices.SortStableFunc(g.results, func(a, b probe.Result) int {
 		return cmp.Compare(g.place(a.Endpoint), g.place(b.Endpoint))
 	})
