@@ -444,6 +444,9 @@ func TestRunStopsAtOnceWhenCancelled(t *testing.T) {
 	}
 	opts := hostileOptions()
 	opts.Timeout = time.Minute
+	// All four servers listen on 127.0.0.1: probed at once only beyond
+	// the per-address bound's default of two.
+	opts.AddressConcurrency = len(jobs)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// The cancel comes after 2 s, time for the healthy endpoint to finish

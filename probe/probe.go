@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Options set how endpoints are probed.
@@ -62,6 +64,25 @@ type Options struct {
 	ScanConnections int
 	// scanSlots shares that bound across a run's endpoints (Run makes it).
 	scanSlots *addressSlots
+	// AddressConcurrency bounds how many endpoints of one destination
+	// address RunStream and Run probe at once, each with all of its
+	// connections (politeness.go); 0 means DefaultAddressConcurrency.
+	AddressConcurrency int
+	// ConnectRate bounds the new TCP connections a run opens per second,
+	// all of them (probe, reconnects, scan); 0 means no limit. Time spent
+	// waiting for it does not count against Timeout.
+	ConnectRate float64
+	// connects is that limit, shared across a run's endpoints (Run makes
+	// it).
+	connects *rate.Limiter
+}
+
+// timeout is Timeout, or DefaultTimeout when it is not set.
+func (o Options) timeout() time.Duration {
+	if o.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return o.Timeout
 }
 
 const (
@@ -226,16 +247,20 @@ func addressLiteral(addr net.Addr) string {
 // Probe probes one endpoint. It never returns an error: a failure is recorded
 // in Result.Error with the phase it happened in.
 func Probe(ctx context.Context, ep Endpoint, opts Options) Result {
-	timeout := opts.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	return probe(ctx, ep, opts, opts.timeout())
+}
+
+// probe is Probe within d (a run's endpoint gets what its discovery left
+// of the timeout).
+func probe(ctx context.Context, ep Endpoint, opts Options, d time.Duration) Result {
+	opts = opts.withConnectLimiter()
+	ctx, budget, cancel := opts.within(ctx, d)
 	defer cancel()
 
 	s := &session{
-		ctx:  ctx,
-		opts: opts,
+		ctx:    ctx,
+		budget: budget,
+		opts:   opts,
 		res: Result{
 			Endpoint: ep,
 			Mode:     ModeSTARTTLS,
@@ -254,7 +279,10 @@ func Probe(ctx context.Context, ep Endpoint, opts Options) Result {
 
 // session is the state of one probe.
 type session struct {
-	ctx        context.Context
+	ctx context.Context
+	// budget is ctx when a rate limit stops its clock (politeness.go),
+	// else nil.
+	budget     *budget
 	opts       Options
 	res        Result
 	transcript *transcript
@@ -445,6 +473,11 @@ func (s *session) resolve() (string, bool) {
 	if a, err := netip.ParseAddr(ep.Host); err == nil {
 		return a.String(), true
 	}
+	if err := s.ctx.Err(); err != nil {
+		// Interrupted before it began: no lookup left running behind.
+		s.fail(PhaseDNS, err, nil)
+		return "", false
+	}
 	start := time.Now()
 	addrs, err := s.opts.resolver().LookupNetIP(s.ctx, s.opts.network(), ep.Host)
 	s.res.Timings.DNS = time.Since(start)
@@ -460,6 +493,10 @@ func (s *session) resolve() (string, bool) {
 }
 
 func (s *session) connect(addr string) bool {
+	if err := s.awaitConnect(); err != nil {
+		s.fail(PhaseConnect, err, nil)
+		return false
+	}
 	start := time.Now()
 	ctx := s.ctx
 	if s.res.Endpoint.DefaultPort {

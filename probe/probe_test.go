@@ -511,7 +511,11 @@ func TestRunProbesEndpointsAtOnce(t *testing.T) {
 		s := probetest.NewScript(t, probetest.Script{Handler: greetWhenAllConnected(&all, new(sync.Once), released)})
 		jobs = append(jobs, probe.Job{Endpoint: endpointOf(s)})
 	}
-	results := probe.Run(context.Background(), jobs, options(), nil)
+	opts := options()
+	// Every test server listens on 127.0.0.1: one address, which the
+	// per-address bound (DefaultAddressConcurrency) would hold to two.
+	opts.AddressConcurrency = n
+	results := probe.Run(context.Background(), jobs, opts, nil)
 	if len(results) != n {
 		t.Fatalf("%d results for %d endpoints", len(results), n)
 	}

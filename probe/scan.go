@@ -142,11 +142,9 @@ func ScanTLS(ctx context.Context, r *Result, opts Options) *Scan {
 	if r.TLS == nil || r.Address == "" {
 		return nil
 	}
-	timeout := opts.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	timeout := opts.timeout()
+	opts = opts.withConnectLimiter()
+	ctx, budget, cancel := opts.within(ctx, timeout)
 	defer cancel()
 	if opts.scanSlots == nil {
 		opts.scanSlots = newAddressSlots(opts.ScanConnections)
@@ -154,7 +152,7 @@ func ScanTLS(ctx context.Context, r *Result, opts Options) *Scan {
 	// The scan's connections send only EHLO, STARTTLS and QUIT: no RCPT
 	// address reaches the guard from here.
 	opts.RCPTAddress = ""
-	sc := &scanner{ctx: ctx, opts: opts, r: r, seen: map[string]bool{}}
+	sc := &scanner{ctx: ctx, budget: budget, opts: opts, r: r, seen: map[string]bool{}}
 	start := time.Now()
 	versions, groups := ScanVersions(), ScanGroups()
 	out := &Scan{Versions: make([]VersionScan, len(versions)), Groups: make([]GroupScan, len(groups))}
@@ -191,9 +189,10 @@ func ScanTLS(ctx context.Context, r *Result, opts Options) *Scan {
 
 // scanner is one endpoint's scan in progress.
 type scanner struct {
-	ctx  context.Context
-	opts Options
-	r    *Result
+	ctx    context.Context
+	budget *budget // ctx when a rate limit stops its clock, else nil
+	opts   Options
+	r      *Result
 
 	mu         sync.Mutex
 	handshakes int
@@ -346,7 +345,7 @@ func (sc *scanner) attempt(tune func(*tls.Config)) Attempt {
 		return Attempt{Outcome: NotTested, Err: err}
 	}
 	defer release()
-	s := &session{ctx: sc.ctx, opts: sc.opts, tune: tune,
+	s := &session{ctx: sc.ctx, budget: sc.budget, opts: sc.opts, tune: tune,
 		res: Result{Endpoint: sc.r.Endpoint, Mode: sc.r.Mode, Started: time.Now()}}
 	// The scan is not transcribed; its lines go nowhere.
 	s.transcript = newTranscript(s.res.Started)
