@@ -8,3 +8,7 @@ var (
 	ErrCommandLineBreak  = errCommandLineBreak
 	ErrCommandNotAllowed = errCommandNotAllowed
 )
+
+// MaxParked is how many jobs RunStream holds back for busy addresses before
+// it stops reading, for the test of its backpressure.
+var MaxParked = maxParked
