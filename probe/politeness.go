@@ -42,13 +42,17 @@ import (
 const DefaultAddressConcurrency = 2
 
 // parkedPerWorker bounds the jobs the scheduler holds back because their
-// address is busy: at most parkedPerWorker × Concurrency, a few hundred
-// Jobs of a couple of hundred bytes each. Beyond that it stops reading its
-// input, so a producer still feels backpressure and memory stays flat in
-// the number of jobs. The price is when the input holds long runs of one
-// address (one host's thousand ports): the run then goes at that
-// address's pace until the runs mix again.
-const parkedPerWorker = 8
+// address is busy: at most parkedPerWorker × Concurrency, 2,048 Jobs at the
+// default concurrency, about half a megabyte. Beyond that it stops reading
+// its input, so a producer still feels backpressure and memory stays flat
+// in the number of jobs. Generous, because input often comes grouped by
+// address (a target file sorted by host, --mx listing each host's
+// addresses together): with 20 endpoints per address in a row, as in
+// scripts/bench, 8 × 64 parked jobs would span only 28 addresses, 56 slots
+// for 64 workers, and the run would go slower than its concurrency. Input
+// with longer runs of one address (one host's thousand ports) still goes
+// at that address's pace until the runs mix again.
+const parkedPerWorker = 32
 
 // maxParked is the parked bound for a run of workers.
 func maxParked(workers int) int { return parkedPerWorker * workers }

@@ -259,8 +259,10 @@ func TestConnectRateWaitIsNotTimeout(t *testing.T) {
 // jobs parked for the busy address, and the one in hand.
 func TestRunStreamReadsLazily(t *testing.T) {
 	t.Parallel()
-	s := watchedServer(t, "127.0.0.1", &connWatch{}, heldFor(2*time.Millisecond))
-	const n = 60
+	s := watchedServer(t, "127.0.0.1", &connWatch{}, heldFor(time.Millisecond))
+	// Well beyond the bound (2 + 64 + 1), so that a RunStream that read
+	// ahead would be seen.
+	const n = 200
 	opts := politeOptions()
 	opts.Concurrency = 2
 	bound := opts.Concurrency + probe.MaxParked(opts.Concurrency) + 1
