@@ -23,6 +23,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/netip"
 	"os"
@@ -388,6 +389,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		&cli.StringFlag{Name: "resolver", Usage: "ask this DNS server, `ADDR:PORT`, instead of the system's", Category: "Choosing targets"},
 		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read targets from `FILE`, one per line, # for comments, - for stdin", Category: "Choosing targets"},
 		&cli.IntFlag{Name: "concurrency", Value: probe.DefaultConcurrency, Usage: "`N` endpoints probed at once", Category: "Choosing targets"},
+		&cli.IntFlag{Name: "address-concurrency", Value: probe.DefaultAddressConcurrency, Usage: "at most `N` endpoints of one destination address probed at once, with all their connections (the ports of one server share it)", Category: "Choosing targets"},
+		&cli.Float64Flag{Name: "rate", Usage: "at most `N` new connections per second for the whole run, every connection counted (0: no limit); waiting for it does not count against --timeout", Category: "Choosing targets"},
 		&cli.StringFlag{Name: "baseline", Usage: "compare with the certificates and STARTTLS offers recorded in `FILE` (recorded on the first run): a changed certificate warns, a lost STARTTLS is critical", Category: "Expectations"},
 		&cli.BoolFlag{Name: "update-baseline", Usage: "accept what this run sees as the new --baseline", Category: "Expectations", DisableDefaultText: true},
 		&cli.BoolFlag{Name: "version", Usage: "print the version and exit", Category: "Output", DisableDefaultText: true},
@@ -616,6 +619,10 @@ type config struct {
 	caFile            string
 	domain            string
 	noPolicy          bool
+	// addressConcurrency and connectRate: --address-concurrency and
+	// --rate, politeness at scale (issue 14).
+	addressConcurrency int
+	connectRate        float64
 	// tlsScan and scanConnections: --tls-scan (issue 16).
 	tlsScan         bool
 	scanConnections int
@@ -657,6 +664,8 @@ func configFrom(c *cli.Context, stdout io.Writer, getenv func(string) string) co
 		only6:              c.Bool("6"),
 		resolver:           c.String("resolver"),
 		concurrency:        c.Int("concurrency"),
+		addressConcurrency: c.Int("address-concurrency"),
+		connectRate:        c.Float64("rate"),
 		sni:                c.String("sni"),
 		noSNI:              c.Bool("no-sni"),
 		ehlo:               c.String("ehlo"),
@@ -772,6 +781,12 @@ func (cfg *config) validate() error {
 	if cfg.scanConnections < 1 {
 		return usagef("for example --scan-connections 4", "--scan-connections must be at least 1, got %d", cfg.scanConnections)
 	}
+	if cfg.addressConcurrency < 1 {
+		return usagef("for example --address-concurrency 2", "--address-concurrency must be at least 1, got %d", cfg.addressConcurrency)
+	}
+	if cfg.connectRate < 0 || math.IsNaN(cfg.connectRate) || math.IsInf(cfg.connectRate, 0) {
+		return usagef("for example --rate 50 (new connections per second), or 0 for no limit", "--rate must be a number of new connections per second, 0 or more, got %v", cfg.connectRate)
+	}
 	return cfg.validateView()
 }
 
@@ -870,6 +885,9 @@ func (cfg *config) probeOptions() probe.Options {
 		Concurrency:       cfg.concurrency,
 		TLSScan:           cfg.tlsScan,
 		ScanConnections:   cfg.scanConnections,
+
+		AddressConcurrency: cfg.addressConcurrency,
+		ConnectRate:        cfg.connectRate,
 	}
 	if cfg.resolver != "" {
 		opts.Resolver, opts.ResolverAddr = probe.NewResolver(cfg.resolverAddr), cfg.resolverAddr
@@ -1363,7 +1381,7 @@ func prepareModule(_ string, m exporter.Module) (exporter.Prober, error) {
 	cfg := config{
 		out: output{format: "prometheus"}, timeout: m.Timeout, portArgs: m.Ports, implicitTLS: m.ImplicitTLS,
 		mx: m.MX, allAddresses: m.AllAddresses, only4: m.IPProtocol == "ip4", only6: m.IPProtocol == "ip6",
-		resolver: m.Resolver, concurrency: probe.DefaultConcurrency, sni: m.SNI, noSNI: m.NoSNI, ehlo: m.EHLO,
+		resolver: m.Resolver, concurrency: probe.DefaultConcurrency, addressConcurrency: probe.DefaultAddressConcurrency, sni: m.SNI, noSNI: m.NoSNI, ehlo: m.EHLO,
 		noTLSRequiredTest: m.TLSRequiredTest != nil && !*m.TLSRequiredTest, rcptTest: m.RCPTTest, caFile: m.CAFile,
 		name: m.Name, thumbprint: m.Thumbprint, tlsCertificateName: m.TLSCertificateName,
 		warnDays: report.DefaultWarnDays, critDays: report.DefaultCritDays,

@@ -196,6 +196,14 @@ func TestUsageErrors(t *testing.T) {
 			want: []string{`starttls-probe: error: --resolver: resolver "dns.example:53": want ADDR:PORT, such as 127.0.0.1:53 or [::1]:53`, "hint: for example --resolver 127.0.0.1:53 or --resolver [::1]:5353"}},
 		{name: "concurrency 0", args: []string{"--concurrency", "0", "{target}"},
 			want: []string{"starttls-probe: error: --concurrency must be at least 1, got 0", "hint: for example --concurrency 64"}},
+		{name: "address concurrency 0", args: []string{"--address-concurrency", "0", "{target}"},
+			want: []string{"starttls-probe: error: --address-concurrency must be at least 1, got 0", "hint: for example --address-concurrency 2"}},
+		{name: "address concurrency negative", args: []string{"--address-concurrency", "-3", "{target}"},
+			want: []string{"starttls-probe: error: --address-concurrency must be at least 1, got -3", "hint: for example --address-concurrency 2"}},
+		{name: "rate negative", args: []string{"--rate", "-5", "{target}"},
+			want: []string{"starttls-probe: error: --rate must be a number of new connections per second, 0 or more, got -5", "hint: for example --rate 50 (new connections per second), or 0 for no limit"}},
+		{name: "rate not a number", args: []string{"--rate", "NaN", "{target}"},
+			want: []string{"starttls-probe: error: --rate must be a number of new connections per second, 0 or more, got NaN", "hint: for example --rate 50 (new connections per second), or 0 for no limit"}},
 		{name: "4 and 6", args: []string{"-4", "-6", "{target}"},
 			want: []string{"starttls-probe: error: -4 and -6 conflict", "hint: give one of them, or neither for both families"}},
 
@@ -973,5 +981,29 @@ func TestServe(t *testing.T) {
 	})
 	if !strings.Contains(stderr.String(), "config loaded") {
 		t.Errorf("the reload is not in the log:\n%s", stderr.String())
+	}
+}
+
+// --rate and --address-concurrency reach the probe: three endpoints at 2
+// new connections a second take at least the two intervals between them.
+// A lower bound only, which a loaded machine cannot break.
+func TestRateFlagSpacesConnections(t *testing.T) {
+	t.Parallel()
+	var targets []string
+	var trust []string
+	for range 3 {
+		addr, flags := healthyHost(t, false)
+		targets, trust = append(targets, addr), flags
+	}
+	start := time.Now()
+	got := runCLI(t, "", nil, append(append(trust, "--rate", "2", "--address-concurrency", "1", "-o", "json"), targets...)...)
+	took := time.Since(start)
+	if got.code == 3 {
+		t.Fatalf("want a run, got a usage error:\n%s", got)
+	}
+	// 900 ms, not 1 s: the limiter's first token is there at once and
+	// timers may fire a little early against time.Now.
+	if took < 900*time.Millisecond {
+		t.Errorf("3 endpoints at --rate 2 took %s, want at least 900 ms:\n%s", took, got)
 	}
 }
