@@ -3,7 +3,7 @@ package probe_test
 import (
 	"bytes"
 	"context"
-	"errors"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sync"
@@ -254,104 +254,36 @@ func TestConnectRateWaitIsNotTimeout(t *testing.T) {
 	}
 }
 
-// RunStream reports each job once, and reads its channel only as fast as
-// it probes: the producer is never ahead by more than the workers, the
-// jobs parked for the busy address, and the one in hand.
-func TestRunStreamReadsLazily(t *testing.T) {
+// The scan's connections wait for the rate too, and that wait does not
+// count against the scan's timeout: a TLS 1.3-only server costs the probe
+// 1 connection and the scan 12 (four versions, seven groups, one without
+// SNI); at 8 a second they take 1.5 s, beyond the 1 s timeout, and the
+// scan still runs through with every version tested.
+func TestConnectRateWaitIsNotScanTimeout(t *testing.T) {
 	t.Parallel()
-	s := watchedServer(t, "127.0.0.1", &connWatch{}, heldFor(time.Millisecond))
-	// Well beyond the bound (2 + 64 + 1), so that a RunStream that read
-	// ahead would be seen.
-	const n = 200
+	chain, _, _ := twoKeyChains(t, false)
+	s := probetest.NewServer(t, probetest.Config{Chain: chain, MinVersion: tls.VersionTLS13})
 	opts := politeOptions()
-	opts.Concurrency = 2
-	bound := opts.Concurrency + probe.MaxParked(opts.Concurrency) + 1
-
-	jobs := make(chan probe.Job)
-	var sent atomic.Int32
-	go func() {
-		defer close(jobs)
-		for i := range n {
-			ep := endpointOf(s)
-			ep.Target = fmt.Sprintf("mx%d.test", i)
-			jobs <- probe.Job{Endpoint: ep}
-			sent.Add(1)
-		}
-	}()
-	seen := map[string]int{}
-	ahead := 0
-	probe.RunStream(context.Background(), jobs, opts, func(job probe.Job, r probe.Result) {
-		if job.Endpoint != r.Endpoint {
-			t.Errorf("done called with job %v and the result of %v", job.Endpoint, r.Endpoint)
-		}
-		if r.Error != nil {
-			t.Errorf("%s: %v", r.Endpoint.Target, r.Error)
-		}
-		seen[job.Endpoint.Target]++
-		ahead = max(ahead, int(sent.Load())-len(seen))
-	})
-	if len(seen) != n {
-		t.Errorf("done called for %d distinct jobs, want %d", len(seen), n)
+	opts.Timeout = time.Second
+	opts.TLSScan = true
+	opts.ConnectRate = 8
+	start := time.Now()
+	r := probe.Run(context.Background(), []probe.Job{{Endpoint: endpointOf(s)}}, opts, nil)[0]
+	took := time.Since(start)
+	if r.Error != nil || r.Scan == nil {
+		t.Fatalf("probe: error %v, scan %v; want a probe and a scan", r.Error, r.Scan)
 	}
-	for target, calls := range seen {
-		if calls != 1 {
-			t.Errorf("done called %d times for %s, want once", calls, target)
+	if r.Scan.Error != nil {
+		t.Errorf("scan stopped: %v; waiting for the rate must not use up its time", r.Scan.Error)
+	}
+	for _, v := range r.Scan.Versions {
+		if v.Outcome == probe.NotTested {
+			t.Errorf("%s not tested: %v", tls.VersionName(v.Version), v.Err)
 		}
 	}
-	if ahead > bound {
-		t.Errorf("the producer was %d jobs ahead of the results, want at most %d", ahead, bound)
-	}
-}
-
-// Once ctx is done RunStream reads no more jobs, reports every job it had
-// read (those not dialed yet as interrupted) and returns.
-func TestRunStreamStopsReadingWhenCancelled(t *testing.T) {
-	t.Parallel()
-	watch := &connWatch{}
-	s := watchedServer(t, "127.0.0.1", watch, heldFor(5*time.Millisecond))
-	const n = 200
-	opts := politeOptions()
-	opts.Concurrency = 4
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-
-	jobs := make(chan probe.Job)
-	var sent atomic.Int32
-	var producer sync.WaitGroup
-	producer.Go(func() {
-		for range n {
-			select {
-			case jobs <- probe.Job{Endpoint: endpointOf(s)}:
-				sent.Add(1)
-			case <-ctx.Done():
-				return
-			}
-		}
-		close(jobs)
-	})
-	reported, interrupted := 0, 0
-	probe.RunStream(ctx, jobs, opts, func(job probe.Job, r probe.Result) {
-		if reported++; reported == 3 {
-			cancel()
-		}
-		if r.Error != nil {
-			if !errors.Is(r.Error, context.Canceled) {
-				t.Errorf("%s: %v, want an interruption or a complete result", r.Endpoint, r.Error)
-			}
-			interrupted++
-		}
-	})
-	producer.Wait()
-	if got := int(sent.Load()); reported != got {
-		t.Errorf("%d jobs reported, %d read: want each job read reported once", reported, got)
-	}
-	if reported >= n {
-		t.Errorf("all %d jobs were read despite the cancel", n)
-	}
-	if interrupted == 0 {
-		t.Errorf("no job reported as interrupted: the cancel came before the parked jobs ran")
-	}
-	if _, total := watch.counts(); total > reported-interrupted+opts.Concurrency {
-		t.Errorf("the server saw %d connections for %d complete results", total, reported-interrupted)
+	// A lower bound only (load slows a run, never speeds it up): 1 + the
+	// scan's handshakes at 8 a second, less an interval of slack.
+	if want := time.Duration(r.Scan.Handshakes-1) * time.Second / 8; took < want {
+		t.Errorf("%d connections at 8 a second took %s, want at least %s: the rate was not applied to the scan", 1+r.Scan.Handshakes, took, want)
 	}
 }
