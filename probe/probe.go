@@ -280,7 +280,7 @@ func probe(ctx context.Context, ep Endpoint, opts Options, d time.Duration) Resu
 // session is the state of one probe.
 type session struct {
 	ctx context.Context
-	// budget is ctx when a rate limit stops its clock (politeness.go),
+	// budget is ctx when a rate limit stops its clock (budget.go),
 	// else nil.
 	budget     *budget
 	opts       Options
