@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding/unicode"
@@ -41,28 +40,51 @@ func (e *EncodingError) Error() string {
 	return fmt.Sprintf("the file %s (line %d): save it as UTF-8", e.Problem, e.Line)
 }
 
-// ReadTargets reads a target file: one target per line (as on the command
-// line), blank lines and "#" comments ignored, also after a target. Each bad
-// line, one longer than any target included, is returned as a *LineError
-// beside the good targets; err is only for a file that cannot be read, or
-// an *EncodingError for a file that is not text in a known encoding.
+// ReadTargets reads a whole target file: one target per line (as on the
+// command line), blank lines and "#" comments ignored, also after a target.
+// Each bad line, one longer than any target included, is returned as a
+// *LineError beside the good targets; err is only for a file that cannot be
+// read, or an *EncodingError for a file that is not text in a known
+// encoding. It holds every target in memory: a batch that may be large is
+// read with ScanTargets instead, which hands each target over as it is read.
 //
 // The file is UTF-8 with or without a byte-order mark, or UTF-16 (little or
 // big endian) with one, which is what Windows PowerShell 5.1's > and
 // Out-File write; lines end in LF or CRLF.
 func ReadTargets(r io.Reader) (targets []string, bad []*LineError, err error) {
+	err = ScanTargets(r, func(t string) bool {
+		targets = append(targets, t)
+		return true
+	}, func(e *LineError) { bad = append(bad, e) })
+	return targets, bad, err
+}
+
+// ScanTargets reads a target file by the rules of ReadTargets, but line by
+// line: target is called with each good target as soon as its line has
+// been read, so that probing starts before a file of a million lines (or a
+// pipe that is still being written) has been read to its end, and memory
+// does not grow with the file. target returns false to stop reading;
+// ScanTargets then returns nil. bad, when not nil, is called with each bad
+// line. The error is for a file that cannot be read or an *EncodingError;
+// the targets before the line that showed the encoding problem have been
+// handed over by then, so a caller that must refuse the whole file reads it
+// with ReadTargets.
+func ScanTargets(r io.Reader, target func(t string) bool, bad func(*LineError)) error {
+	if bad == nil {
+		bad = func(*LineError) {}
+	}
 	in, encoding, err := decodeByteOrderMark(r)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading targets: %w", err)
+		return fmt.Errorf("reading targets: %w", err)
 	}
 	br := bufio.NewReaderSize(in, maxBatchLine+len("\r\n"))
 	for n := 1; ; n++ {
 		raw, long, err := br.ReadLine()
 		if err == io.EOF {
-			return targets, bad, nil
+			return nil
 		}
 		if err != nil {
-			return targets, bad, fmt.Errorf("reading targets: %w", err)
+			return fmt.Errorf("reading targets: %w", err)
 		}
 		if long {
 			// Skip the rest of the line, a buffer at a time.
@@ -70,28 +92,34 @@ func ReadTargets(r io.Reader) (targets []string, bad []*LineError, err error) {
 				_, long, err = br.ReadLine()
 			}
 			if err != nil && err != io.EOF {
-				return targets, bad, fmt.Errorf("reading targets: %w", err)
+				return fmt.Errorf("reading targets: %w", err)
 			}
-			bad = append(bad, &LineError{Line: n, Err: fmt.Errorf("longer than %d bytes, which no target is", maxBatchLine)})
+			bad(&LineError{Line: n, Err: fmt.Errorf("longer than %d bytes, which no target is", maxBatchLine)})
 			continue
 		}
 		if bytes.IndexByte(raw, 0) >= 0 {
-			return targets, bad, &EncodingError{Line: n, Problem: nulProblem(raw)}
+			return &EncodingError{Line: n, Problem: nulProblem(raw)}
 		}
 		if problem := encodingProblem(raw, encoding); problem != "" {
-			bad = append(bad, &LineError{Line: n, Err: errors.New(problem)})
+			bad(&LineError{Line: n, Err: errors.New(problem)})
 			continue
 		}
-		line, _, _ := strings.Cut(string(raw), "#")
-		line = strings.TrimSpace(line)
-		if line == "" {
+		line, _, _ := bytes.Cut(raw, []byte("#"))
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
 			continue
 		}
-		if _, _, perr := ParseTarget(line); perr != nil {
-			bad = append(bad, &LineError{Line: n, Err: perr})
+		// One string per target, made only once the line is known to
+		// hold one: raw is the reader's buffer, overwritten by the next
+		// line.
+		t := string(line)
+		if _, _, perr := ParseTarget(t); perr != nil {
+			bad(&LineError{Line: n, Err: perr})
 			continue
 		}
-		targets = append(targets, line)
+		if !target(t) {
+			return nil
+		}
 	}
 }
 

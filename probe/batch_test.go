@@ -2,11 +2,13 @@ package probe
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/text/encoding/unicode"
 )
@@ -154,4 +156,112 @@ func TestReadTargetsNotUTF8(t *testing.T) {
 	if len(bad) != 1 || bad[0].Line != 2 || bad[0].Err.Error() != "byte 0xE9 at column 9 is not UTF-8 (Latin-1 or Windows-1252?): save the file as UTF-8" {
 		t.Errorf("bad = %v", bad)
 	}
+}
+
+// ScanTargets hands each target over as soon as its line is read: the
+// writer of the pipe holds back everything after the first line until the
+// first target has arrived, so a reader that waited for more (the end of
+// the file, a full buffer) would never deliver it. UTF-16 too, since its
+// decoder is a second buffer between the pipe and the lines.
+func TestScanTargetsDeliversBeforeTheEnd(t *testing.T) {
+	t.Parallel()
+	utf16 := func(s string) []byte {
+		b, err := unicode.UTF16(unicode.LittleEndian, unicode.UseBOM).NewEncoder().Bytes([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	cases := []struct {
+		name   string
+		encode func(string) []byte
+	}{
+		{"UTF-8", func(s string) []byte { return []byte(s) }},
+		{"UTF-16 LE with BOM", utf16},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			pr, pw := io.Pipe()
+			first := make(chan struct{})
+			writerErr := make(chan error, 1)
+			go func() {
+				defer pw.Close()
+				// The BOM (UTF-16) and the first line go in one write.
+				if _, err := pw.Write(tc.encode("mail1.test\r\n")); err != nil {
+					writerErr <- err
+					return
+				}
+				select {
+				case <-first:
+				case <-time.After(10 * time.Second):
+					// Generous on 2 loaded cores: an answer comes in
+					// microseconds; only a reader that waits for the
+					// rest never gives one.
+					writerErr <- errors.New("the first target was not delivered while the rest of the file was held back")
+					return
+				}
+				// Without its BOM: the decoder keeps the one it read.
+				rest := tc.encode("mail2.test\r\nmail3.test\r\n")
+				if len(rest) > 2 && rest[0] == 0xFF && rest[1] == 0xFE {
+					rest = rest[2:]
+				}
+				_, err := pw.Write(rest)
+				writerErr <- err
+			}()
+			var got []string
+			err := ScanTargets(pr, func(target string) bool {
+				if len(got) == 0 {
+					close(first)
+				}
+				got = append(got, target)
+				return true
+			}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := <-writerErr; err != nil {
+				t.Fatal(err)
+			}
+			if want := []string{"mail1.test", "mail2.test", "mail3.test"}; !slices.Equal(got, want) {
+				t.Errorf("targets %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// Returning false stops the reading at once: nothing after that line is
+// read, and the bad lines seen so far were reported.
+func TestScanTargetsStops(t *testing.T) {
+	t.Parallel()
+	r := &countingReader{r: strings.NewReader("bad..name\nmail1.test\nmail2.test\n" + strings.Repeat("mail.test\n", 10_000))}
+	var (
+		got []string
+		bad []*LineError
+	)
+	err := ScanTargets(r, func(target string) bool {
+		got = append(got, target)
+		return len(got) < 2
+	}, func(e *LineError) { bad = append(bad, e) })
+	if err != nil || !slices.Equal(got, []string{"mail1.test", "mail2.test"}) {
+		t.Fatalf("targets %q, err %v; want the first two and no error", got, err)
+	}
+	if len(bad) != 1 || bad[0].Line != 1 {
+		t.Errorf("bad = %v, want line 1", bad)
+	}
+	// The readers' buffers take at most a few KB of the 100 KB.
+	if r.n > 4*(maxBatchLine+2) {
+		t.Errorf("read %d bytes to give two targets", r.n)
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
 }
