@@ -630,22 +630,11 @@ func (s *session) starttlsRefused() bool {
 	return s.res.STARTTLSReply != nil && s.res.STARTTLSReply.Code != 220
 }
 
-// serverName is the SNI that goes on the wire: none with NoSNI, and none
-// for an IP literal, whether it is the host or Options.SNI, since
-// crypto/tls sends no SNI for an address (RFC 6066 allows only host
-// names); TLSState.ServerName records this, not what was asked for.
+// serverName is the SNI that goes on the wire (wireServerName, which
+// Job.Key also keys on); TLSState.ServerName records this, not what was
+// asked for.
 func (s *session) serverName() string {
-	name := s.res.Endpoint.Host
-	if s.opts.SNI != "" {
-		name = s.opts.SNI
-	}
-	if s.opts.NoSNI {
-		return ""
-	}
-	if _, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
-		return ""
-	}
-	return name
+	return wireServerName(s.res.Endpoint.Host, s.opts)
 }
 
 func (s *session) handshake() bool {

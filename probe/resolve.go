@@ -33,6 +33,16 @@ type Job struct {
 	// addresses), each paid once however many jobs share it; the
 	// result's Timings.DNS.
 	DNS time.Duration
+	// Duplicate says that Plan already gave a job with the same Key: this
+	// one is never dialed, and the consumer attributes that job's result
+	// to this one's Endpoint (its own Target and Domain), so that a mail
+	// host serving many domains is handshaken once and reported for each.
+	// A failed job is never a duplicate: it costs nothing to report.
+	Duplicate bool
+	// serverName is the SNI that Options send to this endpoint, worked
+	// out by Plan and Discover for Key; sniKnown says it was.
+	serverName string
+	sniKnown   bool
 }
 
 // NullMXError says a domain publishes a null MX (RFC 7505): it states that
@@ -75,35 +85,39 @@ func NewResolver(server netip.AddrPort) *net.Resolver {
 
 // Discover expands endpoints (as Endpoints made them) into the jobs to run,
 // in a stable order: targets as given; for MX, hosts by preference then
-// name; addresses IPv4 first, in numeric order; ports as given. Lookups of
-// the same name are made once, all of one job's within opts.Timeout; without MX or
-// AllAddresses a name is probed at its first address in that order. Host names are resolved with opts.Resolver
+// name; addresses IPv4 first, in numeric order; ports as given. The ports of
+// one target (consecutive endpoints with the same Target) share one address
+// lookup; the addresses of MX hosts, which many domains share, are cached
+// for the call (up to maxCachedHosts names); all of one job's lookups take
+// at most opts.Timeout. Without MX or AllAddresses a name is probed at its
+// first address in that order. Host names are resolved with opts.Resolver
 // and filtered to opts.Network, at most opts.Concurrency lookups at a time:
 // a batch of domains must not wait for each domain's DNS in turn.
+//
+// Discover holds every job in memory and marks none Duplicate: for a batch
+// that may be large, Plan streams, dedupes and shards instead.
 func Discover(ctx context.Context, endpoints []Endpoint, d Discovery, opts Options) []Job {
-	timeout := opts.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
+	r := newDiscoverer(ctx, opts)
+	var groups [][]Endpoint
+	for i := 0; i < len(endpoints); {
+		n := 1
+		for i+n < len(endpoints) && sameTarget(endpoints[i+n-1], endpoints[i+n]) {
+			n++
+		}
+		groups = append(groups, endpoints[i:i+n])
+		i += n
 	}
-	r := &discoverer{ctx: ctx, timeout: timeout, opts: opts, resolver: opts.resolver(), network: opts.network(),
-		mx: map[string]*lookup[mxAnswer]{}, addrs: map[string]*lookup[addrAnswer]{}}
-	expanded := make([][]Job, len(endpoints))
-	limit := opts.Concurrency
-	if limit <= 0 {
-		limit = DefaultConcurrency
-	}
+	expanded := make([][]Job, len(groups))
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(limit, len(endpoints)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for range min(opts.concurrency(), len(groups)) {
+		wg.Go(func() {
 			for i := range next {
-				expanded[i] = r.expand(endpoints[i], d)
+				expanded[i] = r.expand(groups[i], d)
 			}
-		}()
+		})
 	}
-	for i := range endpoints {
+	for i := range groups {
 		next <- i
 	}
 	close(next)
@@ -115,26 +129,52 @@ func Discover(ctx context.Context, endpoints []Endpoint, d Discovery, opts Optio
 	return jobs
 }
 
-func (r *discoverer) expand(ep Endpoint, d Discovery) []Job {
-	switch {
-	case ep.Address != "":
-		return []Job{{Endpoint: ep}}
-	case ep.HostIsIP():
-		return []Job{r.literal(ep)}
+// needsLookup says whether discovery must ask DNS for ep.
+func needsLookup(ep Endpoint) bool { return ep.Address == "" && !ep.HostIsIP() }
+
+// sameTarget says whether b is another port of a's target, to be expanded
+// with a on one address lookup.
+func sameTarget(a, b Endpoint) bool {
+	return a.Target == b.Target && a.Host == b.Host && needsLookup(a) && needsLookup(b)
+}
+
+// expand makes the jobs of one target's endpoints, in the order Discover
+// documents. One lookup per name, shared by its ports: with round-robin DNS
+// each port resolving on its own could land on another node, and the
+// report would compare different servers' certificates as one host's.
+func (r *discoverer) expand(group []Endpoint, d Discovery) []Job {
+	var jobs []Job
+	switch first := group[0]; {
+	case !needsLookup(first):
+		for _, ep := range group {
+			if ep.Address != "" {
+				jobs = append(jobs, Job{Endpoint: ep})
+			} else {
+				jobs = append(jobs, r.literal(ep))
+			}
+		}
 	case d.MX:
-		return r.viaMX(ep)
+		jobs = r.viaMX(group)
 	case d.AllAddresses:
-		return r.everyAddress(ep, ep.Host, r.timeout)
+		ans := r.timedAddrs(first.Host, r.timeout)
+		for _, ep := range group {
+			jobs = append(jobs, ans.jobs(ep)...)
+		}
+	default:
+		ans := r.timedAddrs(first.Host, r.timeout)
+		for _, ep := range group {
+			if ans.err != nil {
+				jobs = append(jobs, Job{Endpoint: ep, Err: ans.err, DNS: ans.took})
+				continue
+			}
+			ep.Address = ans.addrs[0].String()
+			jobs = append(jobs, Job{Endpoint: ep, DNS: ans.took})
+		}
 	}
-	// One lookup per name, shared by its ports: with round-robin DNS each
-	// port resolving on its own could land on another node, and the
-	// report would compare different servers' certificates as one host's.
-	ans := r.lookupAddrs(ep.Host, r.timeout)
-	if ans.err != nil {
-		return []Job{{Endpoint: ep, Err: ans.err, DNS: ans.took}}
+	for i := range jobs {
+		jobs[i].serverName, jobs[i].sniKnown = wireServerName(jobs[i].Endpoint.Host, r.opts), true
 	}
-	ep.Address = ans.addrs[0].String()
-	return []Job{{Endpoint: ep, DNS: ans.took}}
+	return jobs
 }
 
 type mxAnswer struct {
@@ -149,41 +189,53 @@ type addrAnswer struct {
 	took  time.Duration
 }
 
-// discoverer remembers answers for one Discover call: a domain is listed once
-// per port, and its MX hosts are often shared by other domains in a batch.
+// jobs makes one job per address for ep, or one failed job.
+func (a addrAnswer) jobs(ep Endpoint) []Job {
+	if a.err != nil {
+		return []Job{{Endpoint: ep, Err: a.err, DNS: a.took}}
+	}
+	jobs := make([]Job, 0, len(a.addrs))
+	for _, addr := range a.addrs {
+		addrEP := ep
+		addrEP.Address = addr.String()
+		jobs = append(jobs, Job{Endpoint: addrEP, DNS: a.took})
+	}
+	return jobs
+}
+
+// discoverer holds what one Discover or Plan call shares between its
+// lookups. It keeps nothing per target, so that a run over a million
+// targets stays flat in memory: a target's ports are expanded together
+// instead, and only MX hosts' addresses, which many domains share, are
+// remembered, a bounded number of them.
 type discoverer struct {
 	ctx context.Context
 	// timeout is Options.Timeout: the lookups behind one job take at most
 	// that together (an MX lookup, then what it left for the address
 	// lookup), and Run gives the probe what they left of it.
 	timeout time.Duration
-	// opts names the resolver in lookup errors (namingResolver).
+	// opts names the resolver in lookup errors (namingResolver) and
+	// gives the SNI for Job.Key.
 	opts     Options
 	resolver *net.Resolver
 	network  string
-
-	mu    sync.Mutex
-	mx    map[string]*lookup[mxAnswer]
-	addrs map[string]*lookup[addrAnswer]
+	mxHosts  *hostCache
 }
 
-// lookup is one answer, looked up once however many workers ask for it.
-type lookup[T any] struct {
-	once   sync.Once
-	answer T
-}
-
-func cached[T any](r *discoverer, m map[string]*lookup[T], name string, resolve func() T) T {
-	key := strings.ToLower(name)
-	r.mu.Lock()
-	l, ok := m[key]
-	if !ok {
-		l = &lookup[T]{}
-		m[key] = l
+func newDiscoverer(ctx context.Context, opts Options) *discoverer {
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
 	}
-	r.mu.Unlock()
-	l.once.Do(func() { l.answer = resolve() })
-	return l.answer
+	return &discoverer{ctx: ctx, timeout: timeout, opts: opts, resolver: opts.resolver(), network: opts.network(),
+		mxHosts: newHostCache(maxCachedHosts)}
+}
+
+func (o Options) concurrency() int {
+	if o.Concurrency <= 0 {
+		return DefaultConcurrency
+	}
+	return o.Concurrency
 }
 
 func (r *discoverer) literal(ep Endpoint) Job {
@@ -195,58 +247,47 @@ func (r *discoverer) literal(ep Endpoint) Job {
 	return Job{Endpoint: ep}
 }
 
-// viaMX makes one job per (MX host, address) for ep's port. The endpoint's
-// Host becomes the MX host, so the name the certificate is checked against
-// is the MX host's unless --name says otherwise.
-func (r *discoverer) viaMX(ep Endpoint) []Job {
-	ans := r.lookupMX(ep.Host)
-	if ans.err != nil {
-		return []Job{{Endpoint: ep, Err: ans.err, DNS: ans.took}}
+// viaMX makes one job per (port, MX host, address) for one domain's
+// endpoints, on one MX lookup. The endpoint's Host becomes the MX host, so
+// the name the certificate is checked against is the MX host's unless
+// --name says otherwise.
+func (r *discoverer) viaMX(group []Endpoint) []Job {
+	domain := group[0].Host
+	start := time.Now()
+	mx := r.resolveMX(domain)
+	mx.took = time.Since(start)
+	var jobs []Job
+	if mx.err != nil {
+		for _, ep := range group {
+			jobs = append(jobs, Job{Endpoint: ep, Err: mx.err, DNS: mx.took})
+		}
+		return jobs
 	}
 	// The address lookups get what the MX lookup left of the timeout:
 	// --timeout bounds an endpoint from its first lookup to QUIT.
-	left := r.timeout - ans.took
-	var jobs []Job
-	for _, host := range ans.hosts {
-		mxEP := ep
-		mxEP.Host = host
-		// The domain's policy covers its MX hosts.
-		mxEP.Domain = strings.TrimSuffix(ep.Host, ".")
-		for _, job := range r.everyAddress(mxEP, host, left) {
-			job.DNS += ans.took
-			jobs = append(jobs, job)
+	left := r.timeout - mx.took
+	answers := make([]addrAnswer, len(mx.hosts))
+	for i, host := range mx.hosts {
+		answers[i] = r.mxHosts.lookup(host, func() addrAnswer { return r.timedAddrs(host, left) })
+	}
+	for _, ep := range group {
+		for i, host := range mx.hosts {
+			mxEP := ep
+			mxEP.Host = host
+			// The domain's policy covers its MX hosts.
+			mxEP.Domain = strings.TrimSuffix(domain, ".")
+			for _, job := range answers[i].jobs(mxEP) {
+				job.DNS += mx.took
+				jobs = append(jobs, job)
+			}
 		}
 	}
 	return jobs
 }
 
-// everyAddress makes one job per address of host, looked up within budget.
-func (r *discoverer) everyAddress(ep Endpoint, host string, budget time.Duration) []Job {
-	ans := r.lookupAddrs(host, budget)
-	if ans.err != nil {
-		return []Job{{Endpoint: ep, Err: ans.err, DNS: ans.took}}
-	}
-	jobs := make([]Job, 0, len(ans.addrs))
-	for _, a := range ans.addrs {
-		addrEP := ep
-		addrEP.Address = a.String()
-		jobs = append(jobs, Job{Endpoint: addrEP, DNS: ans.took})
-	}
-	return jobs
-}
-
-// lookupMX returns the mail hosts of domain by preference. Without MX
+// resolveMX returns the mail hosts of domain by preference. Without MX
 // records the domain is its own mail host (RFC 5321 section 5.1, the
 // implicit MX); a single MX of "." is a null MX (RFC 7505).
-func (r *discoverer) lookupMX(domain string) mxAnswer {
-	return cached(r, r.mx, domain, func() mxAnswer {
-		start := time.Now()
-		ans := r.resolveMX(domain)
-		ans.took = time.Since(start)
-		return ans
-	})
-}
-
 func (r *discoverer) resolveMX(domain string) mxAnswer {
 	ctx, cancel := context.WithTimeout(r.ctx, r.timeout)
 	defer cancel()
@@ -289,16 +330,14 @@ func (r *discoverer) resolveMX(domain string) mxAnswer {
 	return mxAnswer{hosts: hosts}
 }
 
-// lookupAddrs returns every address of host of the wanted family, IPv4
-// first, each in numeric order. The lookup takes at most budget (that of
-// whichever job asks first; the others share its answer).
-func (r *discoverer) lookupAddrs(host string, budget time.Duration) addrAnswer {
-	return cached(r, r.addrs, host, func() addrAnswer {
-		start := time.Now()
-		ans := r.resolveAddrs(host, budget)
-		ans.took = time.Since(start)
-		return ans
-	})
+// timedAddrs returns every address of host of the wanted family, IPv4
+// first, each in numeric order, looked up within budget, and how long that
+// took.
+func (r *discoverer) timedAddrs(host string, budget time.Duration) addrAnswer {
+	start := time.Now()
+	ans := r.resolveAddrs(host, budget)
+	ans.took = time.Since(start)
+	return ans
 }
 
 func (r *discoverer) resolveAddrs(host string, budget time.Duration) addrAnswer {

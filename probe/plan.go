@@ -1,0 +1,234 @@
+package probe
+
+import (
+	"context"
+	"hash"
+	"hash/fnv"
+	"iter"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// planQueue is how many jobs Plan holds ready for a consumer that is busy:
+// enough that a worker finishing a probe finds the next job waiting, few
+// enough that memory is the work in flight, never the input.
+const planQueue = 64
+
+// Plan is Discover for a batch of any length: it reads endpoints as they
+// come and sends their jobs on the channel it returns as soon as each
+// target is expanded, so that the first probe starts long before a file of
+// a million targets has been read, and memory holds the work in flight
+// rather than the input. At most opts.Concurrency targets are looked up at
+// a time, each by the rules of Discover (the ports of one target, which
+// arrive consecutively, share one address lookup, so round-robin DNS
+// cannot split a host's ports; a host name's jobs go out once its last
+// port has been read, that is when the next target's first endpoint or the
+// end of the input comes; an address literal's at once). Jobs come out in
+// no fixed order.
+//
+// Every job comes out once, however many targets lead to it:
+//   - A target line given again (the same host, case aside, port and TLS
+//     mode) is dropped before it is looked up: its jobs are the first's.
+//   - Jobs that would dial the same thing (the same Key: address, port,
+//     TLS mode, service port and SNI) come out first as a normal job and
+//     then with Duplicate set, each with its own Target and Domain, for
+//     the consumer to attribute the first's result to them without dialing
+//     again: with --mx over many domains, a shared MX host is handshaken
+//     once and reported for every domain that uses it. The normal job
+//     always comes out before its duplicates.
+//
+// Only the jobs shard owns come out, duplicates included: shards split
+// after discovery, so every shard reads all of endpoints and makes all of
+// its lookups (see Shard).
+//
+// The channel is closed when every job has been sent, or when ctx is done
+// (then at once, whatever is left unsent). The consumer reads it to the
+// end or cancels ctx; Plan's reading of endpoints ends at the next
+// endpoint after that, so an iterator blocked on a read holds only its own
+// goroutine.
+func Plan(ctx context.Context, endpoints iter.Seq[Endpoint], d Discovery, opts Options, shard Shard) <-chan Job {
+	r := newDiscoverer(ctx, opts)
+	groups := make(chan []Endpoint)
+	expanded := make(chan []Job)
+	out := make(chan Job, planQueue)
+	go func() {
+		defer close(groups)
+		readTargets(ctx, endpoints, shard, groups)
+	}()
+	var workers sync.WaitGroup
+	for range opts.concurrency() {
+		workers.Go(func() {
+			for group := range groups {
+				if ctx.Err() != nil {
+					continue
+				}
+				select {
+				case expanded <- r.expand(group, d):
+				case <-ctx.Done():
+				}
+			}
+		})
+	}
+	go func() {
+		workers.Wait()
+		close(expanded)
+	}()
+	go func() {
+		defer close(out)
+		emitJobs(ctx, expanded, shard, out)
+	}()
+	return out
+}
+
+// readTargets groups endpoints by target for expand, dropping target lines
+// given again, and literal addresses another shard owns (their shard is
+// known before any lookup).
+func readTargets(ctx context.Context, endpoints iter.Seq[Endpoint], shard Shard, groups chan<- []Endpoint) {
+	seen := newSeenSet()
+	var group []Endpoint
+	send := func() bool {
+		if len(group) == 0 {
+			return true
+		}
+		select {
+		case groups <- group:
+			group = nil
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for ep := range endpoints {
+		if ctx.Err() != nil {
+			return
+		}
+		if !needsLookup(ep) && !shard.Owns(Job{Endpoint: ep}) {
+			continue
+		}
+		if !seen.add(targetKey(ep)) {
+			continue
+		}
+		if len(group) > 0 && !sameTarget(group[len(group)-1], ep) && !send() {
+			return
+		}
+		group = append(group, ep)
+		// An endpoint that needs no lookup has no other ports to wait
+		// for: it goes out at once.
+		if !needsLookup(ep) && !send() {
+			return
+		}
+	}
+	send()
+}
+
+// targetKey is what makes a target line the same as another before any
+// lookup: the host (case aside), port, TLS mode, service port and any
+// address given.
+func targetKey(ep Endpoint) string {
+	return strings.ToLower(strings.TrimSuffix(ep.Host, ".")) + " " + strconv.Itoa(ep.Port) + " " + tlsMode(ep) +
+		" as=" + strconv.Itoa(ep.ServicePort()) + " at=" + ep.Address
+}
+
+// emitJobs sends the jobs shard owns, marking those already sent as
+// Duplicate. It is one goroutine, so that a job's first comes out before
+// its duplicates.
+func emitJobs(ctx context.Context, expanded <-chan []Job, shard Shard, out chan<- Job) {
+	seen := newSeenSet()
+	for {
+		var jobs []Job
+		select {
+		case js, ok := <-expanded:
+			if !ok {
+				return
+			}
+			jobs = js
+		case <-ctx.Done():
+			return
+		}
+		for _, j := range jobs {
+			if !shard.Owns(j) {
+				continue
+			}
+			j.Duplicate = j.Err == nil && !seen.add(j.Key())
+			select {
+			case out <- j:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// Key is the identity of what j dials: the address (canonical; the host
+// name, lower-cased, for a job without one), port, TLS mode (STARTTLS or
+// implicit), the service port it is judged as, and the SNI that goes on
+// the wire, lower-cased since names are compared without case. Two jobs
+// with one Key would make the same handshake and see the same answer. Jobs
+// from Plan and Discover know the SNI their Options send (Options.SNI,
+// NoSNI, or the host name); a Job made by hand is keyed with the SNI that
+// Options{} would send.
+func (j Job) Key() string {
+	sni := j.serverName
+	if !j.sniKnown {
+		sni = wireServerName(j.Endpoint.Host, Options{})
+	}
+	return net.JoinHostPort(destination(j.Endpoint), strconv.Itoa(j.Endpoint.Port)) + " " + tlsMode(j.Endpoint) +
+		" as=" + strconv.Itoa(j.Endpoint.ServicePort()) + " sni=" + strings.ToLower(sni)
+}
+
+func tlsMode(ep Endpoint) string {
+	if ep.Implicit {
+		return "implicit"
+	}
+	return "starttls"
+}
+
+// wireServerName is the SNI that opts send to host: none with NoSNI, and
+// none for an IP literal, whether it is the host or Options.SNI, since
+// crypto/tls sends no SNI for an address (RFC 6066 allows only host
+// names). The probe's handshake sends what this says.
+func wireServerName(host string, opts Options) string {
+	name := host
+	if opts.SNI != "" {
+		name = opts.SNI
+	}
+	if opts.NoSNI {
+		return ""
+	}
+	if _, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
+		return ""
+	}
+	return name
+}
+
+// seenSet remembers keys by their 64-bit FNV-1a hash, not the strings: 8
+// bytes a key (about 20 with the map's own) rather than 50 or more. Two
+// different keys would have to share a hash for one to be taken for the
+// other; among a million keys the chance that any two do is about
+// n²/2⁶⁵ = 3·10⁻⁸, and its cost would be one endpoint reported with
+// another's result.
+type seenSet struct {
+	hashes map[uint64]struct{}
+	h      hash.Hash64
+	buf    []byte
+}
+
+func newSeenSet() *seenSet {
+	return &seenSet{hashes: map[uint64]struct{}{}, h: fnv.New64a()}
+}
+
+// add remembers key and says whether it was new.
+func (s *seenSet) add(key string) bool {
+	s.buf = append(s.buf[:0], key...)
+	s.h.Reset()
+	s.h.Write(s.buf)
+	sum := s.h.Sum64()
+	if _, ok := s.hashes[sum]; ok {
+		return false
+	}
+	s.hashes[sum] = struct{}{}
+	return true
+}
