@@ -228,7 +228,7 @@ var writers = map[string]string{
 	"(*recordingConn).Write": "forwards what its callers write (writeCommands, and crypto/tls's records) and copies it to the transcript",
 	"(*transcript).add":      "writes into the transcript's line buffers, not the connection",
 	"checkCommand":           "none: listed so that a rename is noticed",
-	"(*seenSet).add":         "writes a key into its FNV-1a hash, not the connection",
+	"(*seenSet).see":         "writes a key into its FNV-1a hash, not the connection",
 	"Shard.Owns":             "writes a destination into its FNV-1a hash, not the connection",
 }
 

@@ -84,8 +84,12 @@ func Plan(ctx context.Context, endpoints iter.Seq[Endpoint], d Discovery, opts O
 }
 
 // readTargets groups endpoints by target for expand, dropping target lines
-// given again, and literal addresses another shard owns (their shard is
-// known before any lookup).
+// given again, and endpoints another shard owns whose address is known
+// before any lookup. An address literal given again is dropped by emitJobs
+// instead: it costs no lookup, and its Key, which emitJobs keeps anyway,
+// tells the repeat (the address, port, TLS mode, service port, and an SNI
+// that is the same for every literal), so a file of a million addresses
+// needs one seen-set, not two.
 func readTargets(ctx context.Context, endpoints iter.Seq[Endpoint], shard Shard, groups chan<- []Endpoint) {
 	seen := newSeenSet()
 	var group []Endpoint
@@ -105,11 +109,14 @@ func readTargets(ctx context.Context, endpoints iter.Seq[Endpoint], shard Shard,
 		if ctx.Err() != nil {
 			return
 		}
-		if !needsLookup(ep) && !shard.Owns(Job{Endpoint: ep}) {
+		lookup := needsLookup(ep)
+		if !lookup && !shard.Owns(Job{Endpoint: ep}) {
 			continue
 		}
-		if !seen.add(targetKey(ep)) {
-			continue
+		if ep.Address != "" || lookup {
+			if again, _ := seen.see(targetKey(ep), false); again {
+				continue
+			}
 		}
 		if len(group) > 0 && !sameTarget(group[len(group)-1], ep) && !send() {
 			return
@@ -117,7 +124,7 @@ func readTargets(ctx context.Context, endpoints iter.Seq[Endpoint], shard Shard,
 		group = append(group, ep)
 		// An endpoint that needs no lookup has no other ports to wait
 		// for: it goes out at once.
-		if !needsLookup(ep) && !send() {
+		if !lookup && !send() {
 			return
 		}
 	}
@@ -133,8 +140,10 @@ func targetKey(ep Endpoint) string {
 }
 
 // emitJobs sends the jobs shard owns, marking those already sent as
-// Duplicate. It is one goroutine, so that a job's first comes out before
-// its duplicates.
+// Duplicate, and dropping an address literal given again (a job from a
+// literal whose Key a literal had before: the same line, perhaps spelled
+// otherwise, as "::ffff:192.0.2.1" for "192.0.2.1"). It is one goroutine,
+// so that a job's first comes out before its duplicates.
 func emitJobs(ctx context.Context, expanded <-chan []Job, shard Shard, out chan<- Job) {
 	seen := newSeenSet()
 	for {
@@ -152,7 +161,13 @@ func emitJobs(ctx context.Context, expanded <-chan []Job, shard Shard, out chan<
 			if !shard.Owns(j) {
 				continue
 			}
-			j.Duplicate = j.Err == nil && !seen.add(j.Key())
+			if j.Err == nil || j.literal {
+				again, literalBefore := seen.see(j.Key(), j.literal)
+				if j.literal && literalBefore {
+					continue
+				}
+				j.Duplicate = again && j.Err == nil
+			}
 			select {
 			case out <- j:
 			case <-ctx.Done():
@@ -204,11 +219,12 @@ func wireServerName(host string, opts Options) string {
 	return name
 }
 
-// seenSet remembers keys by their 64-bit FNV-1a hash, not the strings: 8
-// bytes a key (about 20 with the map's own) rather than 50 or more. Two
-// different keys would have to share a hash for one to be taken for the
-// other; among a million keys the chance that any two do is about
-// n²/2⁶⁵ = 3·10⁻⁸, and its cost would be one endpoint reported with
+// seenSet remembers keys by a 64-bit FNV-1a hash, not the strings: 8
+// bytes a key (about 20 with the map's own) rather than 50 or more. The
+// lowest bit is a flag (a literal had the key), so 63 bits tell keys
+// apart: two different keys would have to share them for one to be taken
+// for the other; among a million keys the chance that any two do is about
+// n²/2⁶⁴ = 5·10⁻⁸, and its cost would be one endpoint reported with
 // another's result.
 type seenSet struct {
 	hashes map[uint64]struct{}
@@ -220,15 +236,21 @@ func newSeenSet() *seenSet {
 	return &seenSet{hashes: map[uint64]struct{}{}, h: fnv.New64a()}
 }
 
-// add remembers key and says whether it was new.
-func (s *seenSet) add(key string) bool {
+// see remembers key, flagged if flag is set now or was before, and says
+// whether key was seen before and whether it was flagged then.
+func (s *seenSet) see(key string, flag bool) (again, flagged bool) {
 	s.buf = append(s.buf[:0], key...)
 	s.h.Reset()
 	s.h.Write(s.buf)
-	sum := s.h.Sum64()
-	if _, ok := s.hashes[sum]; ok {
-		return false
+	sum := s.h.Sum64() &^ 1
+	if _, ok := s.hashes[sum|1]; ok {
+		return true, true
+	}
+	_, again = s.hashes[sum]
+	if flag {
+		delete(s.hashes, sum)
+		sum |= 1
 	}
 	s.hashes[sum] = struct{}{}
-	return true
+	return again, false
 }

@@ -1,11 +1,14 @@
 package probe
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -182,6 +185,63 @@ func TestPlanDropsRepeatedTargets(t *testing.T) {
 	asked := dns.QueryCounts()
 	if asked["mail.contoso.test. A"] != 2 || asked["mail.fabrikam.test. A"] != 1 {
 		t.Errorf("asked %v: want mail.contoso.test once for its line given thrice (two ports), once for its :2525 line", asked)
+	}
+}
+
+// An address literal given again, or spelled otherwise, is dropped; a host
+// name at that address is another target, attributed the literal's result
+// as a Duplicate, in whichever order discovery finishes them.
+func TestPlanAddressLiteralGivenAgain(t *testing.T) {
+	t.Parallel()
+	dns := dnstest.New(t, "mx.test. 300 IN A 127.0.0.1")
+	for range 20 {
+		// No SNI, so the name and the literal make the same handshake.
+		jobs := planAll(t, []string{"127.0.0.1", "mx.test", "127.0.0.1", "[::ffff:127.0.0.1]", "127.0.0.1"}, []int{25},
+			Discovery{}, Options{Resolver: NewResolver(dns.Addr()), Network: "ip4", NoSNI: true, Concurrency: 4}, Shard{})
+		var targets []string
+		dial := 0
+		for _, j := range jobs {
+			// Either spelling of the literal may be expanded first.
+			targets = append(targets, strings.Trim(strings.TrimPrefix(j.Endpoint.Target, "[::ffff:"), "]"))
+			if !j.Duplicate {
+				dial++
+			}
+		}
+		slices.Sort(targets)
+		if !slices.Equal(targets, []string{"127.0.0.1", "mx.test"}) || dial != 1 {
+			t.Fatalf("jobs of %q, %d to dial; want one of 127.0.0.1 and one of mx.test, one to dial", targets, dial)
+		}
+	}
+}
+
+// The same, in both orders for certain: emitJobs fed by hand.
+func TestEmitJobsDropsALiteralGivenAgain(t *testing.T) {
+	t.Parallel()
+	r := newDiscoverer(context.Background(), Options{NoSNI: true})
+	expand := func(ep Endpoint) []Job { return r.expand([]Endpoint{ep}, Discovery{}) }
+	literal := expand(Endpoint{Target: "127.0.0.1", Host: "127.0.0.1", Port: 25})
+	mapped := expand(Endpoint{Target: "[::ffff:127.0.0.1]", Host: "::ffff:127.0.0.1", Port: 25})
+	name := expand(Endpoint{Target: "mx.test", Host: "mx.test", Port: 25, Address: "127.0.0.1"})
+	for _, order := range [][][]Job{{literal, name, literal, mapped}, {name, literal, mapped, literal}} {
+		expanded := make(chan []Job, len(order))
+		for _, jobs := range order {
+			expanded <- jobs
+		}
+		close(expanded)
+		out := make(chan Job, 10)
+		emitJobs(context.Background(), expanded, Shard{}, out)
+		close(out)
+		var got []string
+		for j := range out {
+			got = append(got, j.Endpoint.Target+" duplicate="+strconv.FormatBool(j.Duplicate))
+		}
+		want := []string{"127.0.0.1 duplicate=false", "mx.test duplicate=true"}
+		if order[0][0].Endpoint.Target == "mx.test" {
+			want = []string{"mx.test duplicate=false", "127.0.0.1 duplicate=true"}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("got %q, want %q", got, want)
+		}
 	}
 }
 
@@ -415,4 +475,95 @@ func TestHostCacheIsBounded(t *testing.T) {
 	if asked["slow"] != 4 || asked["gone"] != 1 {
 		t.Errorf("asked slow %d times (want 4: a timeout is not kept), gone %d (want 1)", asked["slow"], asked["gone"])
 	}
+}
+
+// BenchmarkPlanMillionTargets reads a file of 1,000,000 target lines, as
+// -f does, through ScanTargets and Plan, and reports the peak heap: the
+// "million-line file read under 100 MB" figure of issue 14. The lines are
+// address literals, so no DNS is asked and the figure is the planner's
+// own, its seen-set of a million keys included: 90% distinct addresses,
+// 5% lines given again and 5% the IPv4-mapped spelling of an earlier
+// address, both dropped. It fails if the heap passes 100 MB. Run it once:
+//
+//	go test -run '^$' -bench PlanMillionTargets -benchtime 1x ./probe
+func BenchmarkPlanMillionTargets(b *testing.B) {
+	const lines = 1_000_000
+	b.ReportAllocs()
+	for b.Loop() {
+		pr, pw := io.Pipe()
+		go writeTargetLines(pw, lines)
+		endpoints := func(yield func(Endpoint) bool) {
+			defer pr.Close()
+			err := ScanTargets(pr, func(target string) bool {
+				eps, err := Endpoints([]string{target}, []int{25}, false)
+				if err != nil {
+					b.Error(err)
+					return false
+				}
+				for _, ep := range eps {
+					if !yield(ep) {
+						return false
+					}
+				}
+				return true
+			}, func(e *LineError) { b.Error(e) })
+			if err != nil {
+				b.Error(err)
+			}
+		}
+		runtime.GC()
+		var mem runtime.MemStats
+		runtime.ReadMemStats(&mem)
+		peak, live := mem.HeapAlloc, mem.HeapAlloc
+		jobs, duplicates := 0, 0
+		for j := range Plan(context.Background(), endpoints, Discovery{}, Options{}, Shard{}) {
+			jobs++
+			if j.Duplicate {
+				duplicates++
+			}
+			if jobs%10_000 == 0 {
+				runtime.ReadMemStats(&mem)
+				peak = max(peak, mem.HeapAlloc)
+			}
+			if jobs%100_000 == 0 {
+				// What a collection leaves: the seen-sets and the
+				// work in flight.
+				runtime.GC()
+				runtime.ReadMemStats(&mem)
+				live = max(live, mem.HeapAlloc)
+			}
+		}
+		runtime.ReadMemStats(&mem)
+		if want := lines * 90 / 100; jobs != want || duplicates != 0 {
+			b.Fatalf("%d jobs, %d duplicates; want %d and none", jobs, duplicates, want)
+		}
+		b.ReportMetric(float64(peak)/1e6, "peak-heap-MB")
+		b.ReportMetric(float64(live)/1e6, "live-heap-MB")
+		b.ReportMetric(float64(mem.Sys)/1e6, "sys-MB")
+		if peak > 100e6 {
+			b.Errorf("the heap reached %.0f MB reading %d lines: want under 100 MB", float64(peak)/1e6, lines)
+		}
+	}
+}
+
+// writeTargetLines writes n target lines to w (see
+// BenchmarkPlanMillionTargets), then closes it.
+func writeTargetLines(w *io.PipeWriter, n int) {
+	bw := bufio.NewWriter(w)
+	addr := func(k int) string {
+		return "127." + strconv.Itoa(k>>16&255) + "." + strconv.Itoa(k>>8&255) + "." + strconv.Itoa(k&255)
+	}
+	k := 0
+	for i := range n {
+		switch i % 20 {
+		case 18:
+			bw.WriteString("[::ffff:" + addr(k-1) + "]:25\n")
+		case 19:
+			bw.WriteString(addr(k-2) + ":25\n")
+		default:
+			bw.WriteString(addr(k) + ":25\n")
+			k++
+		}
+	}
+	w.CloseWithError(bw.Flush())
 }

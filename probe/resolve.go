@@ -43,6 +43,9 @@ type Job struct {
 	// out by Plan and Discover for Key; sniKnown says it was.
 	serverName string
 	sniKnown   bool
+	// literal says the target is an address literal: Plan drops a repeat
+	// of it after discovery rather than before.
+	literal bool
 }
 
 // NullMXError says a domain publishes a null MX (RFC 7505): it states that
@@ -149,9 +152,11 @@ func (r *discoverer) expand(group []Endpoint, d Discovery) []Job {
 		for _, ep := range group {
 			if ep.Address != "" {
 				jobs = append(jobs, Job{Endpoint: ep})
-			} else {
-				jobs = append(jobs, r.literal(ep))
+				continue
 			}
+			job := r.literal(ep)
+			job.literal = true
+			jobs = append(jobs, job)
 		}
 	case d.MX:
 		jobs = r.viaMX(group)
