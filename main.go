@@ -34,6 +34,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -388,6 +389,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		&cli.BoolFlag{Name: "no-policy", Usage: "do not look up the domains' MTA-STS, TLSA and TLS-RPT records", Category: "Expectations", DisableDefaultText: true},
 		&cli.StringFlag{Name: "resolver", Usage: "ask this DNS server, `ADDR:PORT`, instead of the system's", Category: "Choosing targets"},
 		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read targets from `FILE`, one per line, # for comments, - for stdin", Category: "Choosing targets"},
+		&cli.StringFlag{Name: "shard", Usage: "probe only shard `K/N` of the destinations (K from 0, as Kubernetes' JOB_COMPLETION_INDEX), split by address after DNS so that a shared MX host is probed by one shard; with -o jsonl, for 'starttls-probe merge'", Category: "Choosing targets"},
 		&cli.IntFlag{Name: "concurrency", Value: probe.DefaultConcurrency, Usage: "`N` endpoints probed at once", Category: "Choosing targets"},
 		&cli.IntFlag{Name: "address-concurrency", Value: probe.DefaultAddressConcurrency, Usage: "at most `N` endpoints of one destination address probed at once, with all their connections (the ports of one server share it)", Category: "Choosing targets"},
 		&cli.Float64Flag{Name: "rate", Usage: "at most `N` new connections per second for the whole run, every connection counted (0: no limit); waiting for it does not count against --timeout", Category: "Choosing targets"},
@@ -633,6 +635,11 @@ type config struct {
 	warnDays, critDays                   int
 	critDaysGiven                        bool
 
+	// shardArg is --shard K/N; shard, set by validate, the part of the
+	// destinations this run probes.
+	shardArg string
+	shard    probe.Shard
+
 	// Set by validate from the above.
 	ports        []int
 	expect       report.Expect
@@ -684,6 +691,7 @@ func configFrom(c *cli.Context, stdout io.Writer, getenv func(string) string) co
 		warnDays:           c.Int("warn-days"),
 		critDays:           c.Int("crit-days"),
 		critDaysGiven:      c.IsSet("crit-days"),
+		shardArg:           c.String("shard"),
 	}
 }
 
@@ -715,6 +723,16 @@ func (cfg *config) validate() error {
 	}
 	if cfg.out.format == "jsonl" && cfg.baseline != "" {
 		return usagef("use --output json with --baseline", "--output jsonl writes each result before the run is compared with --baseline, so the baseline's verdict would be on no line")
+	}
+	if cfg.shardArg != "" {
+		shard, err := probe.ParseShard(cfg.shardArg)
+		if err != nil {
+			return usagef("for example --shard 0/4 (the first of four; Kubernetes' JOB_COMPLETION_INDEX is K)", "--shard: %v", err)
+		}
+		if cfg.out.format != "jsonl" {
+			return usagef("add -o jsonl, and merge the shards with 'starttls-probe merge'", "--shard writes JSONL for 'starttls-probe merge' to judge as one run")
+		}
+		cfg.shard = shard
 	}
 	if cfg.updateBaseline && cfg.baseline == "" {
 		return usagef("for example --baseline /var/lib/starttls-probe/baseline.json --update-baseline", "--update-baseline needs --baseline FILE")
@@ -925,6 +943,9 @@ func probeTargets(c *cli.Context, stdout, stderr io.Writer, getenv func(string) 
 	if err := cfg.validate(); err != nil {
 		return err
 	}
+	if cfg.streams() {
+		return cfg.probeAsRead(c.Context, c.App.Reader, stdout, stderr)
+	}
 	badLines, err := readTargetFile(cfg.targetFile, c.App.Reader, stderr, &cfg.targets)
 	if err != nil {
 		return err
@@ -946,13 +967,143 @@ func probeTargets(c *cli.Context, stdout, stderr io.Writer, getenv func(string) 
 	cfg.scopePolicy(endpoints)
 	opts := cfg.probeOptions()
 	jobs := probe.Discover(c.Context, endpoints, probe.Discovery{MX: cfg.mx, AllAddresses: cfg.allAddresses}, opts)
+	jobs = markDuplicates(jobs, cfg.shard)
 	cfg.expect.Policies = cfg.observePolicies(c.Context, jobs, opts)
-	status := probeAndReport(c.Context, jobs, opts, cfg.expect, roots, cfg, stdout, stderr)
+	var status int
+	if cfg.out.format == "jsonl" {
+		status = streamJobs(c.Context, sendJobs(c.Context, jobs), opts, cfg.expect, roots, cfg, stdout, stderr)
+	} else {
+		status = probeAndReport(c.Context, jobs, opts, cfg.expect, roots, cfg, stdout, stderr)
+	}
 	if badLines > 0 && status == 0 {
 		// Lines of the file were not probed: all is not known to be well.
 		status = exitUsage
 	}
 	return exitStatus(status)
+}
+
+// streams reports whether the run probes its targets as they are read and
+// judges each mail host as soon as its last endpoint finishes: -o jsonl,
+// unless the domains' policies are looked up, which needs every domain
+// before anything is judged (and so holds the run, as other formats do).
+func (cfg *config) streams() bool {
+	return cfg.out.format == "jsonl" && (cfg.noPolicy || (!cfg.mx && cfg.domain == ""))
+}
+
+// probeAsRead is a streamed run (streams): targets are read, looked up,
+// deduplicated, sharded, probed and judged as they come, so that the first
+// line appears before a file of a million targets has been read, and memory
+// stays flat however long the file is.
+func (cfg *config) probeAsRead(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) error {
+	given, err := probe.Endpoints(cfg.targets, cfg.ports, cfg.implicitTLS)
+	if err != nil {
+		return usagef("targets look like mail.contoso.com, mail.contoso.com:587, 192.0.2.1 or [2001:db8::1]:25", "%v", err)
+	}
+	if len(cfg.targets) == 0 && cfg.targetFile == "" {
+		return usagef("try 'starttls-probe mail.example.com', or 'starttls-probe demo' to see it work", "no target given")
+	}
+	in, name, closeFile, err := openTargetFile(cfg.targetFile, stdin)
+	if err != nil {
+		return err
+	}
+	defer closeFile()
+	roots, err := trustedRoots(cfg.caFile)
+	if err != nil {
+		return err
+	}
+	// Counted in Plan's reading goroutine, read once Plan is done.
+	var fromFile, badLines atomic.Int64
+	var fileErr error
+	targets := func(yield func(probe.Endpoint) bool) {
+		for _, ep := range given {
+			if !yield(ep) {
+				return
+			}
+		}
+		if in == nil {
+			return
+		}
+		fileErr = probe.ScanTargets(in, func(t string) bool {
+			eps, err := probe.Endpoints([]string{t}, cfg.ports, cfg.implicitTLS)
+			if err != nil {
+				// ScanTargets parsed it already; kept for safety.
+				return true
+			}
+			fromFile.Add(1)
+			for _, ep := range eps {
+				if !yield(ep) {
+					return false
+				}
+			}
+			return true
+		}, func(bad *probe.LineError) {
+			badLines.Add(1)
+			fmt.Fprintf(stderr, "starttls-probe: error: %s:%d: %v\n", name, bad.Line, oneLine(bad.Err.Error()))
+		})
+	}
+	opts := cfg.probeOptions()
+	jobs := probe.Plan(ctx, targets, probe.Discovery{MX: cfg.mx, AllAddresses: cfg.allAddresses}, opts, cfg.shard)
+	status := streamJobs(ctx, jobs, opts, cfg.expect, roots, *cfg, stdout, stderr)
+	if fileErr != nil {
+		if encErr := (*probe.EncodingError)(nil); errors.As(fileErr, &encErr) {
+			return usagef("in Notepad: Save as, Encoding UTF-8; in PowerShell: Out-File -Encoding utf8 (UTF-16 with a byte-order mark is read too)", "--file %s: %v (the lines before it were probed)", name, fileErr)
+		}
+		return usagef("a target file holds one host, host:port or address per line", "--file %s: %v (the lines before it were probed)", name, fileErr)
+	}
+	if badLines.Load() > 0 {
+		fmt.Fprintf(stderr, "hint: fix or comment out (#) the lines above; the other targets were probed\n")
+		if status == 0 {
+			// Lines of the file were not probed: all is not known to be
+			// well.
+			status = exitUsage
+		}
+	}
+	if len(cfg.targets) == 0 && fromFile.Load() == 0 {
+		return usagef("give at least one target, one per line", "no valid target in --file %s", cfg.targetFile)
+	}
+	return exitStatus(status)
+}
+
+// openTargetFile opens -f path ("-" for stdin); in is nil without -f.
+func openTargetFile(path string, stdin io.Reader) (in io.Reader, name string, closeFile func(), err error) {
+	switch path {
+	case "":
+		return nil, "", func() {}, nil
+	case "-":
+		return stdin, "stdin", func() {}, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", nil, usagef("give a readable file of targets, one per line, or - for stdin", "--file: %v", err)
+	}
+	return f, path, func() { f.Close() }, nil
+}
+
+// markDuplicates marks each job that dials what an earlier one dials
+// (probe.Job.Key) as a Duplicate, attributed to its target but not dialed,
+// drops a job repeated as it is (the same target listed twice), and keeps
+// only the shard's jobs: Discover's run does what Plan does for a streamed
+// one.
+func markDuplicates(jobs []probe.Job, shard probe.Shard) []probe.Job {
+	seen := map[string]bool{}
+	same := map[probe.Endpoint]bool{}
+	kept := jobs[:0]
+	for _, j := range jobs {
+		if (shard != probe.Shard{}) && !shard.Owns(j) {
+			continue
+		}
+		if same[j.Endpoint] {
+			continue
+		}
+		same[j.Endpoint] = true
+		if j.Err == nil {
+			key := j.Key()
+			j.Duplicate = seen[key]
+			seen[key] = true
+		}
+		kept = append(kept, j)
+	}
+	return kept
 }
 
 // readTargetFile appends the targets of -f path ("-" for stdin) to targets.
@@ -1025,15 +1176,21 @@ func probeAndReport(ctx context.Context, jobs []probe.Job, opts probe.Options, e
 	// verdict count days left from it, and share report.Cache's chain
 	// verdicts.
 	now := time.Now()
-	results, err := probeJobs(ctx, jobs, opts, expect, roots, now, cfg.out, stdout, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
-		return exitUsage
+	var dialed []probe.Job
+	var shared []report.SharedEndpoint
+	for _, j := range jobs {
+		if j.Duplicate {
+			shared = append(shared, report.Shared(j.Endpoint))
+		} else {
+			dialed = append(dialed, j)
+		}
 	}
+	results := probeJobs(ctx, dialed, opts, cfg.out, stderr)
 	expect.Roots = roots()
 	summary := report.Judge(results, expect, now)
 	summary.Version = version()
 	summary.Verbose = cfg.out.verbose
+	summary.Shared = shared
 	status := summary.ExitCode()
 	if cfg.baseline != "" {
 		// The baseline adds its check to each endpoint, so that every
@@ -1117,12 +1274,12 @@ func writeNagiosError(w io.Writer, err error) {
 // progressMinJobs is where a run gets long enough for a progress bar.
 const progressMinJobs = 20
 
-// probeJobs runs the jobs. With --output jsonl it writes each result as soon
-// as its endpoint finishes; on a terminal it shows a progress bar on stderr
-// for long runs, never in a pipe.
-func probeJobs(ctx context.Context, jobs []probe.Job, opts probe.Options, expect report.Expect, roots func() *x509.CertPool, now time.Time, out output, stdout, stderr io.Writer) ([]probe.Result, error) {
+// probeJobs runs the jobs and returns their results in job order, lean
+// (transcripts only with -v); on a terminal it shows a progress bar on
+// stderr for long runs, never in a pipe.
+func probeJobs(ctx context.Context, jobs []probe.Job, opts probe.Options, out output, stderr io.Writer) []probe.Result {
 	var bar *progressbar.ProgressBar
-	if len(jobs) >= progressMinJobs && isTerminal(stderr) && !(out.format == "jsonl" && isTerminal(stdout)) {
+	if len(jobs) >= progressMinJobs && isTerminal(stderr) {
 		bar = progressbar.NewOptions(len(jobs),
 			progressbar.OptionSetWriter(stderr),
 			progressbar.OptionSetDescription("probing"),
@@ -1130,41 +1287,177 @@ func probeJobs(ctx context.Context, jobs []probe.Job, opts probe.Options, expect
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish())
 	}
-	// Judging and writing happen in one goroutine of their own, so that a
-	// worker hands its result over and takes the next endpoint at once.
-	finished := make(chan probe.Result, len(jobs))
-	written := make(chan error, 1)
+	results := make([]probe.Result, len(jobs))
+	place := make(map[probe.Endpoint]int, len(jobs))
+	for i, j := range jobs {
+		place[j.Endpoint] = i
+	}
+	finished := make([]bool, len(jobs))
+	probe.RunStream(ctx, sendJobs(ctx, jobs), opts, func(job probe.Job, r probe.Result) {
+		// Kept lean as it comes, not trimmed at the end: the run's peak
+		// is what counts.
+		i := place[job.Endpoint]
+		results[i], finished[i] = lean(r, out.verbose), true
+		if bar != nil {
+			bar.Add(1)
+		}
+	})
+	if bar != nil {
+		bar.Finish()
+	}
+	// Interrupted: the jobs never started are reported as such (Run dials
+	// nothing once ctx is done), so that every target has its line.
+	var rest []probe.Job
+	var at []int
+	for i := range jobs {
+		if !finished[i] {
+			rest, at = append(rest, jobs[i]), append(at, i)
+		}
+	}
+	for k, r := range probe.Run(ctx, rest, opts, nil) {
+		results[at[k]] = r
+	}
+	return results
+}
+
+// sendJobs hands the jobs over one at a time, until ctx is done.
+func sendJobs(ctx context.Context, jobs []probe.Job) <-chan probe.Job {
+	ch := make(chan probe.Job)
 	go func() {
-		var writeErr error
-		lines := bufio.NewWriterSize(stdout, 64<<10)
-		for r := range finished {
-			if out.format == "jsonl" && writeErr == nil {
-				expect.Roots = roots()
-				line := report.Judge([]probe.Result{r}, expect, now)
-				line.Verbose = out.verbose
-				writeErr = render.JSONLines(lines, line)
-				// Each line goes out as its endpoint finishes, several in
-				// one write when several finished at once.
-				if writeErr == nil && len(finished) == 0 {
-					writeErr = lines.Flush()
+		defer close(ch)
+		for _, j := range jobs {
+			select {
+			case ch <- j:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+// lineWriter serializes a JSONL run's writes: group lines come from the
+// judging goroutine, "shared" lines from the one that plans. After the
+// first error nothing more is written.
+type lineWriter struct {
+	mu  sync.Mutex
+	w   *bufio.Writer
+	err error
+}
+
+func (l *lineWriter) write(f func(io.Writer) error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err == nil {
+		l.err = f(l.w)
+	}
+	return l.err
+}
+
+func (l *lineWriter) flush() error { return l.write(func(io.Writer) error { return l.w.Flush() }) }
+
+// newLineStream judges a JSONL run one mail host at a time, writing each
+// host's lines as soon as its last endpoint is in (report.Stream).
+func newLineStream(cfg config, expect report.Expect, now time.Time, roots func() *x509.CertPool, lw *lineWriter) *report.Stream {
+	stream := report.NewStream(expect, now, func(s report.Summary) error {
+		s.Version = version()
+		s.Verbose = cfg.out.verbose
+		// A shard's lines carry what was observed, for merge to judge.
+		s.Observations = cfg.shard != (probe.Shard{})
+		return lw.write(func(w io.Writer) error { return render.JSONLines(w, s) })
+	})
+	stream.LoadRootsWith(roots)
+	return stream
+}
+
+// streamJobs probes the jobs as they come and writes the JSONL run: each
+// mail host's lines as soon as its last endpoint finished, a "shared" line
+// for each duplicate (probed once for another target), and the summary
+// line last. Only the hosts in flight are held, so memory stays flat
+// however many jobs come. It returns the run's exit status.
+func streamJobs(ctx context.Context, jobs <-chan probe.Job, opts probe.Options, expect report.Expect, roots func() *x509.CertPool, cfg config, stdout, stderr io.Writer) int {
+	// One instant for the whole run: every line counts days left from it.
+	now := time.Now()
+	lw := &lineWriter{w: bufio.NewWriterSize(stdout, 64<<10)}
+	stream := newLineStream(cfg, expect, now, roots, lw)
+	var bar *progressbar.ProgressBar
+	if isTerminal(stderr) && !isTerminal(stdout) {
+		// The number of endpoints is not known while targets stream in.
+		bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription("probing"),
+			progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+	}
+	toProbe := make(chan probe.Job)
+	go func() {
+		defer close(toProbe)
+		for job := range jobs {
+			if job.Duplicate {
+				lw.write(func(w io.Writer) error { return render.JSONLinesShared(w, report.Shared(job.Endpoint)) })
+				continue
+			}
+			// Announced before it can finish: its host is not judged
+			// without it.
+			stream.Expect(job.Endpoint)
+			select {
+			case toProbe <- job:
+			case <-ctx.Done():
+				// Interrupted: the hosts judged so far and the ones in
+				// flight are written; the rest was never probed.
+				for range jobs {
 				}
+				return
+			}
+		}
+	}()
+	// Judging and writing happen in a goroutine of their own, so that a
+	// worker hands its result over and takes the next endpoint at once.
+	finished := make(chan probe.Result, cfg.concurrency)
+	judged := make(chan struct{})
+	go func() {
+		defer close(judged)
+		for r := range finished {
+			stream.Add(r)
+			// Lines go out as their host finishes, several in one write
+			// when several finished at once.
+			if len(finished) == 0 {
+				lw.flush()
 			}
 			if bar != nil {
 				bar.Add(1)
 			}
 		}
-		if writeErr == nil {
-			writeErr = lines.Flush()
-		}
-		written <- writeErr
 	}()
-	results := probe.Run(ctx, jobs, opts, func(_ int, r probe.Result) { finished <- r })
+	probe.RunStream(ctx, toProbe, opts, func(_ probe.Job, r probe.Result) { finished <- lean(r, cfg.out.verbose) })
 	close(finished)
-	writeErr := <-written
+	<-judged
 	if bar != nil {
 		bar.Finish()
 	}
-	return results, writeErr
+	totals, _ := stream.Close()
+	lw.write(func(w io.Writer) error { return render.JSONLinesTotals(w, "starttls-probe", version(), now, totals) })
+	if err := lw.flush(); err != nil {
+		fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
+		return exitUsage
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "starttls-probe: interrupted; the report shows what finished")
+	}
+	return totals.ExitCode()
+}
+
+// lean drops what no output of the run shows: the transcripts, without -v
+// (a few kilobytes an endpoint, held until its host is judged, or for the
+// whole run with -o json).
+func lean(r probe.Result, verbose bool) probe.Result {
+	if verbose {
+		return r
+	}
+	r.Transcript = nil
+	if r.TLSRequired != nil && r.TLSRequired.Transcript != nil {
+		t := *r.TLSRequired
+		t.Transcript = nil
+		r.TLSRequired = &t
+	}
+	return r
 }
 
 func isTerminal(w io.Writer) bool {

@@ -369,15 +369,31 @@ func TestOutputs(t *testing.T) {
 		{name: "jsonl", args: append([]string{"-o", "jsonl", "-p", "25", "-p", "587", healthy}, trust...), wantCode: 0,
 			check: func(t *testing.T, r cliRun, _ string) {
 				lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
-				if len(lines) != 1 {
-					t.Fatalf("want one line for the one endpoint (a port in the target wins over -p), got %d:\n%s", len(lines), r)
+				if len(lines) != 2 {
+					t.Fatalf("want a line for the one endpoint (a port in the target wins over -p) and the summary line, got %d:\n%s", len(lines), r)
 				}
 				var line struct {
+					Type         string `json:"type"`
 					ExpectedName string `json:"expected_name"`
 					Status       string `json:"status"`
+					Endpoints    int    `json:"endpoints"`
+					OK           int    `json:"ok"`
+					ExitCode     *int   `json:"exit_code"`
 				}
-				if err := json.Unmarshal([]byte(lines[0]), &line); err != nil || line.ExpectedName != "mx.test" || line.Status != "ok" {
+				if err := json.Unmarshal([]byte(lines[0]), &line); err != nil || line.Type != "endpoint" || line.ExpectedName != "mx.test" || line.Status != "ok" {
 					t.Errorf("line %q: %+v, %v", lines[0], line, err)
+				}
+				line = struct {
+					Type         string `json:"type"`
+					ExpectedName string `json:"expected_name"`
+					Status       string `json:"status"`
+					Endpoints    int    `json:"endpoints"`
+					OK           int    `json:"ok"`
+					ExitCode     *int   `json:"exit_code"`
+				}{}
+				if err := json.Unmarshal([]byte(lines[1]), &line); err != nil || line.Type != "summary" || line.Status != "ok" ||
+					line.Endpoints != 1 || line.OK != 1 || line.ExitCode == nil || *line.ExitCode != 0 {
+					t.Errorf("summary line %q: %+v, %v", lines[1], line, err)
 				}
 			}},
 		{name: "nagios", args: append([]string{"-o", "nagios", healthy}, trust...), wantCode: 0, check: wantStdoutPrefix("STARTTLS OK - ")},

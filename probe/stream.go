@@ -115,6 +115,9 @@ func stream(ctx context.Context, jobs <-chan Job, opts Options, done func(n int,
 			// through at once; none of them will dial.
 			in = nil
 			q.unparkAll()
+			// The loop's condition again: with nothing parked or
+			// running, the select below would wait forever.
+			continue
 		}
 		var (
 			give chan<- ticket

@@ -116,3 +116,26 @@ func TestRunStreamStopsReadingWhenCancelled(t *testing.T) {
 		t.Errorf("the server saw %d connections for %d complete results", total, reported-interrupted)
 	}
 }
+
+// TestRunReturnsWhenCancelledWithNothingToDo: a run cancelled before it
+// starts, with no job or with jobs still unread, returns at once; the loop
+// once waited forever for a worker that had nothing to finish.
+func TestRunReturnsWhenCancelledWithNothingToDo(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	returned := make(chan []probe.Result, 1)
+	go func() {
+		empty := probe.Run(ctx, nil, probe.Options{}, nil)
+		unread := probe.Run(ctx, []probe.Job{{Endpoint: probe.Endpoint{Host: "127.0.0.1", Port: 9, Address: "127.0.0.1"}}}, probe.Options{}, nil)
+		returned <- append(empty, unread...)
+	}()
+	select {
+	case rs := <-returned:
+		if len(rs) != 1 || rs[0].Error == nil {
+			t.Errorf("results %+v, want the one job reported interrupted", rs)
+		}
+	case <-time.After(10 * time.Second):
+		// Not a speed assertion: it hangs forever or returns at once.
+		t.Fatal("Run did not return after its context was cancelled")
+	}
+}

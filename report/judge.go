@@ -239,8 +239,15 @@ type Summary struct {
 	// that answers on no port, addresses that differ) is one problem, at
 	// its first endpoint.
 	Problems []Problem
+	// Shared are the endpoints that were probed once for another target
+	// and count for this one too (report.Shared).
+	Shared []SharedEndpoint
 	// Verbose asks renderers for the SMTP transcript too.
 	Verbose bool
+	// Observations asks JSONL for each endpoint's raw observation
+	// (probe.Record) beside its judgement: a --shard run's lines carry it
+	// for merge to judge again over every shard.
+	Observations bool
 	// WarnDays and CritDays are the expiry thresholds the run was judged
 	// with, for renderers that print them (Nagios perfdata).
 	WarnDays, CritDays int

@@ -28,6 +28,9 @@ type (
 		// CertificateGroups compare the certificates of each mail host
 		// whose endpoints present two or more, one row per certificate.
 		CertificateGroups []jsonCertificateGroup `json:"certificate_groups"`
+		// Shared attributes endpoints probed once for another target
+		// (--mx over domains that share MX hosts) to this one too.
+		Shared []report.SharedEndpoint `json:"shared,omitempty"`
 		// Policies are the mail domains' published policies
 		// (json_policy.go).
 		Policies []jsonPolicy `json:"policies,omitempty"`
@@ -160,6 +163,7 @@ func JSON(w io.Writer, s report.Summary) error {
 	doc := jsonDocument{Tool: s.Tool, Version: s.Version, Status: s.Status, Checked: s.Now.UTC(), Results: []jsonResult{},
 		Consistency: []jsonAddressGroup{}, CertificateGroups: toJSONCertificateGroups(s.CertificateGroups)}
 	doc.Policies = toJSONPolicies(s.Policies)
+	doc.Shared = s.Shared
 	for _, g := range s.Consistency {
 		doc.Consistency = append(doc.Consistency, toJSONAddressGroup(g))
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 
 // batchResult is the part of a JSON result the batch tests read.
 type batchResult struct {
+	Type         string `json:"type"`
 	Target       string `json:"target"`
 	Host         string `json:"host"`
 	Address      string `json:"address"`
@@ -48,15 +50,26 @@ func writeTargets(t *testing.T, lines ...string) string {
 	return path
 }
 
+// parseJSONL returns the endpoint lines of a JSONL run, and checks that
+// every line is one JSON object with a type and that the summary line
+// comes last, when the run got that far.
 func parseJSONL(t *testing.T, out string) []batchResult {
 	t.Helper()
 	var rs []batchResult
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for i, line := range lines {
 		var r batchResult
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("line %q is not one JSON object: %v", line, err)
 		}
-		rs = append(rs, r)
+		switch {
+		case r.Type == "endpoint":
+			rs = append(rs, r)
+		case r.Type == "summary" && i != len(lines)-1:
+			t.Errorf("the summary line is line %d of %d, not the last", i+1, len(lines))
+		case r.Type == "":
+			t.Errorf("line %q has no type", line)
+		}
 	}
 	return rs
 }
@@ -165,10 +178,11 @@ func TestBatchFromStdin(t *testing.T) {
 }
 
 // TestJSONLStreams: the fast endpoint's line must arrive while the silent
-// one is still waiting, long before the run ends.
+// one is still waiting, long before the run ends. They are two hosts: the
+// ports of one host are judged together, when its last one is done.
 func TestJSONLStreams(t *testing.T) {
 	t.Parallel()
-	silent := probetest.NewScript(t, probetest.Script{})
+	silent := silentListener(t, "127.0.0.2:0")
 	fast := probetest.NewServer(t, probetest.Config{Chain: testChain(t)})
 	const timeout = 4 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), runLimit)
@@ -318,13 +332,14 @@ func TestMXWholeDomain(t *testing.T) {
 }
 
 // TestProgressBarOnTerminalOnly: 24 endpoints are a long run. On a terminal
-// the bar shows on stderr; in a pipe stderr stays empty.
+// the bar shows on stderr; in a pipe stderr stays empty. Each endpoint is a
+// server of its own: a target listed twice is probed once.
 func TestProgressBarOnTerminalOnly(t *testing.T) {
 	t.Parallel()
-	srv := probetest.NewServer(t, probetest.Config{Chain: testChain(t)})
+	chain := testChain(t)
 	var targets []string
 	for range 24 {
-		targets = append(targets, srv.Addr())
+		targets = append(targets, probetest.NewServer(t, probetest.Config{Chain: chain}).Addr())
 	}
 	file := writeTargets(t, targets...)
 	piped := runBinary(t, environ(), "--timeout", "5s", "-o", "json", "-f", file)
@@ -355,3 +370,38 @@ func TestMXProbesPort25Alone(t *testing.T) {
 		t.Errorf("want one result, 127.0.0.3 port 25; got %+v", doc.Results)
 	}
 }
+
+// silentListener accepts connections on addr and never says anything.
+func silentListener(t *testing.T, addr string) interface{ Addr() string } {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listening on %s (Linux answers on all of 127.0.0.0/8): %v", addr, err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return listenerAddr{ln.Addr().String()}
+}
+
+type listenerAddr struct{ addr string }
+
+func (l listenerAddr) Addr() string { return l.addr }
