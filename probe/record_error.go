@@ -189,6 +189,9 @@ func newErrRecord(err error, depth int) ErrRecord {
 		wrapped = []error{e.UnwrapErr}
 	case tls.AlertError:
 		rec.Kind, rec.Alert = KindAlertError, uint8(e)
+	case receivedAlert:
+		// A record read back and written again (a merge of merges).
+		rec.Kind, rec.Alert = KindReceivedAlert, uint8(e)
 	case tls.RecordHeaderError:
 		rec.Kind, rec.Msg, rec.RecordHeader = KindRecordHeader, e.Msg, e.RecordHeader[:]
 	case *ReplyError:

@@ -1,0 +1,496 @@
+package probe_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/starttls-probe/starttls-probe/probe"
+	"github.com/starttls-probe/starttls-probe/probe/probetest"
+	"github.com/starttls-probe/starttls-probe/probe/probetest/dnstest"
+	"github.com/starttls-probe/starttls-probe/report"
+	"github.com/starttls-probe/starttls-probe/report/render"
+)
+
+// recordPKI is a root, an intermediate under it, and chains for the
+// observations of the record tests: what a merge must judge as the run did.
+type recordPKI struct {
+	root             *probetest.CA
+	good, wrongName  *probetest.Chain
+	expired, selfish *probetest.Chain
+}
+
+func newRecordPKI(t *testing.T) recordPKI {
+	t.Helper()
+	root, err := probetest.NewRootCA("Record Test Root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuing, err := root.NewIntermediate("Record Test Issuing CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p recordPKI
+	p.root = root
+	for _, c := range []struct {
+		chain **probetest.Chain
+		issue func() (*probetest.Chain, error)
+	}{
+		{&p.good, func() (*probetest.Chain, error) {
+			return issuing.Issue(probetest.Spec{CommonName: hostileName, DNSNames: hostileNames})
+		}},
+		{&p.wrongName, func() (*probetest.Chain, error) {
+			return issuing.Issue(probetest.Spec{CommonName: "elsewhere.example", DNSNames: []string{"elsewhere.example"}})
+		}},
+		{&p.expired, func() (*probetest.Chain, error) {
+			return issuing.Issue(probetest.Spec{CommonName: hostileName, DNSNames: hostileNames,
+				NotBefore: time.Now().Add(-200 * 24 * time.Hour), NotAfter: time.Now().Add(-10 * 24 * time.Hour)})
+		}},
+		{&p.selfish, func() (*probetest.Chain, error) {
+			return probetest.SelfSigned(probetest.Spec{CommonName: hostileName, DNSNames: hostileNames})
+		}},
+	} {
+		chain, err := c.issue()
+		if err != nil {
+			t.Fatal(err)
+		}
+		*c.chain = chain
+	}
+	return p
+}
+
+// observation is one run of the probe whose results the record tests carry
+// through a Record.
+type observation struct {
+	name string
+	run  func(t *testing.T) []probe.Result
+}
+
+// probeServers runs the probe on the endpoints of servers, each under a
+// host name of its own (hostileEndpoint), with opts.
+func probeServers(ctx context.Context, opts probe.Options, servers ...*probetest.Server) []probe.Result {
+	jobs := make([]probe.Job, len(servers))
+	for i, s := range servers {
+		jobs[i] = probe.Job{Endpoint: hostileEndpoint(s)}
+	}
+	return probe.Run(ctx, jobs, opts, nil)
+}
+
+// closedPort is a loopback port that refuses connections: listened on, then
+// closed.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
+}
+
+func recordObservations(p recordPKI) []observation {
+	script := func(s probetest.Script) func(t *testing.T) []probe.Result {
+		return func(t *testing.T) []probe.Result {
+			return probeServers(context.Background(), hostileOptions(), probetest.NewScript(t, s))
+		}
+	}
+	server := func(cfg probetest.Config) func(t *testing.T) []probe.Result {
+		return func(t *testing.T) []probe.Result {
+			return probeServers(context.Background(), hostileOptions(), probetest.NewServer(t, cfg))
+		}
+	}
+	greeting := []string{"220 mx.test ESMTP"}
+	obs := []observation{
+		{"healthy", server(probetest.Config{Chain: p.good})},
+		{"healthy implicit TLS", func(t *testing.T) []probe.Result {
+			s := probetest.NewServer(t, probetest.Config{Chain: p.good, Implicit: true})
+			ep := hostileEndpoint(s)
+			ep.Implicit, ep.AsPort = true, 465
+			return probe.Run(context.Background(), []probe.Job{{Endpoint: ep}}, hostileOptions(), nil)
+		}},
+		{"plaintext greeting on an implicit TLS port", func(t *testing.T) []probe.Result {
+			s := probetest.NewServer(t, probetest.Config{Chain: p.good})
+			ep := hostileEndpoint(s)
+			ep.Implicit, ep.AsPort = true, 465
+			return probe.Run(context.Background(), []probe.Job{{Endpoint: ep}}, hostileOptions(), nil)
+		}},
+		{"no STARTTLS", server(probetest.Config{Chain: p.good, NoSTARTTLS: true})},
+		{"421 greeting", server(probetest.Config{Chain: p.good, Banner: "421 4.3.2 mx.test too busy"})},
+		{"wrong name", server(probetest.Config{Chain: p.wrongName})},
+		{"expired", server(probetest.Config{Chain: p.expired})},
+		{"self-signed", server(probetest.Config{Chain: p.selfish})},
+		{"leaf without its intermediate", server(probetest.Config{Chain: p.good.LeafOnly()})},
+		{"TLS 1.0 only", server(probetest.Config{Chain: p.good, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS10})},
+		{"MAIL FROM refused in plaintext (TLS required)", server(probetest.Config{Chain: p.good, RequireTLS: true})},
+		{"451 5.7.3 then hang-up", script(probetest.Script{Greeting: greeting, EHLO: hostileEHLO, Chain: p.good,
+			Mail: []string{"451 5.7.3 STARTTLS is required to send mail"}, AfterMail: probetest.HangUp})},
+		{"STARTTLS refused after MAIL (Courier)", script(probetest.Script{Greeting: greeting, EHLO: hostileEHLO, Chain: p.good,
+			STARTTLSAfterMail: []string{"540 TLS not available."}})},
+		{"421 to STARTTLS", script(probetest.Script{Greeting: greeting, EHLO: hostileEHLO, Chain: p.good,
+			STARTTLS: []string{"421 4.7.0 closing"}})},
+		{"reply text not UTF-8", script(probetest.Script{Greeting: []string{"220 mx.test caf\xe9 \xff\xfe"}, EHLO: hostileEHLO, Chain: p.good})},
+		{"RCPT test refused", func(t *testing.T) []probe.Result {
+			s := probetest.NewScript(t, probetest.Script{Greeting: greeting, EHLO: hostileEHLO, Chain: p.good,
+				RCPT: []string{"530 5.7.0 Must issue a STARTTLS command first"}})
+			opts := hostileOptions()
+			opts.RCPTAddress = "postmaster@mx.test"
+			return probeServers(context.Background(), opts, s)
+		}},
+		{"Exchange, TLS required", func(t *testing.T) []probe.Result {
+			s := probetest.NewExchange(t, probetest.Exchange{Server: "EXCH01", Domain: "contoso.test", Connector: probetest.DefaultFrontend,
+				Chain: p.good, RequireTLS: true, DropsAfterRequireTLS: true})
+			return probeServers(context.Background(), hostileOptions(), s)
+		}},
+		{"refused port, asked for and by default", func(t *testing.T) []probe.Result {
+			port := closedPort(t)
+			asked := probe.Endpoint{Target: "closed.test", Host: "closed.test", Address: "127.0.0.1", Port: port, AsPort: 25}
+			byDefault := probe.Endpoint{Target: "silent.test", Host: "silent.test", Address: "127.0.0.1", Port: port, AsPort: 587, DefaultPort: true}
+			return probe.Run(context.Background(), []probe.Job{{Endpoint: asked}, {Endpoint: byDefault}}, hostileOptions(), nil)
+		}},
+		{"interrupted before it began", func(t *testing.T) []probe.Result {
+			s := probetest.NewServer(t, probetest.Config{Chain: p.good})
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return probeServers(ctx, hostileOptions(), s)
+		}},
+		{"--tls-scan", func(t *testing.T) []probe.Result {
+			s := probetest.NewServer(t, probetest.Config{Chain: p.good, MaxVersion: tls.VersionTLS12})
+			opts := hostileOptions()
+			opts.TLSScan = true
+			return probeServers(context.Background(), opts, s)
+		}},
+		{"DNS: resolved, NXDOMAIN, no IPv4 address, an IPv6 literal under -4, null MX", func(t *testing.T) []probe.Result {
+			healthy := probetest.NewServer(t, probetest.Config{Chain: p.good})
+			dns := dnstest.New(t,
+				"example.test. 300 IN MX 10 mx.test.",
+				"mx.test. 300 IN A "+healthy.IP(),
+				"v6only.test. 300 IN AAAA ::1",
+				"nomail.test. 300 IN MX 0 .",
+			)
+			opts := hostileOptions()
+			opts.Resolver, opts.ResolverAddr, opts.Network = probe.NewResolver(dns.Addr()), dns.Addr(), "ip4"
+			var eps []probe.Endpoint
+			for _, domain := range []string{"example.test", "missing.test", "v6only.test", "nomail.test"} {
+				eps = append(eps, probe.Endpoint{Target: domain, Host: domain, Port: healthy.Port(), AsPort: 25})
+			}
+			jobs := probe.Discover(context.Background(), eps, probe.Discovery{MX: true}, opts)
+			literal := probe.Endpoint{Target: "[::1]:" + strconv.Itoa(healthy.Port()), Host: "::1", Port: healthy.Port(), AsPort: 25}
+			jobs = append(jobs, probe.Discover(context.Background(), []probe.Endpoint{literal}, probe.Discovery{}, opts)...)
+			return probe.Run(context.Background(), jobs, opts, nil)
+		}},
+		{"DNS: host name not found, and a lookup that times out", func(t *testing.T) []probe.Result {
+			dns := dnstest.New(t, "mx.test. 300 IN A 127.0.0.1")
+			opts := hostileOptions()
+			opts.Resolver, opts.ResolverAddr = probe.NewResolver(dns.Addr()), dns.Addr()
+			missing := probe.Endpoint{Target: "missing.test", Host: "missing.test", Port: 25}
+			results := probe.Run(context.Background(), probe.Discover(context.Background(), []probe.Endpoint{missing}, probe.Discovery{}, opts), opts, nil)
+			// Longer than the timeout: the lookup must fail for time.
+			dns.SetDelay(3 * hostileTimeout)
+			slow := probe.Endpoint{Target: "mx.test", Host: "mx.test", Port: 25}
+			return append(results, probe.Run(context.Background(), probe.Discover(context.Background(), []probe.Endpoint{slow}, probe.Discovery{}, opts), opts, nil)...)
+		}},
+	}
+	for _, hc := range hostileCases() {
+		obs = append(obs, observation{"hostile: " + hc.name, func(t *testing.T) []probe.Result {
+			s, err := hc.script(hostilePKI{ca: p.root, chain: p.good})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return probeServers(context.Background(), hostileOptions(), probetest.NewScript(t, s))
+		}})
+	}
+	return obs
+}
+
+// observeAll runs every observation, a few at a time: most wait for a
+// timeout, and two loaded cores under -race running all at once would turn
+// load into timeouts that no observation was meant to have. Which error an
+// observation ends in does not matter here, only that the record keeps it.
+func observeAll(t *testing.T, obs []observation) []probe.Result {
+	t.Helper()
+	perObservation := make([][]probe.Result, len(obs))
+	running := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, o := range obs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			running <- struct{}{}
+			defer func() { <-running }()
+			perObservation[i] = o.run(t)
+		}()
+	}
+	wg.Wait()
+	var all []probe.Result
+	for _, rs := range perObservation {
+		all = append(all, rs...)
+	}
+	return all
+}
+
+// roundTrip writes each result as a JSON line, as a shard does, and reads
+// them back.
+func roundTrip(t *testing.T, results []probe.Result) []probe.Result {
+	t.Helper()
+	var lines bytes.Buffer
+	enc := json.NewEncoder(&lines)
+	for i := range results {
+		if err := enc.Encode(probe.NewRecord(&results[i])); err != nil {
+			t.Fatalf("encoding result %d: %v", i, err)
+		}
+	}
+	var back []probe.Result
+	dec := json.NewDecoder(&lines)
+	for dec.More() {
+		var rec probe.Record
+		if err := dec.Decode(&rec); err != nil {
+			t.Fatalf("decoding record %d: %v", len(back), err)
+		}
+		r, err := rec.Result()
+		if err != nil {
+			t.Fatalf("record %d: %v", len(back), err)
+		}
+		back = append(back, r)
+	}
+	if len(back) != len(results) {
+		t.Fatalf("read %d results back, wrote %d", len(back), len(results))
+	}
+	return back
+}
+
+// rendered is a run's judgement as the JSON report (with -v, so the
+// transcripts count) and the text report.
+func rendered(t *testing.T, results []probe.Result, expect report.Expect, now time.Time) (jsonDoc, text string) {
+	t.Helper()
+	sum := report.Judge(results, expect, now)
+	sum.Verbose = true
+	var j, x bytes.Buffer
+	if err := render.JSON(&j, sum); err != nil {
+		t.Fatal(err)
+	}
+	if err := render.Text(&x, sum, false); err != nil {
+		t.Fatal(err)
+	}
+	return j.String() + "exit " + strconv.Itoa(sum.ExitCode()) + "\n", x.String()
+}
+
+// firstDifference is the first line where a and b differ, with its number.
+func firstDifference(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := range min(len(al), len(bl)) {
+		if al[i] != bl[i] {
+			return fmt.Sprintf("line %d:\n  run:    %s\n  merged: %s", i+1, al[i], bl[i])
+		}
+	}
+	return fmt.Sprintf("one is longer: %d lines against %d", len(al), len(bl))
+}
+
+// TestRecordJudgesAsTheRunDid is the property a sharded run rests on: the
+// results of a wide set of real observations, written as records and read
+// back, are judged exactly as the originals (the JSON report with -v and
+// the text report, byte for byte, and the exit status), under plain
+// expectations and as Exchange Online would judge them.
+func TestRecordJudgesAsTheRunDid(t *testing.T) {
+	t.Parallel()
+	p := newRecordPKI(t)
+	results := observeAll(t, recordObservations(p))
+	assertObserved(t, results)
+	back := roundTrip(t, results)
+	assertRecordedAlike(t, results, back)
+
+	thumbprint, err := report.ParseThumbprint(fmt.Sprintf("%x", sha256.Sum256(p.good.Leaf().Raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, expect := range []struct {
+		name   string
+		expect report.Expect
+	}{
+		{"plain", report.Expect{Roots: p.root.Pool()}},
+		{"as Exchange Online", report.Expect{Roots: p.root.Pool(), AsExchangeOnline: true, TLSDomain: hostileName, PublicRoots: p.root.Pool()}},
+		{"one name, one thumbprint", report.Expect{Roots: p.root.Pool(), Name: hostileName, Thumbprint: thumbprint}},
+	} {
+		t.Run(expect.name, func(t *testing.T) {
+			wantJSON, wantText := rendered(t, results, expect.expect, now)
+			gotJSON, gotText := rendered(t, back, expect.expect, now)
+			if gotJSON != wantJSON {
+				t.Errorf("the JSON report of the records differs from the run's, at %s", firstDifference(wantJSON, gotJSON))
+			}
+			if gotText != wantText {
+				t.Errorf("the text report of the records differs from the run's, at %s", firstDifference(wantText, gotText))
+			}
+		})
+	}
+
+	// Each endpoint on its own too: a difference the whole run's report
+	// hides (one endpoint's words repeated by another's) would show here.
+	for i := range results {
+		want, _ := rendered(t, results[i:i+1], report.Expect{Roots: p.root.Pool()}, now)
+		got, _ := rendered(t, back[i:i+1], report.Expect{Roots: p.root.Pool()}, now)
+		if got != want {
+			t.Errorf("%s: record judged otherwise, at %s", results[i].Endpoint.Target, firstDifference(want, got))
+		}
+	}
+}
+
+// assertObserved makes sure the observations hold every error report tells
+// apart: without them the round trip would prove nothing about the
+// kinds it must keep.
+func assertObserved(t *testing.T, results []probe.Result) {
+	t.Helper()
+	var errs []error
+	for _, r := range results {
+		if r.Error != nil {
+			errs = append(errs, r.Error.Err)
+		}
+		if r.TLSRequired != nil && r.TLSRequired.Error != nil {
+			errs = append(errs, r.TLSRequired.Error.Err)
+		}
+	}
+	seen := func(match func(error) bool) bool {
+		for _, err := range errs {
+			if match(err) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, want := range []struct {
+		name  string
+		match func(error) bool
+	}{
+		{"ECONNREFUSED", func(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }},
+		{"context.Canceled", func(err error) bool { return errors.Is(err, context.Canceled) }},
+		{"context.DeadlineExceeded", func(err error) bool { return errors.Is(err, context.DeadlineExceeded) }},
+		{"a received TLS alert", func(err error) bool {
+			var op *net.OpError
+			return errors.As(err, &op) && op.Op == "remote error"
+		}},
+		{"tls.RecordHeaderError with 220", func(err error) bool {
+			var rhe tls.RecordHeaderError
+			return errors.As(err, &rhe) && bytes.HasPrefix(rhe.RecordHeader[:], []byte("220"))
+		}},
+		{"*probe.ReplyError", func(err error) bool {
+			var re *probe.ReplyError
+			return errors.As(err, &re)
+		}},
+		{"*net.DNSError not found", func(err error) bool {
+			var de *net.DNSError
+			return errors.As(err, &de) && de.IsNotFound
+		}},
+		{"*net.DNSError timed out", func(err error) bool {
+			var de *net.DNSError
+			return errors.As(err, &de) && de.IsTimeout
+		}},
+		{"*probe.NoAddressError", func(err error) bool {
+			var ne *probe.NoAddressError
+			return errors.As(err, &ne)
+		}},
+		{"*probe.NullMXError", func(err error) bool {
+			var ne *probe.NullMXError
+			return errors.As(err, &ne)
+		}},
+	} {
+		if !seen(want.match) {
+			t.Errorf("no observation ended in %s", want.name)
+		}
+	}
+	var scanned bool
+	for _, r := range results {
+		scanned = scanned || r.Scan != nil
+	}
+	if !scanned {
+		t.Error("no observation ran --tls-scan")
+	}
+}
+
+// assertRecordedAlike checks what the reports may not show: that the
+// records of the results read back are the records of the results (so the
+// decoder rebuilt every kind and field the encoder reads, IsNotFound and
+// NoAddressError included, though report reads only their text), and that
+// the results read back equal the originals in everything but their
+// errors' Go values, compared by their records, and Started's monotonic
+// reading.
+func assertRecordedAlike(t *testing.T, results, back []probe.Result) {
+	t.Helper()
+	for i := range results {
+		want, err := json.Marshal(probe.NewRecord(&results[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := json.Marshal(probe.NewRecord(&back[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: the record read back records otherwise, at %s", results[i].Endpoint.Target,
+				firstDifference(strings.ReplaceAll(string(want), ",", ",\n"), strings.ReplaceAll(string(got), ",", ",\n")))
+		}
+		a, b := withoutErrorValues(results[i]), withoutErrorValues(back[i])
+		if !a.Started.Equal(b.Started) {
+			t.Errorf("%s: started %v, read back %v", a.Endpoint.Target, a.Started, b.Started)
+		}
+		a.Started, b.Started = time.Time{}, time.Time{}
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("%s: read back\n%+v\nwant\n%+v", a.Endpoint.Target, b, a)
+		}
+	}
+}
+
+// withoutErrorValues is r with each error replaced by one of its text
+// alone, in copies: the errors' values are compared by their records.
+func withoutErrorValues(r probe.Result) probe.Result {
+	text := func(err error) error {
+		if err == nil {
+			return nil
+		}
+		return errors.New(err.Error())
+	}
+	if r.Error != nil {
+		e := *r.Error
+		e.Err = text(e.Err)
+		r.Error = &e
+	}
+	if r.TLSRequired != nil {
+		test := *r.TLSRequired
+		if test.Error != nil {
+			e := *test.Error
+			e.Err = text(e.Err)
+			test.Error = &e
+		}
+		r.TLSRequired = &test
+	}
+	if r.Scan != nil {
+		scan := *r.Scan
+		scan.Error = text(scan.Error)
+		scan.Versions = append([]probe.VersionScan(nil), scan.Versions...)
+		for i := range scan.Versions {
+			scan.Versions[i].Err = text(scan.Versions[i].Err)
+		}
+		scan.Groups = append([]probe.GroupScan(nil), scan.Groups...)
+		for i := range scan.Groups {
+			scan.Groups[i].Err = text(scan.Groups[i].Err)
+		}
+		if scan.WithoutSNI != nil {
+			a := *scan.WithoutSNI
+			a.Err = text(a.Err)
+			scan.WithoutSNI = &a
+		}
+		r.Scan = &scan
+	}
+	return r
+}
