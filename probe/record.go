@@ -18,15 +18,17 @@ const RecordVersion = 1
 // server text byte for byte (WireText), errors as their chains (ErrRecord).
 //
 // What a round trip loses: Started's monotonic clock reading and time zone
-// name (the instant and offset stay); which Replies were one pointer (the
-// TLS-required test shares Banner and EHLO with the Result: they come back
-// equal, not shared); a RecordHeaderError's Conn; and, for error types no
-// ErrKind names, their type (see ErrRecord).
+// name (the instant and offset stay); that Error.Reply was the same *Reply
+// as Banner, EHLO or STARTTLSReply (it comes back equal, not shared; the
+// TLS-required test's sharing is kept); a RecordHeaderError's Conn; and,
+// for error types no ErrKind names, their type (see ErrRecord).
 //
-// A healthy STARTTLS result with a 2-certificate chain (two P-256 leaves
-// and intermediates of probetest, about 0.5 KB of DER each), its
-// TLS-required test and its transcript takes about 2.6 KB; without the
-// transcript about 1.9 KB (TestRecordSize).
+// A healthy STARTTLS result with a 2-certificate chain (a P-256 leaf and
+// its intermediate from probetest, 935 bytes of DER, 1.25 KB in base64),
+// its TLS-required test and its 24-line transcript takes 3.7 KB as one
+// line of JSON; without the transcripts, which only -v shows, 2.3 KB
+// (TestRecordSize). Real chains of 2048-bit RSA certificates are about
+// 1.5 KB of DER each, so expect some 5 KB per endpoint there.
 type Record struct {
 	V               int                `json:"v"`
 	Endpoint        EndpointRecord     `json:"endpoint"`
@@ -66,8 +68,13 @@ type ReplyRecord struct {
 	Lines []WireText `json:"lines"`
 }
 
-// TLSRequiredRecord is a TLSRequiredTest.
+// TLSRequiredRecord is a TLSRequiredTest. SameGreeting says its Banner and
+// EHLO are the Result's own (the test ran on the probe's connection, as it
+// mostly does), SameError that its Error is (the probe failed before the
+// test): they are written once and shared again when read.
 type TLSRequiredRecord struct {
+	SameGreeting         bool               `json:"same_greeting,omitempty"`
+	SameError            bool               `json:"same_error,omitempty"`
 	Banner               *ReplyRecord       `json:"banner,omitempty"`
 	EHLO                 *ReplyRecord       `json:"ehlo,omitempty"`
 	Mail                 *ReplyRecord       `json:"mail,omitempty"`
@@ -211,10 +218,20 @@ func NewRecord(r *Result) Record {
 		Scan:       newScanRecord(r.Scan),
 	}
 	if t := r.TLSRequired; t != nil {
-		rec.TLSRequired = &TLSRequiredRecord{Banner: newReplyRecord(t.Banner), EHLO: newReplyRecord(t.EHLO),
-			Mail: newReplyRecord(t.Mail), RCPT: newReplyRecord(t.RCPT), Error: newErrorRecord(t.Error),
+		test := &TLSRequiredRecord{Mail: newReplyRecord(t.Mail), RCPT: newReplyRecord(t.RCPT),
 			SessionEnded: t.SessionEnded, STARTTLSRefusedAfter: newReplyRecord(t.STARTTLSRefusedAfter),
 			Transcript: newTranscriptRecords(t.Transcript)}
+		if t.Banner == r.Banner && t.EHLO == r.EHLO {
+			test.SameGreeting = true
+		} else {
+			test.Banner, test.EHLO = newReplyRecord(t.Banner), newReplyRecord(t.EHLO)
+		}
+		if t.Error != nil && t.Error == r.Error {
+			test.SameError = true
+		} else {
+			test.Error = newErrorRecord(t.Error)
+		}
+		rec.TLSRequired = test
 	}
 	return rec
 }
@@ -253,8 +270,14 @@ func (rec Record) Result() (Result, error) {
 	if t := rec.TLSRequired; t != nil {
 		test := &TLSRequiredTest{Banner: t.Banner.reply(), EHLO: t.EHLO.reply(), Mail: t.Mail.reply(), RCPT: t.RCPT.reply(),
 			SessionEnded: t.SessionEnded, STARTTLSRefusedAfter: t.STARTTLSRefusedAfter.reply()}
+		if t.SameGreeting {
+			test.Banner, test.EHLO = r.Banner, r.EHLO
+		}
 		if test.Error, err = t.Error.error("tls_required.error"); err != nil {
 			return Result{}, err
+		}
+		if t.SameError {
+			test.Error = r.Error
 		}
 		if test.Transcript, err = transcriptOf("tls_required.transcript", t.Transcript); err != nil {
 			return Result{}, err

@@ -278,13 +278,15 @@ func (rec *ErrRecord) decode(depth int) (error, error) {
 		}
 		wrapped = append(wrapped, w)
 	}
-	// single is the one error a link of a kind that wraps one wraps.
+	// single is the one error a link of a kind that wraps one wraps:
+	// net.OpError and os.SyscallError always do (their Error() reads it),
+	// net.DNSError at most one.
 	single := func() (error, error) {
-		switch len(wrapped) {
-		case 0:
-			return nil, nil
-		case 1:
+		switch {
+		case len(wrapped) == 1:
 			return wrapped[0], nil
+		case len(wrapped) == 0 && rec.Kind == KindDNSError:
+			return nil, nil
 		}
 		return nil, fmt.Errorf("a %s wraps one error, not %d", rec.Kind, len(wrapped))
 	}

@@ -90,7 +90,7 @@ func probeServers(ctx context.Context, opts probe.Options, servers ...*probetest
 
 // closedPort is a loopback port that refuses connections: listened on, then
 // closed.
-func closedPort(t *testing.T) int {
+func closedPort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -440,6 +440,10 @@ func assertRecordedAlike(t *testing.T, results, back []probe.Result) {
 			t.Errorf("%s: the record read back records otherwise, at %s", results[i].Endpoint.Target,
 				firstDifference(strings.ReplaceAll(string(want), ",", ",\n"), strings.ReplaceAll(string(got), ",", ",\n")))
 		}
+		if o, r := results[i].TLSRequired, back[i].TLSRequired; o != nil && (o.Banner == results[i].Banner && o.EHLO == results[i].EHLO) != (r.Banner == back[i].Banner && r.EHLO == back[i].EHLO) {
+			t.Errorf("%s: the TLS-required test's greeting is shared with the result's: %t, read back: %t", results[i].Endpoint.Target,
+				o.Banner == results[i].Banner, r.Banner == back[i].Banner)
+		}
 		a, b := withoutErrorValues(results[i]), withoutErrorValues(back[i])
 		if !a.Started.Equal(b.Started) {
 			t.Errorf("%s: started %v, read back %v", a.Endpoint.Target, a.Started, b.Started)
@@ -493,4 +497,254 @@ func withoutErrorValues(r probe.Result) probe.Result {
 		r.Scan = &scan
 	}
 	return r
+}
+
+// TestRecordKeepsAFilteredPort: a port that does not answer is told from a
+// closed one by the Timeout() of an error of net's own unexported type,
+// which the record keeps as a text with its net.Error answers. Loopback
+// refuses or accepts and never drops, so the error is made by a real dial
+// whose time has run out, wrapped as the probe wraps a default port's.
+func TestRecordKeepsAFilteredPort(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 0)
+	defer cancel()
+	var d net.Dialer
+	_, dialErr := d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(closedPort(t))))
+	var netErr net.Error
+	if !errors.As(dialErr, &netErr) || !netErr.Timeout() {
+		t.Fatalf("dial with no time left: %v; want a net.Error that timed out", dialErr)
+	}
+	filtered := fmt.Errorf("no answer within %s, the connect budget of a port not asked for: %w", probe.DefaultPortConnectTimeout, dialErr)
+	var results []probe.Result
+	for _, port := range []int{587, 2525} {
+		ep := probe.Endpoint{Target: "filtered.test", Host: "filtered.test", Address: "127.0.0.1", Port: port, DefaultPort: true}
+		results = append(results, probe.Result{Endpoint: ep, Address: "127.0.0.1", Mode: probe.ModeSTARTTLS, Started: time.Now(),
+			Error: &probe.Error{Phase: probe.PhaseConnect, Err: filtered}})
+	}
+	back := roundTrip(t, results)
+	assertRecordedAlike(t, results, back)
+	now := time.Now()
+	want, _ := rendered(t, results, report.Expect{}, now)
+	got, _ := rendered(t, back, report.Expect{}, now)
+	if !strings.Contains(want, "filtered") {
+		t.Fatalf("the run's report does not say filtered:\n%s", want)
+	}
+	if got != want {
+		t.Errorf("the records are judged otherwise, at %s", firstDifference(want, got))
+	}
+}
+
+// TestRecordErrnoByName: a shard on Linux records ECONNREFUSED as 111, a
+// merge on macOS knows it as 61; the name makes it the merging system's.
+func TestRecordErrnoByName(t *testing.T) {
+	t.Parallel()
+	var d net.Dialer
+	_, refused := d.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(closedPort(t))))
+	if !errors.Is(refused, syscall.ECONNREFUSED) {
+		t.Fatalf("dial of a closed port: %v, want ECONNREFUSED", refused)
+	}
+	rec := probe.NewErrRecord(refused)
+	errno := rec
+	for errno.Kind != probe.KindErrno {
+		if len(errno.Wrapped) != 1 {
+			t.Fatalf("no errno in the record %+v", rec)
+		}
+		errno = &errno.Wrapped[0]
+	}
+	if errno.ErrnoName != "ECONNREFUSED" {
+		t.Fatalf("errno recorded as %q, want ECONNREFUSED", errno.ErrnoName)
+	}
+	errno.Errno = uint64(syscall.ECONNREFUSED) + 1000 // another system's number
+	back, err := rec.Err()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(back, syscall.ECONNREFUSED) || back.Error() != refused.Error() {
+		t.Errorf("read back %q, ECONNREFUSED %t; want %q, true", back, errors.Is(back, syscall.ECONNREFUSED), refused)
+	}
+}
+
+// healthyRecord is the record of a real probe of a healthy server with a
+// leaf and its intermediate, for the tests that change it.
+func healthyRecord(t testing.TB) probe.Record {
+	t.Helper()
+	root, err := probetest.NewRootCA("Record Size Root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuing, err := root.NewIntermediate("Record Size Issuing CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, err := issuing.Issue(probetest.Spec{CommonName: hostileName, DNSNames: hostileNames})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := probetest.NewServer(t, probetest.Config{Chain: chain})
+	r := probeServers(context.Background(), hostileOptions(), s)[0]
+	if r.Error != nil || len(r.Chain) != 2 {
+		t.Fatalf("healthy probe: error %v, %d certificates; want none and 2", r.Error, len(r.Chain))
+	}
+	return probe.NewRecord(&r)
+}
+
+// TestRecordSize measures what a shard writes per healthy endpoint (the
+// figure in Record's comment), and keeps it from growing unnoticed.
+func TestRecordSize(t *testing.T) {
+	t.Parallel()
+	rec := healthyRecord(t)
+	full, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var der int
+	for _, c := range rec.Chain {
+		der += len(c)
+	}
+	rec.Transcript = nil
+	rec.TLSRequired.Transcript = nil
+	lean, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("healthy result, 2 certificates (%d bytes of DER): %d bytes, %d without transcripts", der, len(full), len(lean))
+	// Base64 makes the DER 4/3 of its size; the rest is a few hundred
+	// bytes of replies, timings and names.
+	if limit := der*4/3 + 1500; len(lean) > limit {
+		t.Errorf("record without transcripts takes %d bytes, want at most %d", len(lean), limit)
+	}
+}
+
+// TestRecordRefusesWhatNoEncoderWrites: a record of another version, or
+// one broken in transit, is an error that says what is wrong, never a
+// Result that is judged as if observed.
+func TestRecordRefusesWhatNoEncoderWrites(t *testing.T) {
+	t.Parallel()
+	healthy := healthyRecord(t)
+	refusedErr := probe.ErrRecord{Kind: probe.KindText, Message: "connect: connection refused"}
+	deep := probe.ErrRecord{Message: "x"}
+	for range 40 {
+		deep = probe.ErrRecord{Message: "x", Wrapped: []probe.ErrRecord{deep}}
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(r *probe.Record)
+		want   string
+	}{
+		{"next version", func(r *probe.Record) { r.V = 2 }, "record version 2: this starttls-probe reads version 1"},
+		{"no version", func(r *probe.Record) { r.V = 0 }, "record version 0"},
+		{"unknown mode", func(r *probe.Record) { r.Mode = "smtps" }, `unknown mode "smtps"`},
+		{"certificate that does not parse", func(r *probe.Record) { r.Chain[1] = r.Chain[1][:100] }, "chain[1]: x509:"},
+		{"unknown phase", func(r *probe.Record) { r.Error = &probe.ErrorRecord{Phase: "dial", Err: &refusedErr} }, `error: unknown phase "dial"`},
+		{"phase without error", func(r *probe.Record) { r.Error = &probe.ErrorRecord{Phase: probe.PhaseConnect} }, "error: phase connect without an error"},
+		{"unknown error kind", func(r *probe.Record) {
+			r.Error = &probe.ErrorRecord{Phase: probe.PhaseConnect, Err: &probe.ErrRecord{Kind: "net.Mystery", Message: "?"}}
+		}, `error: unknown error kind "net.Mystery"`},
+		{"record header of 4 bytes", func(r *probe.Record) {
+			r.Error = &probe.ErrorRecord{Phase: probe.PhaseHandshake, Err: &probe.ErrRecord{Kind: probe.KindRecordHeader, Message: "tls: x", RecordHeader: []byte("220 ")}}
+		}, "TLS record header of 4 bytes, want 5"},
+		{"OpError wrapping two errors", func(r *probe.Record) {
+			r.Error = &probe.ErrorRecord{Phase: probe.PhaseConnect, Err: &probe.ErrRecord{Kind: probe.KindOpError, Message: "dial",
+				Wrapped: []probe.ErrRecord{refusedErr, refusedErr}}}
+		}, "a net.OpError wraps one error, not 2"},
+		{"chain deeper than kept", func(r *probe.Record) { r.Error = &probe.ErrorRecord{Phase: probe.PhaseConnect, Err: &deep} }, "error chain longer than 32 links"},
+		{"matches no sentinel", func(r *probe.Record) {
+			r.Error = &probe.ErrorRecord{Phase: probe.PhaseConnect, Err: &probe.ErrRecord{Message: "x", Is: []probe.ErrKind{probe.KindOpError}}}
+		}, `error matches "net.OpError", which is no sentinel error`},
+		{"TLS-required test in an unknown phase", func(r *probe.Record) {
+			r.TLSRequired.SameError = false
+			r.TLSRequired.Error = &probe.ErrorRecord{Phase: "rcpt", Err: &refusedErr}
+		}, `tls_required.error: unknown phase "rcpt"`},
+		{"transcript line from nobody", func(r *probe.Record) { r.Transcript[3].Dir = "X" }, `transcript[3]: unknown direction "X"`},
+		{"scan outcome", func(r *probe.Record) {
+			r.Scan = &probe.ScanRecord{Versions: []probe.VersionScanRecord{{Version: tls.VersionTLS12, Outcome: "maybe"}}}
+		}, `scan.versions[0]: unknown outcome "maybe"`},
+		{"scan chain", func(r *probe.Record) {
+			r.Scan = &probe.ScanRecord{Chains: []probe.PresentedChainRecord{{Chain: [][]byte{[]byte("junk")}}}}
+		}, "scan.chains[0].chain[0]: x509:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A copy through JSON, as a merge reads it, so that no case
+			// changes another's.
+			data, err := json.Marshal(healthy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rec probe.Record
+			if err := json.Unmarshal(data, &rec); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := rec.Result(); err != nil {
+				t.Fatalf("the record before the change: %v", err)
+			}
+			tc.change(&rec)
+			_, err = rec.Result()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Result() = %v, want an error saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestWireTextKeepsEveryByte: server text that is not UTF-8 comes back
+// byte for byte, where a JSON string would have turned it into U+FFFD.
+func TestWireTextKeepsEveryByte(t *testing.T) {
+	t.Parallel()
+	for _, text := range []string{"", "mx.test ESMTP", "caf\xe9 \xff\xfe\x00", "\x1b[2J\r\n<>&", "\u2028 ok"} {
+		data, err := json.Marshal(probe.WireText(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back probe.WireText
+		if err := json.Unmarshal(data, &back); err != nil {
+			t.Fatalf("%q written as %s: %v", text, data, err)
+		}
+		if string(back) != text {
+			t.Errorf("%q written as %s, read back as %q", text, data, back)
+		}
+	}
+}
+
+// FuzzRecord: whatever bytes a shard's file holds, reading them is a
+// Record or an error, a Record is a Result or an error, never a panic; and
+// a Result read back writes a record that reads back again.
+func FuzzRecord(f *testing.F) {
+	healthy, err := json.Marshal(healthyRecord(f))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(healthy)
+	var d net.Dialer
+	_, refused := d.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(closedPort(f))))
+	failed, err := json.Marshal(probe.Record{V: 1, Mode: probe.ModeSTARTTLS, Error: &probe.ErrorRecord{Phase: probe.PhaseConnect, Err: probe.NewErrRecord(refused)}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(failed)
+	f.Add([]byte(`{"v":1,"mode":"implicit","error":{"phase":"handshake","err":{"kind":"tls.RecordHeaderError","message":"x","record_header":"MjIwIG0="}}}`))
+	f.Add([]byte(`{"v":1,"mode":"starttls","banner":{"code":220,"lines":[{"base64":"/w=="}]}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var rec probe.Record
+		if json.Unmarshal(data, &rec) != nil {
+			return
+		}
+		r, err := rec.Result()
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error message")
+			}
+			return
+		}
+		again, err := json.Marshal(probe.NewRecord(&r))
+		if err != nil {
+			t.Fatalf("writing a Result read back: %v", err)
+		}
+		var rec2 probe.Record
+		if err := json.Unmarshal(again, &rec2); err != nil {
+			t.Fatalf("reading %s: %v", again, err)
+		}
+		if _, err := rec2.Result(); err != nil {
+			t.Fatalf("a Result read back, written again, does not read back: %v\n%s", err, again)
+		}
+	})
 }
