@@ -252,13 +252,20 @@ func (rec Record) Result() (Result, error) {
 		Endpoint: Endpoint{Target: ep.Target, Host: ep.Host, Port: ep.Port, AsPort: ep.AsPort, Address: ep.Address,
 			Implicit: ep.Implicit, DefaultPort: ep.DefaultPort, Domain: ep.Domain},
 		Address: rec.Address, Mode: rec.Mode, Started: rec.Started,
-		Banner: rec.Banner.reply(), EHLO: rec.EHLO.reply(), STARTTLSOffered: rec.STARTTLSOffered,
-		STARTTLSReply: rec.STARTTLSReply.reply(), EHLOAfterTLS: rec.EHLOAfterTLS.reply(),
-		TLS:     rec.TLS.state(),
-		Timings: Timings(rec.Timings),
+		STARTTLSOffered: rec.STARTTLSOffered,
+		TLS:             rec.TLS.state(),
+		Timings:         Timings(rec.Timings),
 	}
 	var err error
+	r.Banner, r.EHLO = rec.Banner.reply("banner", &err), rec.EHLO.reply("ehlo", &err)
+	r.STARTTLSReply, r.EHLOAfterTLS = rec.STARTTLSReply.reply("starttls_reply", &err), rec.EHLOAfterTLS.reply("ehlo_after_tls", &err)
+	if err != nil {
+		return Result{}, err
+	}
 	if r.Chain, err = parseChain("chain", rec.Chain); err != nil {
+		return Result{}, err
+	}
+	if err := tlsWithChain("", rec.TLS, rec.Chain); err != nil {
 		return Result{}, err
 	}
 	if r.Error, err = rec.Error.error("error"); err != nil {
@@ -268,8 +275,12 @@ func (rec Record) Result() (Result, error) {
 		return Result{}, err
 	}
 	if t := rec.TLSRequired; t != nil {
-		test := &TLSRequiredTest{Banner: t.Banner.reply(), EHLO: t.EHLO.reply(), Mail: t.Mail.reply(), RCPT: t.RCPT.reply(),
-			SessionEnded: t.SessionEnded, STARTTLSRefusedAfter: t.STARTTLSRefusedAfter.reply()}
+		test := &TLSRequiredTest{Banner: t.Banner.reply("tls_required.banner", &err), EHLO: t.EHLO.reply("tls_required.ehlo", &err),
+			Mail: t.Mail.reply("tls_required.mail", &err), RCPT: t.RCPT.reply("tls_required.rcpt", &err),
+			SessionEnded: t.SessionEnded, STARTTLSRefusedAfter: t.STARTTLSRefusedAfter.reply("tls_required.starttls_refused_after", &err)}
+		if err != nil {
+			return Result{}, err
+		}
 		if t.SameGreeting {
 			test.Banner, test.EHLO = r.Banner, r.EHLO
 		}
@@ -297,8 +308,16 @@ func newReplyRecord(r *Reply) *ReplyRecord {
 	return &ReplyRecord{Code: r.Code, Lines: wireTexts(r.Lines)}
 }
 
-func (rec *ReplyRecord) reply() *Reply {
-	if rec == nil {
+// reply rebuilds a Reply as the probe reads one (reply.go): a code of
+// three digits, 1xx to 5xx, and at least one line. report relies on both
+// (it prints a reply's first line), so a record that breaks them is broken
+// in transit, not an observation.
+func (rec *ReplyRecord) reply(where string, errp *error) *Reply {
+	if rec == nil || *errp != nil {
+		return nil
+	}
+	if rec.Code < 100 || rec.Code > 599 || len(rec.Lines) == 0 {
+		*errp = fmt.Errorf("%s: reply %d with %d lines; a reply has a code from 100 to 599 and a line at least", where, rec.Code, len(rec.Lines))
 		return nil
 	}
 	return &Reply{Code: rec.Code, Lines: strs(rec.Lines)}
@@ -369,6 +388,20 @@ func parseChain(where string, der [][]byte) ([]*x509.Certificate, error) {
 	return chain, nil
 }
 
+// tlsWithChain checks what the probe's handshake guarantees and report
+// relies on (it verifies the chain of every handshake): crypto/tls hands
+// VerifyConnection the TLS state and the server's certificates at once, and
+// a server must send one.
+func tlsWithChain(where string, state *TLSStateRecord, chain [][]byte) error {
+	switch {
+	case state != nil && len(chain) == 0:
+		return fmt.Errorf("%stls without a certificate chain: a handshake gets as far as TLS state only with the server's certificate", where)
+	case state == nil && len(chain) > 0:
+		return fmt.Errorf("%schain without tls: the certificates come with the handshake's TLS state", where)
+	}
+	return nil
+}
+
 func newErrorRecord(e *Error) *ErrorRecord {
 	if e == nil {
 		return nil
@@ -396,7 +429,11 @@ func (rec *ErrorRecord) error(where string) (*Error, error) {
 	if decodeErr != nil {
 		return nil, fmt.Errorf("%s: %w", where, decodeErr)
 	}
-	return &Error{Phase: rec.Phase, Err: err, Reply: rec.Reply.reply()}, nil
+	reply := rec.Reply.reply(where+".reply", &decodeErr)
+	if decodeErr != nil {
+		return nil, decodeErr
+	}
+	return &Error{Phase: rec.Phase, Err: err, Reply: reply}, nil
 }
 
 func newTranscriptRecords(lines []TranscriptLine) []TranscriptRecord {
@@ -483,11 +520,17 @@ func (rec *ScanRecord) scan() (*Scan, error) {
 	for i, c := range rec.Chains {
 		chain, err := parseChain(fmt.Sprintf("scan.chains[%d].chain", i), c.Chain)
 		errs = append(errs, err)
+		if len(c.Chain) == 0 {
+			errs = append(errs, fmt.Errorf("scan.chains[%d]: no certificate in a presented chain", i))
+		}
 		s.Chains = append(s.Chains, PresentedChain{Chain: chain, Version: c.Version, CipherSuite: c.CipherSuite, OCSPResponse: c.OCSPResponse})
 	}
 	if a := rec.WithoutSNI; a != nil {
 		chain, err := parseChain("scan.without_sni.chain", a.Chain)
 		errs = append(errs, err, checkOutcome("scan.without_sni", a.Outcome))
+		if a.TLS != nil {
+			errs = append(errs, tlsWithChain("scan.without_sni.", a.TLS, a.Chain))
+		}
 		s.WithoutSNI = &Attempt{Outcome: a.Outcome, TLS: a.TLS.state(), Chain: chain, Err: decode("scan.without_sni", a.Err)}
 	}
 	// The first problem, on one line: the merge names it with the file

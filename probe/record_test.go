@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"reflect"
 	"strconv"
@@ -659,9 +660,16 @@ func TestRecordRefusesWhatNoEncoderWrites(t *testing.T) {
 		{"scan outcome", func(r *probe.Record) {
 			r.Scan = &probe.ScanRecord{Versions: []probe.VersionScanRecord{{Version: tls.VersionTLS12, Outcome: "maybe"}}}
 		}, `scan.versions[0]: unknown outcome "maybe"`},
+		{"reply without lines", func(r *probe.Record) { r.Banner.Lines = nil }, "banner: reply 220 with 0 lines"},
+		{"reply code out of range", func(r *probe.Record) { r.TLSRequired.Mail.Code = 25 }, "tls_required.mail: reply 25 with 1 lines"},
+		{"TLS state without a chain", func(r *probe.Record) { r.Chain = nil }, "tls without a certificate chain"},
+		{"chain without TLS state", func(r *probe.Record) { r.TLS = nil }, "chain without tls"},
 		{"scan chain", func(r *probe.Record) {
 			r.Scan = &probe.ScanRecord{Chains: []probe.PresentedChainRecord{{Chain: [][]byte{[]byte("junk")}}}}
 		}, "scan.chains[0].chain[0]: x509:"},
+		{"scan chain without certificates", func(r *probe.Record) {
+			r.Scan = &probe.ScanRecord{Chains: []probe.PresentedChainRecord{{}}}
+		}, "scan.chains[0]: no certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// A copy through JSON, as a merge reads it, so that no case
@@ -745,6 +753,40 @@ func FuzzRecord(f *testing.F) {
 		}
 		if _, err := rec2.Result(); err != nil {
 			t.Fatalf("a Result read back, written again, does not read back: %v\n%s", err, again)
+		}
+	})
+}
+
+// FuzzRecordJudged: a merge judges and renders whatever a shard's file
+// decodes into, so a record must not decode into a Result the probe never
+// makes and report cannot take (it found a reply without lines, which the
+// text renderer indexes, and TLS state without a chain, which the trust
+// check verifies).
+func FuzzRecordJudged(f *testing.F) {
+	healthy, err := json.Marshal(healthyRecord(f))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(healthy)
+	f.Add([]byte(`{"v":1,"mode":"implicit","error":{"phase":"handshake","err":{"kind":"tls.RecordHeaderError","message":"x","record_header":"MjIwIG0="}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var rec probe.Record
+		if json.Unmarshal(data, &rec) != nil {
+			return
+		}
+		r, err := rec.Result()
+		if err != nil {
+			return
+		}
+		for _, exo := range []bool{false, true} {
+			sum := report.Judge([]probe.Result{r, r}, report.Expect{AsExchangeOnline: exo}, time.Unix(1.7e9, 0))
+			sum.Verbose = true
+			if err := render.JSON(io.Discard, sum); err != nil {
+				t.Fatal(err)
+			}
+			if err := render.Text(io.Discard, sum, false); err != nil {
+				t.Fatal(err)
+			}
 		}
 	})
 }
