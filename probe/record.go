@@ -3,7 +3,6 @@ package probe
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -15,7 +14,8 @@ const RecordVersion = 1
 // Record is a Result in a form encoding/json writes and reads back: what a
 // sharded run writes per endpoint, so that a merge judges the shards'
 // results as one run would have (issue 14). Certificates are kept as DER,
-// server text byte for byte (WireText), errors as their chains (ErrRecord).
+// server text byte for byte (the raw_ fields), errors as their chains
+// (ErrRecord).
 //
 // What a round trip loses: Started's monotonic clock reading and time zone
 // name (the instant and offset stay); that Error.Reply was the same *Reply
@@ -62,10 +62,14 @@ type EndpointRecord struct {
 	Domain      string `json:"domain,omitempty"`
 }
 
-// ReplyRecord is a Reply.
+// ReplyRecord is a Reply. Server text is kept byte for byte: JSON strings
+// hold only UTF-8, and encoding/json turns any other byte into U+FFFD, so
+// a reply with a line that is not UTF-8 has all its lines in RawLines
+// (base64) instead of Lines. The same goes for the other raw_ fields.
 type ReplyRecord struct {
-	Code  int        `json:"code"`
-	Lines []WireText `json:"lines"`
+	Code     int      `json:"code"`
+	Lines    []string `json:"lines,omitempty"`
+	RawLines [][]byte `json:"raw_lines,omitempty"`
 }
 
 // TLSRequiredRecord is a TLSRequiredTest. SameGreeting says its Banner and
@@ -116,10 +120,11 @@ type TimingsRecord struct {
 
 // TranscriptRecord is a TranscriptLine.
 type TranscriptRecord struct {
-	At   time.Duration `json:"at_ns"`
-	Dir  Direction     `json:"dir"`
-	TLS  bool          `json:"tls,omitempty"`
-	Text WireText      `json:"text"`
+	At      time.Duration `json:"at_ns"`
+	Dir     Direction     `json:"dir"`
+	TLS     bool          `json:"tls,omitempty"`
+	Text    string        `json:"text,omitempty"`
+	RawText []byte        `json:"raw_text,omitempty"`
 }
 
 // ScanRecord is a Scan (--tls-scan).
@@ -168,38 +173,47 @@ type AttemptRecord struct {
 	Err     *ErrRecord      `json:"err,omitempty"`
 }
 
-// WireText is text as a server sent it (or an error quoting it), kept byte
-// for byte. JSON strings hold only UTF-8 and encoding/json would turn any
-// other byte into U+FFFD, so text that is not valid UTF-8 is written as
-// {"base64": "..."} instead of a string.
-type WireText string
-
-type wireBytes struct {
-	Base64 []byte `json:"base64"`
-}
-
-func (t WireText) MarshalJSON() ([]byte, error) {
-	if utf8.ValidString(string(t)) {
-		return json.Marshal(string(t))
+// textOrRaw is s as a JSON string when it is UTF-8, else as its bytes.
+func textOrRaw(s string) (string, []byte) {
+	if utf8.ValidString(s) {
+		return s, nil
 	}
-	return json.Marshal(wireBytes{Base64: []byte(t)})
+	return "", []byte(s)
 }
 
-func (t *WireText) UnmarshalJSON(data []byte) error {
-	if len(data) > 0 && data[0] == '{' {
-		var b wireBytes
-		if err := json.Unmarshal(data, &b); err != nil {
-			return err
+// textOf is what textOrRaw wrote.
+func textOf(text string, raw []byte) string {
+	if raw != nil {
+		return string(raw)
+	}
+	return text
+}
+
+// linesOrRaw is lines as JSON strings when every one is UTF-8, else all
+// of them as bytes.
+func linesOrRaw(lines []string) ([]string, [][]byte) {
+	for _, l := range lines {
+		if !utf8.ValidString(l) {
+			raw := make([][]byte, len(lines))
+			for i, l := range lines {
+				raw[i] = []byte(l)
+			}
+			return nil, raw
 		}
-		*t = WireText(b.Base64)
-		return nil
 	}
-	var s string
-	if err := json.Unmarshal(data, &s); err != nil {
-		return err
+	return lines, nil
+}
+
+// linesOf is what linesOrRaw wrote.
+func linesOf(lines []string, raw [][]byte) []string {
+	if raw == nil {
+		return lines
 	}
-	*t = WireText(s)
-	return nil
+	out := make([]string, len(raw))
+	for i, l := range raw {
+		out[i] = string(l)
+	}
+	return out
 }
 
 // NewRecord records r.
@@ -305,7 +319,9 @@ func newReplyRecord(r *Reply) *ReplyRecord {
 	if r == nil {
 		return nil
 	}
-	return &ReplyRecord{Code: r.Code, Lines: wireTexts(r.Lines)}
+	rec := &ReplyRecord{Code: r.Code}
+	rec.Lines, rec.RawLines = linesOrRaw(r.Lines)
+	return rec
 }
 
 // reply rebuilds a Reply as the probe reads one (reply.go): a code of
@@ -316,33 +332,12 @@ func (rec *ReplyRecord) reply(where string, errp *error) *Reply {
 	if rec == nil || *errp != nil {
 		return nil
 	}
-	if rec.Code < 100 || rec.Code > 599 || len(rec.Lines) == 0 {
-		*errp = fmt.Errorf("%s: reply %d with %d lines; a reply has a code from 100 to 599 and a line at least", where, rec.Code, len(rec.Lines))
+	lines := linesOf(rec.Lines, rec.RawLines)
+	if rec.Code < 100 || rec.Code > 599 || len(lines) == 0 {
+		*errp = fmt.Errorf("%s: reply %d with %d lines; a reply has a code from 100 to 599 and a line at least", where, rec.Code, len(lines))
 		return nil
 	}
-	return &Reply{Code: rec.Code, Lines: strs(rec.Lines)}
-}
-
-func wireTexts(lines []string) []WireText {
-	if lines == nil {
-		return nil
-	}
-	out := make([]WireText, len(lines))
-	for i, l := range lines {
-		out[i] = WireText(l)
-	}
-	return out
-}
-
-func strs(lines []WireText) []string {
-	if lines == nil {
-		return nil
-	}
-	out := make([]string, len(lines))
-	for i, l := range lines {
-		out[i] = string(l)
-	}
-	return out
+	return &Reply{Code: rec.Code, Lines: lines}
 }
 
 func newTLSStateRecord(s *TLSState) *TLSStateRecord {
@@ -442,7 +437,8 @@ func newTranscriptRecords(lines []TranscriptLine) []TranscriptRecord {
 	}
 	out := make([]TranscriptRecord, len(lines))
 	for i, l := range lines {
-		out[i] = TranscriptRecord{At: l.At, Dir: l.Dir, TLS: l.TLS, Text: WireText(l.Text)}
+		out[i] = TranscriptRecord{At: l.At, Dir: l.Dir, TLS: l.TLS}
+		out[i].Text, out[i].RawText = textOrRaw(l.Text)
 	}
 	return out
 }
@@ -456,7 +452,7 @@ func transcriptOf(where string, recs []TranscriptRecord) ([]TranscriptLine, erro
 		if l.Dir != FromClient && l.Dir != FromServer {
 			return nil, fmt.Errorf("%s[%d]: unknown direction %q", where, i, l.Dir)
 		}
-		out[i] = TranscriptLine{At: l.At, Dir: l.Dir, TLS: l.TLS, Text: string(l.Text)}
+		out[i] = TranscriptLine{At: l.At, Dir: l.Dir, TLS: l.TLS, Text: textOf(l.Text, l.RawText)}
 	}
 	return out, nil
 }

@@ -102,8 +102,11 @@ var errnoNames = map[string]syscall.Errno{
 // OpError.Net or NoAddressError.Network, Name is the name looked up
 // (DNSError.Name, NoAddressError.Host, NullMXError.Domain).
 type ErrRecord struct {
-	Kind    ErrKind  `json:"kind,omitempty"`
-	Message WireText `json:"message"`
+	Kind ErrKind `json:"kind,omitempty"`
+	// Message is the link's Error() text, in RawMessage instead when it
+	// is not UTF-8 (ReplyRecord).
+	Message    string `json:"message"`
+	RawMessage []byte `json:"raw_message,omitempty"`
 
 	// net.OpError, and Net for probe.NoAddressError.
 	Op     string      `json:"op,omitempty"`
@@ -130,9 +133,10 @@ type ErrRecord struct {
 	IsTemporary bool   `json:"is_temporary,omitempty"`
 	IsNotFound  bool   `json:"is_not_found,omitempty"`
 	// probe.ReplyError.
-	Code         int        `json:"code,omitempty"`
-	EnhancedCode string     `json:"enhanced_code,omitempty"`
-	Lines        []WireText `json:"lines,omitempty"`
+	Code         int      `json:"code,omitempty"`
+	EnhancedCode string   `json:"enhanced_code,omitempty"`
+	Lines        []string `json:"lines,omitempty"`
+	RawLines     [][]byte `json:"raw_lines,omitempty"`
 	// A link of another type: its net.Error answers, when it is one, and
 	// the sentinels its Is method matched.
 	Timeout   *bool     `json:"timeout,omitempty"`
@@ -160,7 +164,8 @@ func NewErrRecord(err error) *ErrRecord {
 }
 
 func newErrRecord(err error, depth int) ErrRecord {
-	rec := ErrRecord{Message: WireText(err.Error())}
+	var rec ErrRecord
+	rec.Message, rec.RawMessage = textOrRaw(err.Error())
 	for _, s := range sentinels {
 		if err == s.err {
 			rec.Kind = s.kind
@@ -196,7 +201,7 @@ func newErrRecord(err error, depth int) ErrRecord {
 		rec.Kind, rec.Msg, rec.RecordHeader = KindRecordHeader, e.Msg, e.RecordHeader[:]
 	case *ReplyError:
 		rec.Kind, rec.Code, rec.EnhancedCode = KindReplyError, e.Code, e.EnhancedCode
-		rec.Lines = wireTexts(e.Lines)
+		rec.Lines, rec.RawLines = linesOrRaw(e.Lines)
 	case *NullMXError:
 		rec.Kind, rec.Name = KindNullMXError, e.Domain
 	case *NoAddressError:
@@ -297,8 +302,8 @@ func (rec *ErrRecord) decode(depth int) (error, error) {
 	// A rebuilt type computes its text from its fields; should that ever
 	// differ from the text recorded (another Go version words it another
 	// way), the recorded text wins and the rebuilt value stays reachable.
-	if decoded.Error() != string(rec.Message) {
-		decoded = &recordedError{msg: string(rec.Message), wrapped: []error{decoded}}
+	if decoded.Error() != rec.text() {
+		decoded = &recordedError{msg: rec.text(), wrapped: []error{decoded}}
 	}
 	return decoded, nil
 }
@@ -311,7 +316,7 @@ func (rec *ErrRecord) decodeKind(wrapped []error, single func() (error, error)) 
 	}
 	switch rec.Kind {
 	case KindText:
-		plain := &recordedError{msg: string(rec.Message), wrapped: wrapped}
+		plain := &recordedError{msg: rec.text(), wrapped: wrapped}
 		for _, kind := range rec.Is {
 			s, ok := sentinelOf(kind)
 			if !ok {
@@ -351,7 +356,7 @@ func (rec *ErrRecord) decodeKind(wrapped []error, single func() (error, error)) 
 		copy(e.RecordHeader[:], rec.RecordHeader)
 		return e, nil
 	case KindReplyError:
-		return &ReplyError{Code: rec.Code, EnhancedCode: rec.EnhancedCode, Lines: strs(rec.Lines)}, nil
+		return &ReplyError{Code: rec.Code, EnhancedCode: rec.EnhancedCode, Lines: linesOf(rec.Lines, rec.RawLines)}, nil
 	case KindNullMXError:
 		return &NullMXError{Domain: rec.Name}, nil
 	case KindNoAddressError:
@@ -359,6 +364,9 @@ func (rec *ErrRecord) decodeKind(wrapped []error, single func() (error, error)) 
 	}
 	return nil, fmt.Errorf("unknown error kind %q", rec.Kind)
 }
+
+// text is the link's Error() text.
+func (rec *ErrRecord) text() string { return textOf(rec.Message, rec.RawMessage) }
 
 func sentinelOf(kind ErrKind) (error, bool) {
 	for _, s := range sentinels {
