@@ -18,6 +18,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -362,12 +363,22 @@ func wrapText(text string, indent int) string {
 	return strings.Join(append(lines, pad+line), "\n")
 }
 
-func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *cli.App {
-	flags := append([]cli.Flag{
-		&cli.StringSliceFlag{Name: "port", Aliases: []string{"p"}, Usage: "`PORT` to probe, repeatable: a number or smtp, submission, submissions (default: 25, 587, 2525; 465 is implicit TLS)", Category: "Choosing targets"},
+// expectationFlags are what the endpoints are judged against: a probe run's
+// and merge's.
+func expectationFlags() []cli.Flag {
+	return []cli.Flag{
 		&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Usage: "`FQDN` the certificate must cover (default: the target, when it is a name)", Category: "Expectations"},
 		&cli.StringFlag{Name: "thumbprint", Usage: "expected leaf thumbprint (`HEX`), SHA-1 (as Get-ExchangeCertificate shows it) or SHA-256", Category: "Expectations"},
 		&cli.StringFlag{Name: "tls-certificate-name", Usage: "the receive connector's TlsCertificateName (`VALUE`), \"<I>issuer<S>subject\" as Get-ReceiveConnector shows it: critical when the presented leaf is another certificate", Category: "Expectations"},
+		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra trusted roots (your private CA), added to the system's", Category: "Expectations"},
+		&cli.IntFlag{Name: "warn-days", Value: report.DefaultWarnDays, Usage: "warn when the leaf expires in fewer `DAYS`", Category: "Expectations"},
+		&cli.IntFlag{Name: "crit-days", Value: report.DefaultCritDays, Usage: "critical when the leaf expires in fewer `DAYS` (lowered to --warn-days when that is lower and this is not given)", Category: "Expectations"},
+	}
+}
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *cli.App {
+	flags := append(append([]cli.Flag{
+		&cli.StringSliceFlag{Name: "port", Aliases: []string{"p"}, Usage: "`PORT` to probe, repeatable: a number or smtp, submission, submissions (default: 25, 587, 2525; 465 is implicit TLS)", Category: "Choosing targets"},
 		&cli.StringFlag{Name: "sni", Usage: "server `NAME` to send in the TLS handshake (default: the expected name)", Category: "SMTP and TLS dialogue"},
 		&cli.BoolFlag{Name: "no-sni", Usage: "send no server name in the TLS handshake", Category: "SMTP and TLS dialogue", DisableDefaultText: true},
 		&cli.StringFlag{Name: "ehlo", Usage: "`NAME` to say in EHLO (default: this machine's host name when it is an FQDN, else the connection's address literal such as [192.0.2.7])", Category: "SMTP and TLS dialogue"},
@@ -378,9 +389,6 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		&cli.IntFlag{Name: "scan-connections", Value: probe.DefaultScanConnections, Usage: "with --tls-scan, at most `N` scan connections open at once to one address", Category: "TLS scan"},
 		&cli.StringFlag{Name: "as", Usage: "also judge each port-25 endpoint as `VIEW` would: exchange-online (Exchange Online's outbound connector to on-premises: TLS 1.2, a suite it supports, a publicly trusted chain, STARTTLS, the certificate matching --tls-domain), with the deferral it would log for each failure; turns on --tls-scan", Category: "TLS scan"},
 		&cli.StringFlag{Name: "tls-domain", Usage: "with --as exchange-online, the connector's TlsDomain (`NAME`, as Set-OutboundConnector -TlsDomain sets it, *.contoso.com allowed): DomainValidation; without it, CertificateValidation", Category: "TLS scan"},
-		&cli.StringFlag{Name: "ca-file", Usage: "PEM `FILE` of extra trusted roots (your private CA), added to the system's", Category: "Expectations"},
-		&cli.IntFlag{Name: "warn-days", Value: report.DefaultWarnDays, Usage: "warn when the leaf expires in fewer `DAYS`", Category: "Expectations"},
-		&cli.IntFlag{Name: "crit-days", Value: report.DefaultCritDays, Usage: "critical when the leaf expires in fewer `DAYS` (lowered to --warn-days when that is lower and this is not given)", Category: "Expectations"},
 		&cli.BoolFlag{Name: "mx", Usage: "targets are mail domains: probe every address of each MX host (the MX host name is the expected name), on port 25 unless -p gives ports", Category: "Choosing targets", DisableDefaultText: true},
 		&cli.BoolFlag{Name: "all-addresses", Usage: "probe every address of each host, not only the first (a load-balanced name)", Category: "Choosing targets", DisableDefaultText: true},
 		&cli.BoolFlag{Name: "4", Usage: "IPv4 addresses only", Category: "Choosing targets", DisableDefaultText: true},
@@ -398,7 +406,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		&cli.BoolFlag{Name: "version", Usage: "print the version and exit", Category: "Output", DisableDefaultText: true},
 		&cli.StringFlag{Name: "completion", Usage: "print the completion script for `SHELL`: " + completionShells, Category: "Setup"},
 		&cli.BoolFlag{Name: "man", Usage: "print the manual page (roff), e.g. starttls-probe --man > /usr/local/share/man/man1/starttls-probe.1", Category: "Setup", DisableDefaultText: true},
-	}, outputFlags()...)
+	}, expectationFlags()...), outputFlags()...)
 	demoFlags := outputFlags()
 	demo := &cli.Command{
 		Name:               "demo",
@@ -411,7 +419,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 			return runDemo(c, stdout, stderr, getenv)
 		},
 	}
-	commands := []*cli.Command{demo, serveCommand(stdout, stderr)}
+	commands := []*cli.Command{demo, serveCommand(stdout, stderr), mergeCommand(stdout, stderr, getenv)}
 
 	return &cli.App{
 		Name:            "starttls-probe",
@@ -1763,4 +1771,148 @@ func (cfg *config) observePolicies(ctx context.Context, jobs []probe.Job, opts p
 		return nil
 	}
 	return probe.ObservePolicies(ctx, jobs, opts)
+}
+
+// mergeCommand is `starttls-probe merge`: the shards of a --shard run
+// judged as one run.
+func mergeCommand(stdout, stderr io.Writer, getenv func(string) string) *cli.Command {
+	flags := append(expectationFlags(), outputFlags()...)
+	return &cli.Command{
+		Name:               "merge",
+		Usage:              mergeUsage,
+		Flags:              flags,
+		HideHelp:           true,
+		CustomHelpTemplate: helpText("starttls-probe merge", mergeUsage, "starttls-probe merge [flags] SHARD.jsonl...", mergeDescription, nil, flags),
+		OnUsageError:       explainUsageError(flags),
+		Action: func(c *cli.Context) error {
+			return runMerge(c, stdout, stderr, getenv)
+		},
+	}
+}
+
+const mergeUsage = "judge the JSONL of --shard runs as one run, in any output format"
+
+const mergeDescription = `Each shard of a --shard K/N run writes JSONL whose endpoint lines carry
+what was observed ("observed"). merge reads them, in any order, and judges
+them again as one run: the checks that compare endpoints (consistency,
+certificate-differs, a host silent on every port) see every shard, and the
+exit status is the whole run's. Give it the expectations the shards were
+run with (--name, --thumbprint, --ca-file, ...).`
+
+// runMerge reads the shards' endpoint lines and judges them as one run.
+func runMerge(c *cli.Context, stdout, stderr io.Writer, getenv func(string) string) error {
+	cfg := configFrom(c, stdout, getenv)
+	if err := cfg.validateOutput(); err != nil {
+		return err
+	}
+	if err := cfg.validateExpectations(); err != nil {
+		return err
+	}
+	files := c.Args().Slice()
+	if len(files) == 0 {
+		return usagef("for example: starttls-probe merge shard-*.jsonl", "no shard file given")
+	}
+	roots, err := trustedRoots(cfg.caFile)
+	if err != nil {
+		return err
+	}
+	var results []probe.Result
+	for _, name := range files {
+		read, err := readShard(name, c.App.Reader)
+		if err != nil {
+			return err
+		}
+		results = append(results, read...)
+	}
+	// Judged at the last instant a shard observed: merging the same files
+	// again gives the same report.
+	var now time.Time
+	for _, r := range results {
+		if r.Started.After(now) {
+			now = r.Started
+		}
+	}
+	if now.IsZero() {
+		now = time.Now()
+	}
+	expect := cfg.expect
+	if cfg.out.format == "jsonl" {
+		return exitStatus(streamResults(results, expect, roots, now, cfg, stdout, stderr))
+	}
+	expect.Roots = roots()
+	summary := report.Judge(results, expect, now)
+	summary.Version = version()
+	summary.Verbose = cfg.out.verbose
+	if !deliverReport(summary, cfg.out, stdout, stderr) {
+		return exitStatus(exitUsage)
+	}
+	return exitStatus(summary.ExitCode())
+}
+
+// maxShardLine bounds one JSONL line of a shard: an endpoint's observation
+// with its chain and a -v transcript is tens of kilobytes; a --tls-scan's
+// every certificate a few hundred.
+const maxShardLine = 16 << 20
+
+// readShard reads the observed results of one shard's JSONL ("-" for
+// stdin). Lines of other types (groups, the summary) are the shard's own
+// judgement and are judged again over all shards.
+func readShard(name string, stdin io.Reader) ([]probe.Result, error) {
+	in := stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, usagef("give the JSONL files the --shard runs wrote", "merge: %v", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	scanner := bufio.NewScanner(in)
+	scanner.Buffer(make([]byte, 64<<10), maxShardLine)
+	var results []probe.Result
+	for n := 1; scanner.Scan(); n++ {
+		var line struct {
+			Type     string        `json:"type"`
+			Observed *probe.Record `json:"observed"`
+		}
+		if err := json.Unmarshal(scanner.Bytes(), &line); err != nil {
+			return nil, usagef("merge reads the JSONL that starttls-probe --shard K/N -o jsonl writes", "%s:%d: not a JSON line: %v", name, n, err)
+		}
+		if line.Type != "endpoint" {
+			continue
+		}
+		if line.Observed == nil {
+			return nil, usagef("run the shards with --shard K/N: their lines carry what merge judges", "%s:%d: an endpoint line without \"observed\"", name, n)
+		}
+		r, err := line.Observed.Result()
+		if err != nil {
+			return nil, usagef("merge reads the JSONL that starttls-probe --shard K/N -o jsonl writes", "%s:%d: %v", name, n, err)
+		}
+		results = append(results, r)
+	}
+	if err := scanner.Err(); err != nil {
+		return nil, usagef("merge reads the JSONL that starttls-probe --shard K/N -o jsonl writes", "%s: %v", name, err)
+	}
+	return results, nil
+}
+
+// streamResults writes results already observed (merge's) as a JSONL run:
+// each mail host's lines, then the summary line; it returns the exit
+// status.
+func streamResults(results []probe.Result, expect report.Expect, roots func() *x509.CertPool, now time.Time, cfg config, stdout, stderr io.Writer) int {
+	lw := &lineWriter{w: bufio.NewWriterSize(stdout, 64<<10)}
+	stream := newLineStream(cfg, expect, now, roots, lw)
+	for _, r := range results {
+		stream.Expect(r.Endpoint)
+	}
+	for _, r := range results {
+		stream.Add(r)
+	}
+	totals, _ := stream.Close()
+	lw.write(func(w io.Writer) error { return render.JSONLinesTotals(w, "starttls-probe", version(), now, totals) })
+	if err := lw.flush(); err != nil {
+		fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
+		return exitUsage
+	}
+	return totals.ExitCode()
 }

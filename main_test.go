@@ -25,6 +25,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/text/encoding/unicode"
 
+	"github.com/starttls-probe/starttls-probe/probe"
 	"github.com/starttls-probe/starttls-probe/probe/probetest"
 )
 
@@ -86,6 +87,7 @@ func TestUsageErrors(t *testing.T) {
 		return path
 	}
 	notPEM := write("not-pem.crt", "this is not a certificate\n")
+	write("unsharded.jsonl", `{"type":"endpoint","target":"mx.test:25"}`+"\n")
 	onlyComments := write("targets.txt", "# nothing to probe\n\n")
 	write("a-file", "")
 	// What "mx.test" > targets.txt writes in PowerShell 7 with a wrong
@@ -200,6 +202,20 @@ func TestUsageErrors(t *testing.T) {
 			want: []string{"starttls-probe: error: --address-concurrency must be at least 1, got 0", "hint: for example --address-concurrency 2"}},
 		{name: "address concurrency negative", args: []string{"--address-concurrency", "-3", "{target}"},
 			want: []string{"starttls-probe: error: --address-concurrency must be at least 1, got -3", "hint: for example --address-concurrency 2"}},
+		{name: "shard out of range", args: []string{"-o", "jsonl", "--shard", "4/4", "{target}"},
+			want: []string{"starttls-probe: error: --shard: " + shardError("4/4"), "hint: for example --shard 0/4 (the first of four; Kubernetes' JOB_COMPLETION_INDEX is K)"}},
+		{name: "shard without jsonl", args: []string{"--shard", "0/2", "{target}"},
+			want: []string{"starttls-probe: error: --shard writes JSONL for 'starttls-probe merge' to judge as one run", "hint: add -o jsonl, and merge the shards with 'starttls-probe merge'"}},
+		{name: "merge without files", args: []string{"merge", "-o", "json"},
+			want: []string{"starttls-probe: error: no shard file given", "hint: for example: starttls-probe merge shard-*.jsonl"}},
+		{name: "merge a missing file", args: []string{"merge", "{dir}/no-such-shard.jsonl"},
+			want: []string{"starttls-probe: error: merge: open {dir}/no-such-shard.jsonl: no such file or directory", "hint: give the JSONL files the --shard runs wrote"}},
+		{name: "merge lines without observations", args: []string{"merge", "{dir}/unsharded.jsonl"},
+			want: []string{`starttls-probe: error: {dir}/unsharded.jsonl:1: an endpoint line without "observed"`, "hint: run the shards with --shard K/N: their lines carry what merge judges"}},
+		{name: "merge a file that is not JSONL", args: []string{"merge", "{dir}/not-pem.crt"},
+			want: []string{"starttls-probe: error: {dir}/not-pem.crt:1: not a JSON line: invalid character 'h' in literal true (expecting 'r')", "hint: merge reads the JSONL that starttls-probe --shard K/N -o jsonl writes"}},
+		{name: "merge a bad expectation", args: []string{"merge", "--warn-days", "3", "--crit-days", "5", "{dir}/unsharded.jsonl"},
+			want: []string{"starttls-probe: error: --crit-days (5) must be between 0 and --warn-days (3)", "hint: for example --warn-days 30 --crit-days 7"}},
 		{name: "rate negative", args: []string{"--rate", "-5", "{target}"},
 			want: []string{"starttls-probe: error: --rate must be a number of new connections per second, 0 or more, got -5", "hint: for example --rate 50 (new connections per second), or 0 for no limit"}},
 		{name: "rate not a number", args: []string{"--rate", "NaN", "{target}"},
@@ -1022,4 +1038,166 @@ func TestRateFlagSpacesConnections(t *testing.T) {
 	if took < 900*time.Millisecond {
 		t.Errorf("3 endpoints at --rate 2 took %s, want at least 900 ms:\n%s", took, got)
 	}
+}
+
+// shardError is probe.ParseShard's own words for s.
+func shardError(s string) string {
+	_, err := probe.ParseShard(s)
+	return err.Error()
+}
+
+// TestShardsMergeAsOneRun: three --shard runs and their merge give the same
+// endpoint results and exit status as one run, and every endpoint lands in
+// exactly one shard (issue 14). The servers are spread over loopback
+// addresses, since shards split by address, and one address serves two
+// ports, which must land in the same shard.
+func TestShardsMergeAsOneRun(t *testing.T) {
+	t.Parallel()
+	root, err := probetest.NewRootCA("Shard Test Root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := root.Issue(probetest.Spec{CommonName: "mx.test", DNSNames: []string{"mx.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong, err := root.Issue(probetest.Spec{CommonName: "other.test", DNSNames: []string{"other.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "root.pem")
+	if err := os.WriteFile(caFile, root.RootPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var targets []string
+	serve := func(addr string, cfg probetest.Config) {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("listening on %s (Linux answers on all of 127.0.0.0/8): %v", addr, err)
+		}
+		s := probetest.Serve(l, cfg)
+		t.Cleanup(func() { s.Close() })
+		targets = append(targets, s.Addr())
+	}
+	for i := 2; i <= 9; i++ {
+		cfg := probetest.Config{Chain: good}
+		switch i % 4 {
+		case 1:
+			cfg.Chain = wrong
+		case 2:
+			cfg.NoSTARTTLS = true
+		}
+		serve(fmt.Sprintf("127.0.0.%d:0", i), cfg)
+	}
+	serve("127.0.0.2:0", probetest.Config{Chain: wrong}) // a second port of 127.0.0.2
+	// A target listed twice is probed once.
+	targets = append(targets, targets[0])
+	targetFile := filepath.Join(dir, "targets.txt")
+	if err := os.WriteFile(targetFile, []byte(strings.Join(targets, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// merge takes what the endpoints are judged against; the shards also
+	// take how they are probed.
+	expectations := []string{"--ca-file", caFile, "-n", "mx.test"}
+	probing := append([]string{"--no-tls-required-test", "-f", targetFile}, expectations...)
+
+	single := runCLI(t, "", nil, append([]string{"-o", "json"}, probing...)...)
+	const shards = 3
+	var shardFiles []string
+	seen := map[string]int{}
+	busy := 0
+	for k := range shards {
+		r := runCLI(t, "", nil, append([]string{"-o", "jsonl", "--shard", fmt.Sprintf("%d/%d", k, shards)}, probing...)...)
+		if r.code > 2 {
+			t.Fatalf("shard %d: %s", k, r)
+		}
+		eps := endpointLines(t, r.stdout)
+		for _, ep := range eps {
+			seen[ep]++
+		}
+		if len(eps) > 0 {
+			busy++
+		}
+		file := filepath.Join(dir, fmt.Sprintf("shard-%d.jsonl", k))
+		if err := os.WriteFile(file, []byte(r.stdout), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		shardFiles = append(shardFiles, file)
+	}
+	merged := runCLI(t, "", nil, append(append([]string{"merge", "-o", "json"}, expectations...), shardFiles...)...)
+	if merged.code != single.code || single.code != 2 {
+		t.Errorf("merged exit %d, single run %d (want 2: a port without STARTTLS)\nmerged:\n%s", merged.code, single.code, merged)
+	}
+	want, got := resultsByEndpoint(t, single.stdout), resultsByEndpoint(t, merged.stdout)
+	if len(want) != len(targets)-1 {
+		t.Fatalf("the single run has %d endpoints, want %d (the repeated target probed once)", len(want), len(targets)-1)
+	}
+	for ep, w := range want {
+		if seen[ep] != 1 {
+			t.Errorf("%s is in %d shards, want exactly one", ep, seen[ep])
+		}
+		if got[ep] != w {
+			t.Errorf("%s: merged result differs from the single run's:\n got %s\nwant %s", ep, got[ep], w)
+		}
+	}
+	if len(got) != len(want) || len(seen) != len(want) {
+		t.Errorf("merged %d endpoints, shards %d, single run %d", len(got), len(seen), len(want))
+	}
+	if busy < 2 {
+		t.Errorf("%d of %d shards probed anything: the addresses were not split", busy, shards)
+	}
+	if seen[targets[0]] != 1 || seen[targets[len(targets)-2]] != 1 {
+		t.Fatalf("the two ports of 127.0.0.2 are missing: %v", seen)
+	}
+
+	// The merge in JSONL ends with the whole run's summary line.
+	lines := runCLI(t, "", nil, append(append([]string{"merge", "-o", "jsonl"}, expectations...), shardFiles...)...)
+	all := strings.Split(strings.TrimSpace(lines.stdout), "\n")
+	var summary struct {
+		Type      string `json:"type"`
+		Endpoints int    `json:"endpoints"`
+		ExitCode  int    `json:"exit_code"`
+	}
+	if err := json.Unmarshal([]byte(all[len(all)-1]), &summary); err != nil || summary.Type != "summary" ||
+		summary.Endpoints != len(want) || summary.ExitCode != single.code || lines.code != single.code {
+		t.Errorf("merged JSONL summary %+v (exit %d), want %d endpoints and exit %d: %v", summary, lines.code, len(want), single.code, err)
+	}
+}
+
+// endpointLines are the "target" of each endpoint line of a JSONL run.
+func endpointLines(t *testing.T, out string) []string {
+	t.Helper()
+	var targets []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var l struct{ Type, Target string }
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		if l.Type == "endpoint" {
+			targets = append(targets, l.Target)
+		}
+	}
+	return targets
+}
+
+// resultsByEndpoint is each result of a JSON document by its target, as
+// compact JSON without what differs between two probes of one server (the
+// timings).
+func resultsByEndpoint(t *testing.T, doc string) map[string]string {
+	t.Helper()
+	var d struct{ Results []map[string]any }
+	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+		t.Fatalf("not a JSON document: %v\n%s", err, doc)
+	}
+	out := map[string]string{}
+	for _, r := range d.Results {
+		delete(r, "timings_ms")
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[r["target"].(string)] = string(b)
+	}
+	return out
 }

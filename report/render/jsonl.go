@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/starttls-probe/starttls-probe/probe"
 	"github.com/starttls-probe/starttls-probe/report"
 )
 
@@ -29,10 +30,18 @@ const (
 func JSONLines(w io.Writer, s report.Summary) error {
 	enc := newLineEncoder(w)
 	for i := range s.Endpoints {
-		if err := enc.Encode(struct {
+		line := struct {
 			Type string `json:"type"`
 			jsonResult
-		}{lineEndpoint, toJSONResult(&s.Endpoints[i], s.Verbose)}); err != nil {
+			// Observed is what the probe saw, for merge to judge again
+			// (Summary.Observations: a --shard run).
+			Observed *probe.Record `json:"observed,omitempty"`
+		}{Type: lineEndpoint, jsonResult: toJSONResult(&s.Endpoints[i], s.Verbose)}
+		if s.Observations {
+			rec := probe.NewRecord(&s.Endpoints[i].Result)
+			line.Observed = &rec
+		}
+		if err := enc.Encode(line); err != nil {
 			return err
 		}
 	}
