@@ -12,7 +12,7 @@ import (
 // the connector that was forgotten at the last renewal. Port 2525 with
 // Exchange's default certificate is left out: it differs by design.
 func (d *diagContext) certificateDiffers() *Diagnosis {
-	if !comparable(d.ep) {
+	if !inComparison(d.ep) {
 		return nil
 	}
 	cmp := d.host.comparison(d)
@@ -47,9 +47,9 @@ func (d *diagContext) certificateDiffers() *Diagnosis {
 	return x
 }
 
-// comparable is an endpoint whose certificate takes part in the
+// inComparison is an endpoint whose certificate takes part in the
 // comparison.
-func comparable(e *Endpoint) bool {
+func inComparison(e *Endpoint) bool {
 	leaf := e.Result.Leaf()
 	exchangeLike := e.Server.Software == SoftwareExchange || e.Server.Software == SoftwareUnknown
 	return leaf != nil && !(e.ServicePort == 2525 && exchangeLike && isExchangeDefaultCertificate(leaf))
@@ -135,7 +135,7 @@ func (g *hostGroup) comparison(d *diagContext) *certificateComparison {
 	g.compared = cmp
 	var members []*Endpoint
 	for _, e := range g.members {
-		if comparable(e) {
+		if inComparison(e) {
 			members = append(members, e)
 		}
 	}

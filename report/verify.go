@@ -22,13 +22,52 @@ import (
 // zero value is not: use NewCache.
 type Cache struct {
 	mu           sync.Mutex
-	verdicts     map[verifyKey]chainVerdict
-	certificates map[string]*Certificate // by DER, without Validity and DaysLeft
+	verdicts     generations[verifyKey, chainVerdict]
+	certificates generations[[sha256.Size]byte, *Certificate] // by SHA-256 of the DER, without Validity and DaysLeft
+}
+
+// cacheGeneration bounds each of a Cache's maps: a streamed run of a million
+// endpoints that each present their own certificate must not remember a
+// million of them (issue 14: flat memory). A pool's one chain, met again
+// and again, always stays.
+const cacheGeneration = 4096
+
+// generations is a map bounded the simple way: entries go into the current
+// generation; when it is full it becomes the previous one and the one
+// before is dropped. What is still in use is found in the previous
+// generation and moved back, so it survives; at most two generations are
+// held.
+type generations[K comparable, V any] struct {
+	current, previous map[K]V
+}
+
+func (g *generations[K, V]) get(k K) (V, bool) {
+	if v, ok := g.current[k]; ok {
+		return v, true
+	}
+	v, ok := g.previous[k]
+	if ok {
+		g.put(k, v)
+	}
+	return v, ok
+}
+
+// len is how many entries are held, for tests.
+func (g *generations[K, V]) len() int { return len(g.current) + len(g.previous) }
+
+func (g *generations[K, V]) put(k K, v V) {
+	if g.current == nil {
+		g.current = map[K]V{}
+	}
+	if len(g.current) >= cacheGeneration {
+		g.previous, g.current = g.current, map[K]V{}
+	}
+	g.current[k] = v
 }
 
 // NewCache returns an empty cache.
 func NewCache() *Cache {
-	return &Cache{verdicts: map[verifyKey]chainVerdict{}, certificates: map[string]*Certificate{}}
+	return &Cache{}
 }
 
 // certificate is c's facts that do not depend on the instant, remembered.
@@ -37,15 +76,16 @@ func (c *Cache) certificate(cert *x509.Certificate) *Certificate {
 	if c == nil {
 		return certificateFacts(cert)
 	}
+	key := sha256.Sum256(cert.Raw)
 	c.mu.Lock()
-	facts, ok := c.certificates[string(cert.Raw)]
+	facts, ok := c.certificates.get(key)
 	c.mu.Unlock()
 	if ok {
 		return facts
 	}
 	facts = certificateFacts(cert)
 	c.mu.Lock()
-	c.certificates[string(cert.Raw)] = facts
+	c.certificates.put(key, facts)
 	c.mu.Unlock()
 	return facts
 }
@@ -82,7 +122,7 @@ func (c *Cache) verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now
 	}
 	key := newVerifyKey(chain, roots, now)
 	c.mu.Lock()
-	verdict, ok := c.verdicts[key]
+	verdict, ok := c.verdicts.get(key)
 	c.mu.Unlock()
 	if ok {
 		return verdict
@@ -91,7 +131,7 @@ func (c *Cache) verifyChain(chain []*x509.Certificate, roots *x509.CertPool, now
 	// once both verify it, and agree.
 	verdict = verifyChain(chain, roots, now)
 	c.mu.Lock()
-	c.verdicts[key] = verdict
+	c.verdicts.put(key, verdict)
 	c.mu.Unlock()
 	return verdict
 }

@@ -49,7 +49,7 @@ func TestCacheAgreesWithVerification(t *testing.T) {
 	if verifyChain(trusted.Certs, roots, instants[0]) == verifyChain(trusted.Certs, roots, instants[2]) {
 		t.Fatal("the test's instants do not straddle expiry")
 	}
-	if n := len(cache.verdicts); n != 2*len(instants) {
+	if n := cache.verdicts.len(); n != 2*len(instants) {
 		t.Errorf("cache holds %d verdicts, want %d (two chains, one key per instant)", n, 2*len(instants))
 	}
 }
@@ -146,5 +146,29 @@ func TestIncompleteChainAsSent(t *testing.T) {
 	}
 	if v := verifyChain(leafOnly, root.Pool(), now); !strings.Contains(v.reason, "incomplete chain") {
 		t.Errorf("the leaf alone, store without the intermediate: %q", v.reason)
+	}
+}
+
+// The cache is bounded: a run of many distinct certificates keeps at most
+// two generations of them, while a certificate met again and again stays
+// (issue 14: flat memory over a million endpoints).
+func TestCacheIsBounded(t *testing.T) {
+	var g generations[int, int]
+	const hot = -1
+	g.put(hot, hot)
+	for i := range 10 * cacheGeneration {
+		g.put(i, i)
+		if _, ok := g.get(hot); !ok {
+			t.Fatalf("after %d others, the entry in use was dropped", i+1)
+		}
+		if n := g.len(); n > 2*cacheGeneration {
+			t.Fatalf("after %d entries the cache holds %d, more than two generations", i+1, n)
+		}
+	}
+	if _, ok := g.get(0); ok {
+		t.Error("the first entry, never used again, is still held")
+	}
+	if v, ok := g.get(10*cacheGeneration - 1); !ok || v != 10*cacheGeneration-1 {
+		t.Error("the last entry is not held")
 	}
 }
