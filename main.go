@@ -17,6 +17,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -1296,6 +1297,7 @@ func probeJobs(ctx context.Context, jobs []probe.Job, opts probe.Options, out ou
 			progressbar.OptionClearOnFinish())
 	}
 	results := make([]probe.Result, len(jobs))
+	shared := certificates{}
 	place := make(map[probe.Endpoint]int, len(jobs))
 	for i, j := range jobs {
 		place[j.Endpoint] = i
@@ -1305,7 +1307,9 @@ func probeJobs(ctx context.Context, jobs []probe.Job, opts probe.Options, out ou
 		// Kept lean as it comes, not trimmed at the end: the run's peak
 		// is what counts.
 		i := place[job.Endpoint]
-		results[i], finished[i] = lean(r, out.verbose), true
+		r = lean(r, out.verbose)
+		r.Chain = shared.intern(r.Chain)
+		results[i], finished[i] = r, true
 		if bar != nil {
 			bar.Add(1)
 		}
@@ -1450,6 +1454,24 @@ func streamJobs(ctx context.Context, jobs <-chan probe.Job, opts probe.Options, 
 		fmt.Fprintln(stderr, "starttls-probe: interrupted; the report shows what finished")
 	}
 	return totals.ExitCode()
+}
+
+// certificates shares identical certificates among the results a run
+// holds: every node of a pool, and every host under one intermediate,
+// presents the same DER, which each handshake parsed into a copy of its
+// own (a few kilobytes each, for the whole run with -o json).
+type certificates map[[sha256.Size]byte]*x509.Certificate
+
+func (seen certificates) intern(chain []*x509.Certificate) []*x509.Certificate {
+	for i, c := range chain {
+		key := sha256.Sum256(c.Raw)
+		if first, ok := seen[key]; ok {
+			chain[i] = first
+		} else {
+			seen[key] = c
+		}
+	}
+	return chain
 }
 
 // lean drops what no output of the run shows: the transcripts, without -v
