@@ -1675,7 +1675,10 @@ func runServe(c *cli.Context, stdout, stderr io.Writer) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	ctx := c.Context
-	srv := &http.Server{Handler: exp.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// net/http's own complaints (a plain-HTTP request to the TLS port) go
+	// to the exporter's log, not to the log package's default.
+	srv := &http.Server{Handler: exp.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	go func() {
 		for {
 			select {

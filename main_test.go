@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -1200,4 +1202,86 @@ func resultsByEndpoint(t *testing.T, doc string) map[string]string {
 		out[r["target"].(string)] = string(b)
 	}
 	return out
+}
+
+// TestServeOverTLS: --web.config.file's tls_server_config (exporter-toolkit)
+// serves the exporter over HTTPS: a client that trusts the CA scrapes
+// /probe, and a plain-HTTP request is refused (issue 15).
+func TestServeOverTLS(t *testing.T) {
+	t.Parallel()
+	addr, trust := healthyHost(t, false)
+	dir := t.TempDir()
+	file := serveConfig(t, dir, addr, trust, "")
+	root, err := probetest.NewRootCA("Exporter TLS Root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, err := root.Issue(probetest.Spec{CommonName: "exporter.test", DNSNames: []string{"exporter.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := chain.KeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, webConfig := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "web.yml")
+	for path, content := range map[string][]byte{certFile: chain.PEM(), keyFile: key,
+		webConfig: []byte("tls_server_config:\n  cert_file: " + certFile + "\n  key_file: " + keyFile + "\n")} {
+		if err := os.WriteFile(path, content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"starttls-probe", "serve", "--web.listen-address", listen, "--config.file", file, "--web.config.file", webConfig},
+			strings.NewReader(""), &stdout, &stderr, func(string) string { return "" })
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exited %d after its context ended; stderr:\n%s", code, stderr.String())
+		}
+	}()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(root.RootPEM())
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "exporter.test"}}}
+	var code int
+	var body string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		resp, err := client.Get("https://" + listen + "/probe?module=smtp&target=127.0.0.1")
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		code, body = resp.StatusCode, string(b)
+		break
+	}
+	if code != 200 || !strings.Contains(body, `starttls_probe_success{address="127.0.0.1"`) {
+		t.Fatalf("/probe over HTTPS: %d\n%s\nstderr:\n%s", code, body, stderr.String())
+	}
+	// Plain HTTP to the TLS listener gets no metrics: Go's server answers
+	// 400 to an HTTP request on a TLS port.
+	if resp, err := http.Get("http://" + listen + "/probe?module=smtp&target=127.0.0.1"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 || strings.Contains(string(b), "starttls_probe_success") {
+			t.Errorf("plain HTTP was served metrics: %d\n%s", resp.StatusCode, b)
+		}
+	}
+	// net/http's complaint about it is in the exporter's log.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(stderr.String(), "client sent an HTTP request to an HTTPS server"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("the plain-HTTP request is not in the exporter's log:\n%s", stderr.String())
+			break
+		}
+	}
 }
