@@ -978,12 +978,7 @@ func probeTargets(c *cli.Context, stdout, stderr io.Writer, getenv func(string) 
 	jobs := probe.Discover(c.Context, endpoints, probe.Discovery{MX: cfg.mx, AllAddresses: cfg.allAddresses}, opts)
 	jobs = markDuplicates(jobs, cfg.shard)
 	cfg.expect.Policies = cfg.observePolicies(c.Context, jobs, opts)
-	var status int
-	if cfg.out.format == "jsonl" {
-		status = streamJobs(c.Context, sendJobs(c.Context, jobs), opts, cfg.expect, roots, cfg, stdout, stderr)
-	} else {
-		status = probeAndReport(c.Context, jobs, opts, cfg.expect, roots, cfg, stdout, stderr)
-	}
+	status := probeAndReport(c.Context, jobs, opts, cfg.expect, roots, cfg, stdout, stderr)
 	if badLines > 0 && status == 0 {
 		// Lines of the file were not probed: all is not known to be well.
 		status = exitUsage
@@ -1181,6 +1176,9 @@ func trustedRoots(path string) (func() *x509.CertPool, error) {
 // the baseline and delivers the report; it returns the exit status. roots
 // gives expect's trusted roots once they are loaded.
 func probeAndReport(ctx context.Context, jobs []probe.Job, opts probe.Options, expect report.Expect, roots func() *x509.CertPool, cfg config, stdout, stderr io.Writer) int {
+	if cfg.out.format == "jsonl" {
+		return streamJobs(ctx, sendJobs(ctx, jobs), opts, expect, roots, cfg, stdout, stderr)
+	}
 	// One instant for the whole run: every JSONL line and the run's
 	// verdict count days left from it, and share report.Cache's chain
 	// verdicts.

@@ -738,6 +738,20 @@ func TestDemoSaysItsExitStatus(t *testing.T) {
 	if j := runCLI(t, "", nil, "demo", "-o", "json"); j.code != 2 || j.stderr != "" {
 		t.Errorf("demo -o json: want exit 2 and nothing on stderr, got %s", j)
 	}
+	// Every format works in the demo, JSONL too: three endpoint lines, the
+	// 587 listener's other certificate as a group line, the summary last.
+	l := runCLI(t, "", nil, "demo", "-o", "jsonl")
+	var types []string
+	for _, line := range strings.Split(strings.TrimSpace(l.stdout), "\n") {
+		var v struct{ Type string }
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("demo -o jsonl: line %q: %v", line, err)
+		}
+		types = append(types, v.Type)
+	}
+	if want := []string{"endpoint", "endpoint", "endpoint", "certificate_group", "summary"}; l.code != 2 || !slices.Equal(types, want) {
+		t.Errorf("demo -o jsonl: exit %d, line types %q, want 2 and %q\n%s", l.code, types, want, l)
+	}
 }
 
 // TestPowerShellExamples runs the command lines of the README's Windows
