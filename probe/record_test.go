@@ -272,6 +272,47 @@ func roundTrip(t *testing.T, results []probe.Result) []probe.Result {
 	return back
 }
 
+// roundTripThroughShardLines writes the results as a --shard run does, in
+// the "observed" member of each JSONL endpoint line (Summary.Observations),
+// and reads them back from there, as merge does.
+func roundTripThroughShardLines(t *testing.T, results []probe.Result) []probe.Result {
+	t.Helper()
+	sum := report.Judge(results, report.Expect{}, time.Now())
+	sum.Observations = true
+	var lines bytes.Buffer
+	if err := render.JSONLines(&lines, sum); err != nil {
+		t.Fatal(err)
+	}
+	var back []probe.Result
+	longest := 0
+	for n, line := range bytes.Split(bytes.TrimSuffix(lines.Bytes(), []byte("\n")), []byte("\n")) {
+		longest = max(longest, len(line))
+		var l struct {
+			Type     string        `json:"type"`
+			Observed *probe.Record `json:"observed"`
+		}
+		if err := json.Unmarshal(line, &l); err != nil {
+			t.Fatalf("line %d: %v", n+1, err)
+		}
+		if l.Type != "endpoint" {
+			continue
+		}
+		if l.Observed == nil {
+			t.Fatalf("line %d: an endpoint line without \"observed\"", n+1)
+		}
+		r, err := l.Observed.Result()
+		if err != nil {
+			t.Fatalf("line %d: %v", n+1, err)
+		}
+		back = append(back, r)
+	}
+	if len(back) != len(results) {
+		t.Fatalf("read %d results back from the endpoint lines, wrote %d", len(back), len(results))
+	}
+	t.Logf("%d endpoint lines with their observations, the longest %d bytes", len(back), longest)
+	return back
+}
+
 // rendered is a run's judgement as the JSON report (with -v, so the
 // transcripts count) and the text report.
 func rendered(t *testing.T, results []probe.Result, expect report.Expect, now time.Time) (jsonDoc, text string) {
@@ -286,6 +327,33 @@ func rendered(t *testing.T, results []probe.Result, expect report.Expect, now ti
 		t.Fatal(err)
 	}
 	return j.String() + "exit " + strconv.Itoa(sum.ExitCode()) + "\n", x.String()
+}
+
+// streamed is a run's judgement as a JSONL run streams it (report.Stream,
+// one name group at a time), with its totals.
+func streamed(t *testing.T, results []probe.Result, expect report.Expect, now time.Time) string {
+	t.Helper()
+	var out bytes.Buffer
+	s := report.NewStream(expect, now, func(sum report.Summary) error {
+		sum.Verbose = true
+		return render.JSONLines(&out, sum)
+	})
+	for _, r := range results {
+		s.Expect(r.Endpoint)
+	}
+	for _, r := range results {
+		if err := s.Add(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	totals, err := s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := render.JSONLinesTotals(&out, "starttls-probe", "test", now, totals); err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
 }
 
 // firstDifference is the first line where a and b differ, with its number.
@@ -311,6 +379,7 @@ func TestRecordJudgesAsTheRunDid(t *testing.T) {
 	assertObserved(t, results)
 	back := roundTrip(t, results)
 	assertRecordedAlike(t, results, back)
+	assertRecordedAlike(t, results, roundTripThroughShardLines(t, results))
 
 	thumbprint, err := report.ParseThumbprint(fmt.Sprintf("%x", sha256.Sum256(p.good.Leaf().Raw)))
 	if err != nil {
@@ -333,6 +402,10 @@ func TestRecordJudgesAsTheRunDid(t *testing.T) {
 			}
 			if gotText != wantText {
 				t.Errorf("the text report of the records differs from the run's, at %s", firstDifference(wantText, gotText))
+			}
+			wantLines, gotLines := streamed(t, results, expect.expect, now), streamed(t, back, expect.expect, now)
+			if gotLines != wantLines {
+				t.Errorf("the streamed JSONL of the records differs from the run's, at %s", firstDifference(wantLines, gotLines))
 			}
 		})
 	}
@@ -524,6 +597,7 @@ func TestRecordKeepsAFilteredPort(t *testing.T) {
 	}
 	back := roundTrip(t, results)
 	assertRecordedAlike(t, results, back)
+	assertRecordedAlike(t, results, roundTripThroughShardLines(t, results))
 	now := time.Now()
 	want, _ := rendered(t, results, report.Expect{}, now)
 	got, _ := rendered(t, back, report.Expect{}, now)
