@@ -3,7 +3,9 @@
 # systemd service's ExecStart, the Nagios command_line -- against a loopback
 # mail host (loopback-mx) whose state changes between runs, and checks exit
 # statuses and output. Only paths, the target and the test CA are swapped
-# in; everything else is the example's own text.
+# in; everything else is the example's own text. k8s-indexed-job.yaml is
+# run the same way by scripts/e2e/k8s_example_test.go, which needs loopback
+# DNS and several 127.0.0.x servers.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=scripts/examples
