@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,119 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
-
-	"go.yaml.in/yaml/v3"
-
-	"github.com/starttls-probe/starttls-probe/probe"
-	"github.com/starttls-probe/starttls-probe/probe/probetest"
 )
-
-// k8sExample is the Kubernetes example that TestKubernetesIndexedJobExample
-// runs as written.
-const k8sExample = "scripts/examples/k8s-indexed-job.yaml"
-
-// The example's paths that the test swaps for its own: the binary in the
-// image and the two volumes' mount points.
-const (
-	k8sBinary  = "/usr/local/bin/starttls-probe"
-	k8sTargets = "/targets"
-	k8sResults = "/results"
-)
-
-// k8sObject is the part of a Kubernetes object the test reads.
-type k8sObject struct {
-	Kind     string `yaml:"kind"`
-	Metadata struct {
-		Name string `yaml:"name"`
-	} `yaml:"metadata"`
-	Data map[string]string `yaml:"data"`
-	Spec struct {
-		CompletionMode string `yaml:"completionMode"`
-		Completions    int    `yaml:"completions"`
-		Parallelism    int    `yaml:"parallelism"`
-		Template       struct {
-			Spec struct {
-				RestartPolicy string         `yaml:"restartPolicy"`
-				Containers    []k8sContainer `yaml:"containers"`
-			} `yaml:"spec"`
-		} `yaml:"template"`
-	} `yaml:"spec"`
-}
-
-type k8sContainer struct {
-	Name         string   `yaml:"name"`
-	Command      []string `yaml:"command"`
-	Args         []string `yaml:"args"`
-	VolumeMounts []struct {
-		MountPath string `yaml:"mountPath"`
-	} `yaml:"volumeMounts"`
-}
-
-// k8sJobs are the example's two Jobs: the Indexed one that probes in
-// shards, and the one that merges; each with its pod's sh -c script.
-type k8sJobs struct {
-	shards, merge            k8sObject
-	shardScript, mergeScript string
-	shardMounts, mergeMounts []string
-	targetsInConfigMap       bool
-}
-
-// readK8sExample decodes every document of the example and picks out the
-// Jobs and their scripts, checking that each pod runs its script as
-// /bin/sh -c, which is how the test runs it too.
-func readK8sExample(t *testing.T) k8sJobs {
-	t.Helper()
-	f, err := os.Open(filepath.Join(moduleRoot, k8sExample))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var jobs k8sJobs
-	dec := yaml.NewDecoder(f)
-	for {
-		var obj k8sObject
-		err := dec.Decode(&obj)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", k8sExample, err)
-		}
-		switch {
-		case obj.Kind == "ConfigMap":
-			_, jobs.targetsInConfigMap = obj.Data["targets.txt"]
-		case obj.Kind == "Job" && obj.Spec.CompletionMode == "Indexed":
-			jobs.shards = obj
-			jobs.shardScript, jobs.shardMounts = podScript(t, obj)
-		case obj.Kind == "Job":
-			jobs.merge = obj
-			jobs.mergeScript, jobs.mergeMounts = podScript(t, obj)
-		}
-	}
-	if jobs.shardScript == "" || jobs.mergeScript == "" {
-		t.Fatalf("%s: want an Indexed Job and a merge Job, each running a script", k8sExample)
-	}
-	return jobs
-}
-
-func podScript(t *testing.T, job k8sObject) (string, []string) {
-	t.Helper()
-	cs := job.Spec.Template.Spec.Containers
-	if len(cs) != 1 || !slices.Equal(cs[0].Command, []string{"/bin/sh", "-c"}) || len(cs[0].Args) != 1 {
-		t.Fatalf("Job %s: want one container running command [/bin/sh, -c] with its script as the one arg, got %+v", job.Metadata.Name, cs)
-	}
-	var mounts []string
-	for _, m := range cs[0].VolumeMounts {
-		mounts = append(mounts, m.MountPath)
-	}
-	return cs[0].Args[0], mounts
-}
-
-// shardFlag is the example's --shard "$JOB_COMPLETION_INDEX/N".
-var shardFlag = regexp.MustCompile(` --shard "\$JOB_COMPLETION_INDEX/([0-9]+)"`)
 
 // TestKubernetesIndexedJobExample runs scripts/examples/k8s-indexed-job.yaml
 // as written: its Indexed Job's pod script once per completion index, with
@@ -204,71 +91,8 @@ func TestKubernetesIndexedJobExample(t *testing.T) {
 
 	// The pods, all at once as parallelism has them.
 	shardScript := localize(jobs.shardScript)
-	pods := make([]*exec.Cmd, shards)
-	outputs := make([]*bytes.Buffer, shards)
-	ctx, cancel := context.WithTimeout(context.Background(), runLimit)
-	defer cancel()
-	for k := range shards {
-		pods[k] = exec.CommandContext(ctx, "sh", "-c", shardScript)
-		pods[k].Env = append(slices.Clone(env), "JOB_COMPLETION_INDEX="+strconv.Itoa(k))
-		outputs[k] = new(bytes.Buffer)
-		pods[k].Stdout, pods[k].Stderr = outputs[k], outputs[k]
-		if err := pods[k].Start(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for k, pod := range pods {
-		if err := pod.Wait(); err != nil {
-			t.Errorf("shard pod %d failed (findings must not fail it): %v\n%s", k, err, outputs[k])
-		}
-	}
-	if ctx.Err() != nil || t.Failed() {
-		t.FailNow()
-	}
-
-	// Every endpoint is in exactly one shard's file.
-	inShard := map[string]int{}
-	shardFindings := 0 // the worst exit status a shard's probe had
-	for k := range shards {
-		file := filepath.Join(dir, "results", fmt.Sprintf("shard-%d.jsonl", k))
-		out, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatalf("shard %d wrote no file: %v", k, err)
-		}
-		if _, err := os.Stat(file + ".tmp"); err == nil {
-			t.Errorf("shard %d left its .tmp file", k)
-		}
-		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			var l struct {
-				Type    string `json:"type"`
-				Target  string `json:"target"`
-				Address string `json:"address"`
-				Port    int    `json:"port"`
-				Host    string `json:"host"`
-				Differs bool   `json:"differs"`
-				Exit    int    `json:"exit_code"`
-			}
-			if err := json.Unmarshal([]byte(line), &l); err != nil {
-				t.Fatalf("shard %d: line %q: %v", k, line, err)
-			}
-			switch l.Type {
-			case "endpoint":
-				key := endpointKey(l.Target, l.Address, l.Port)
-				if prev, ok := inShard[key]; ok {
-					t.Errorf("%s is in shards %d and %d", key, prev, k)
-				}
-				inShard[key] = k
-			case "summary":
-				shardFindings = max(shardFindings, l.Exit)
-			case "consistency":
-				// Each shard sees one address of the name; the difference
-				// is the merge's to find.
-				if l.Differs {
-					t.Errorf("shard %d alone found %s's addresses differing: %s", k, l.Host, line)
-				}
-			}
-		}
-	}
+	runShardPods(t, shardScript, env, shards)
+	inShard, shardFindings := readShardFiles(t, filepath.Join(dir, "results"), shards)
 	if shardFindings != 1 {
 		t.Errorf("the shards' worst status was %d, want 1 (mx2 expires within --warn-days) with every pod succeeded", shardFindings)
 	}
@@ -283,7 +107,7 @@ func TestKubernetesIndexedJobExample(t *testing.T) {
 	if merged.code != 0 {
 		t.Fatalf("merge pod failed: %s", merged)
 	}
-	statusLine := regexp.MustCompile(`exit status ([0-9])`).FindStringSubmatch(merged.stdout)
+	statusLine := regexp.MustCompile(`merge: exit status ([0-9])`).FindStringSubmatch(merged.stdout)
 	if statusLine == nil {
 		t.Fatalf("the merge pod's log does not say the run's exit status:\n%s", merged)
 	}
@@ -332,11 +156,13 @@ func TestKubernetesIndexedJobExample(t *testing.T) {
 			groups = append(groups, "consistency")
 		}
 	}
-	if len(got.certificateGroups) > 0 {
-		groups = append(groups, "certificate_groups")
+	for _, g := range got.certificateGroups {
+		if g.Name == balanced.name && len(g.Certificates) == 2 {
+			groups = append(groups, "certificate_groups")
+		}
 	}
 	if !slices.Equal(groups, []string{"consistency", "certificate_groups"}) {
-		t.Errorf("the merged report has %v for %s, want a consistency group that differs and certificate groups:\n%s", groups, balanced.name, mergedDoc)
+		t.Errorf("the merged report has %v for %s, want a consistency group that differs and a certificate group of its two leaves:\n%s", groups, balanced.name, mergedDoc)
 	}
 
 	// A shard that fails (exit 3: here, no targets file) fails its pod and
@@ -356,29 +182,85 @@ func TestKubernetesIndexedJobExample(t *testing.T) {
 	}
 }
 
-func endpointKey(target, address string, port int) string {
-	return fmt.Sprintf("%s at %s port %d", target, address, port)
+// runShardPods runs the shard pods' script once per completion index, all
+// at once; each must succeed, findings or not.
+func runShardPods(t *testing.T, script string, env []string, shards int) {
+	t.Helper()
+	pods := make([]*exec.Cmd, shards)
+	outputs := make([]*bytes.Buffer, shards)
+	ctx, cancel := context.WithTimeout(context.Background(), runLimit)
+	defer cancel()
+	for k := range shards {
+		pods[k] = exec.CommandContext(ctx, "sh", "-c", script)
+		pods[k].Env = append(slices.Clone(env), "JOB_COMPLETION_INDEX="+strconv.Itoa(k))
+		outputs[k] = new(bytes.Buffer)
+		pods[k].Stdout, pods[k].Stderr = outputs[k], outputs[k]
+		if err := pods[k].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, pod := range pods {
+		if err := pod.Wait(); err != nil {
+			t.Errorf("shard pod %d failed (findings must not fail it): %v\n%s", k, err, outputs[k])
+		}
+	}
+	if ctx.Err() != nil || t.Failed() {
+		t.FailNow()
+	}
 }
 
-// singleRun is the shard script's probe command without --shard and with
-// -o json instead of -o jsonl, up to its redirection: the same flags as
-// one unsharded run.
-func singleRun(t *testing.T, script string, localize func(string) string) string {
+// readShardFiles reads the shards' JSONL in results: which shard each
+// endpoint is in (an endpoint in two is an error), and the worst exit
+// status a shard's probe had (its summary line's). No shard alone may find
+// a name's addresses differing: the shards split by address, so that is
+// the merge's to find.
+func readShardFiles(t *testing.T, results string, shards int) (map[string]int, int) {
 	t.Helper()
-	for _, line := range strings.Split(script, "\n") {
-		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, k8sBinary+" ") || !shardFlag.MatchString(line) {
-			continue
+	inShard := map[string]int{}
+	worst := 0
+	for k := range shards {
+		file := filepath.Join(results, fmt.Sprintf("shard-%d.jsonl", k))
+		out, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatalf("shard %d wrote no file: %v", k, err)
 		}
-		cmd, _, ok := strings.Cut(line, " > ")
-		if !ok || strings.Count(cmd, " -o jsonl ") != 1 {
-			t.Fatalf("want the probe command as BINARY ... -o jsonl ... > FILE, got %q", line)
+		if _, err := os.Stat(file + ".tmp"); err == nil {
+			t.Errorf("shard %d left its .tmp file", k)
 		}
-		cmd = shardFlag.ReplaceAllString(cmd, "")
-		return localize(strings.Replace(cmd, " -o jsonl ", " -o json ", 1))
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			var l struct {
+				Type    string `json:"type"`
+				Target  string `json:"target"`
+				Address string `json:"address"`
+				Port    int    `json:"port"`
+				Host    string `json:"host"`
+				Differs bool   `json:"differs"`
+				Exit    int    `json:"exit_code"`
+			}
+			if err := json.Unmarshal([]byte(line), &l); err != nil {
+				t.Fatalf("shard %d: line %q: %v", k, line, err)
+			}
+			switch l.Type {
+			case "endpoint":
+				key := endpointKey(l.Target, l.Address, l.Port)
+				if prev, ok := inShard[key]; ok {
+					t.Errorf("%s is in shards %d and %d", key, prev, k)
+				}
+				inShard[key] = k
+			case "summary":
+				worst = max(worst, l.Exit)
+			case "consistency":
+				if l.Differs {
+					t.Errorf("shard %d alone found %s's addresses differing: %s", k, l.Host, line)
+				}
+			}
+		}
 	}
-	t.Fatalf("no line of the shard script runs %s with --shard:\n%s", k8sBinary, script)
-	return ""
+	return inShard, worst
+}
+
+func endpointKey(target, address string, port int) string {
+	return fmt.Sprintf("%s at %s port %d", target, address, port)
 }
 
 // k8sReport is what the test compares of a JSON document.
@@ -386,7 +268,12 @@ type k8sReport struct {
 	status            string
 	results           map[string]string
 	consistency       []k8sConsistency
-	certificateGroups []json.RawMessage
+	certificateGroups []k8sCertificateGroup
+}
+
+type k8sCertificateGroup struct {
+	Name         string            `json:"name"`
+	Certificates []json.RawMessage `json:"certificates"`
 }
 
 type k8sConsistency struct {
@@ -402,10 +289,10 @@ type k8sConsistency struct {
 func readK8sReport(t *testing.T, doc []byte) k8sReport {
 	t.Helper()
 	var d struct {
-		Status            string            `json:"status"`
-		Results           []map[string]any  `json:"results"`
-		Consistency       []k8sConsistency  `json:"consistency"`
-		CertificateGroups []json.RawMessage `json:"certificate_groups"`
+		Status            string                `json:"status"`
+		Results           []map[string]any      `json:"results"`
+		Consistency       []k8sConsistency      `json:"consistency"`
+		CertificateGroups []k8sCertificateGroup `json:"certificate_groups"`
 	}
 	if err := json.Unmarshal(doc, &d); err != nil {
 		t.Fatalf("not a JSON document: %v\n%s", err, doc)
@@ -423,125 +310,4 @@ func readK8sReport(t *testing.T, doc []byte) k8sReport {
 		r.results[endpointKey(target, address, int(port))] = string(b)
 	}
 	return r
-}
-
-// shardFleet is the loopback mail hosts the example probes, named in a
-// loopback DNS zone.
-type shardFleet struct {
-	targets   []string
-	endpoints int // distinct endpoints among targets
-	resolver  string
-	caFile    string
-	// balanced is a name with two addresses in different shards, each
-	// presenting a certificate of its own.
-	balanced struct {
-		name, target string
-		port         int
-		addrs        [2]string
-	}
-}
-
-// startShardFleet picks loopback addresses so that each of the shards owns
-// at least one (probe.Shard.Owns, as --shard decides) and serves on them:
-// lb.shard.test at two addresses owned by different shards on one port,
-// each with its own valid leaf; mx1.shard.test on two ports of one address;
-// mx2 (expiring in 14 days) and mx3 (in 25) on one port each; one target
-// listed twice.
-func startShardFleet(t *testing.T, shards int) shardFleet {
-	t.Helper()
-	byShard := make([][]string, shards)
-	for x := 2; x < 255; x++ {
-		addr := fmt.Sprintf("127.0.0.%d", x)
-		for k := range shards {
-			if (probe.Shard{Index: k, Count: shards}).Owns(probe.Job{Endpoint: probe.Endpoint{Address: addr}}) {
-				byShard[k] = append(byShard[k], addr)
-			}
-		}
-	}
-	for k, addrs := range byShard {
-		if len(addrs) < 2 {
-			t.Fatalf("shard %d owns %d of 127.0.0.2-254, want 2", k, len(addrs))
-		}
-	}
-	root, err := probetest.NewRootCA("k8s example Root")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issue := func(name string, days int) *probetest.Chain {
-		c, err := root.Issue(probetest.Spec{CommonName: name, DNSNames: []string{name},
-			NotAfter: time.Now().Add(time.Duration(days) * 24 * time.Hour)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	var f shardFleet
-	f.caFile = filepath.Join(t.TempDir(), "root.pem")
-	if err := os.WriteFile(f.caFile, root.RootPEM(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	listen := func(addr string) net.Listener {
-		l, err := net.Listen("tcp", addr)
-		if errors.Is(err, syscall.EADDRNOTAVAIL) {
-			t.Skipf("cannot listen on %s (Linux has all of 127.0.0.0/8 on lo): %v", addr, err)
-		}
-		if err != nil {
-			t.Fatalf("listen on %s: %v", addr, err)
-		}
-		return l
-	}
-	serve := func(l net.Listener, chain *probetest.Chain) int {
-		s := probetest.Serve(l, probetest.Config{Chain: chain})
-		t.Cleanup(func() { s.Close() })
-		return l.Addr().(*net.TCPAddr).Port
-	}
-	b := &f.balanced
-	b.name = "lb.shard.test"
-	b.addrs = [2]string{byShard[0][0], byShard[1][0]}
-	// One port on both addresses, as a load-balanced name has; another
-	// process may hold it on the second address, so try a few.
-	var second net.Listener
-	for range 10 {
-		first := listen(b.addrs[0] + ":0")
-		port := first.Addr().(*net.TCPAddr).Port
-		l, err := net.Listen("tcp", net.JoinHostPort(b.addrs[1], strconv.Itoa(port)))
-		if err == nil {
-			second = l
-			b.port = serve(first, issue(b.name, 90))
-			break
-		}
-		first.Close()
-	}
-	if second == nil {
-		t.Fatalf("no port free on both %s and %s", b.addrs[0], b.addrs[1])
-	}
-	serve(second, issue(b.name, 90)) // the same name, another leaf
-	b.target = net.JoinHostPort(b.name, strconv.Itoa(b.port))
-	f.targets = append(f.targets, b.target)
-
-	records := []string{"lb.shard.test. 60 IN A " + b.addrs[0], "lb.shard.test. 60 IN A " + b.addrs[1]}
-	// mx2 expires within the example's --warn-days 21, a finding of its
-	// shard's own; mx3 in 25 days, which only the default --warn-days 30
-	// would warn of: the merge must be given the shards' expectations.
-	hosts := []struct {
-		name, addr  string
-		ports, days int
-	}{
-		{"mx1.shard.test", byShard[2%shards][1], 2, 90},
-		{"mx2.shard.test", byShard[3%shards][0], 1, 14},
-		{"mx3.shard.test", byShard[0][1], 1, 25},
-	}
-	for _, h := range hosts {
-		records = append(records, fmt.Sprintf("%s. 60 IN A %s", h.name, h.addr))
-		chain := issue(h.name, h.days)
-		for range h.ports {
-			port := serve(listen(h.addr+":0"), chain)
-			f.targets = append(f.targets, net.JoinHostPort(h.name, strconv.Itoa(port)))
-		}
-	}
-	f.endpoints = len(f.targets) + 1                  // lb's second address
-	f.targets = append(f.targets, "# a comment line") // as -f reads them
-	f.targets = append(f.targets, f.targets[1])       // probed once
-	f.resolver = serveZone(t, records...)
-	return f
 }
