@@ -1443,7 +1443,9 @@ func streamJobs(ctx context.Context, jobs <-chan probe.Job, opts probe.Options, 
 		bar.Finish()
 	}
 	totals, _ := stream.Close()
-	lw.write(func(w io.Writer) error { return render.JSONLinesTotals(w, "starttls-probe", version(), now, totals) })
+	lw.write(func(w io.Writer) error {
+		return render.JSONLinesTotals(w, "starttls-probe", version(), now, cfg.shard.String(), totals)
+	})
 	if err := lw.flush(); err != nil {
 		fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
 		return exitUsage
@@ -1840,12 +1842,17 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer, getenv func(string) stri
 		return err
 	}
 	var results []probe.Result
+	shards := map[string]string{}
 	for _, name := range files {
-		read, err := readShard(name, c.App.Reader)
+		read, shard, err := readShard(name, c.App.Reader)
 		if err != nil {
 			return err
 		}
 		results = append(results, read...)
+		shards[name] = shard
+	}
+	if err := checkShards(files, shards); err != nil {
+		return err
 	}
 	// Judged at the last instant a shard observed: merging the same files
 	// again gives the same report.
@@ -1872,6 +1879,39 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer, getenv func(string) stri
 	return exitStatus(summary.ExitCode())
 }
 
+// checkShards refuses files that are not every shard of one run once: a
+// merge of three of four shards would judge a quarter of the run as if it
+// were not there, and say all is well.
+func checkShards(files []string, shards map[string]string) error {
+	const hint = "give merge the files of every shard of one run, each once: shard-0.jsonl ... shard-(N-1).jsonl"
+	count := 0
+	seen := map[int]string{}
+	for _, name := range files {
+		s, err := probe.ParseShard(shards[name])
+		if err != nil {
+			return usagef(hint, "%s was not written by a --shard run (its summary line names no shard)", name)
+		}
+		if count != 0 && s.Count != count {
+			return usagef(hint, "%s is shard %s, another file is of %d shards", name, s, count)
+		}
+		count = s.Count
+		if other, dup := seen[s.Index]; dup {
+			return usagef(hint, "%s and %s are both shard %s", other, name, s)
+		}
+		seen[s.Index] = name
+	}
+	var missing []string
+	for k := range count {
+		if _, ok := seen[k]; !ok {
+			missing = append(missing, probe.Shard{Index: k, Count: count}.String())
+		}
+	}
+	if len(missing) > 0 {
+		return usagef(hint, "shard %s missing: the run is not whole", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
 // maxShardLine bounds one JSONL line of a shard: an endpoint's observation
 // with its chain and a -v transcript is tens of kilobytes; a --tls-scan's
 // every certificate a few hundred.
@@ -1880,43 +1920,50 @@ const maxShardLine = 16 << 20
 // readShard reads the observed results of one shard's JSONL ("-" for
 // stdin). Lines of other types (groups, the summary) are the shard's own
 // judgement and are judged again over all shards.
-func readShard(name string, stdin io.Reader) ([]probe.Result, error) {
+func readShard(name string, stdin io.Reader) (results []probe.Result, shard string, err error) {
 	in := stdin
 	if name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
-			return nil, usagef("give the JSONL files the --shard runs wrote", "merge: %v", err)
+			return nil, "", usagef("give the JSONL files the --shard runs wrote", "merge: %v", err)
 		}
 		defer f.Close()
 		in = f
 	}
 	scanner := bufio.NewScanner(in)
 	scanner.Buffer(make([]byte, 64<<10), maxShardLine)
-	var results []probe.Result
+	summary := false
 	for n := 1; scanner.Scan(); n++ {
 		var line struct {
 			Type     string        `json:"type"`
 			Observed *probe.Record `json:"observed"`
+			Shard    string        `json:"shard"`
 		}
 		if err := json.Unmarshal(scanner.Bytes(), &line); err != nil {
-			return nil, usagef("merge reads the JSONL that starttls-probe --shard K/N -o jsonl writes", "%s:%d: not a JSON line: %v", name, n, err)
+			return nil, "", usagef("merge reads the JSONL that starttls-probe --shard K/N -o jsonl writes", "%s:%d: not a JSON line: %v", name, n, err)
+		}
+		if line.Type == "summary" {
+			summary, shard = true, line.Shard
 		}
 		if line.Type != "endpoint" {
 			continue
 		}
 		if line.Observed == nil {
-			return nil, usagef("run the shards with --shard K/N: their lines carry what merge judges", "%s:%d: an endpoint line without \"observed\"", name, n)
+			return nil, "", usagef("run the shards with --shard K/N: their lines carry what merge judges", "%s:%d: an endpoint line without \"observed\"", name, n)
 		}
 		r, err := line.Observed.Result()
 		if err != nil {
-			return nil, usagef("merge reads the JSONL that starttls-probe --shard K/N -o jsonl writes", "%s:%d: %v", name, n, err)
+			return nil, "", usagef("merge reads the JSONL that starttls-probe --shard K/N -o jsonl writes", "%s:%d: %v", name, n, err)
 		}
 		results = append(results, r)
 	}
 	if err := scanner.Err(); err != nil {
-		return nil, usagef("merge reads the JSONL that starttls-probe --shard K/N -o jsonl writes", "%s: %v", name, err)
+		return nil, "", usagef("merge reads the JSONL that starttls-probe --shard K/N -o jsonl writes", "%s: %v", name, err)
 	}
-	return results, nil
+	if !summary {
+		return nil, "", usagef("run the shard again: its last line is the summary line", "%s has no summary line: its run did not finish", name)
+	}
+	return results, shard, nil
 }
 
 // streamResults writes results already observed (merge's) as a JSONL run:
@@ -1932,7 +1979,7 @@ func streamResults(results []probe.Result, expect report.Expect, roots func() *x
 		stream.Add(r)
 	}
 	totals, _ := stream.Close()
-	lw.write(func(w io.Writer) error { return render.JSONLinesTotals(w, "starttls-probe", version(), now, totals) })
+	lw.write(func(w io.Writer) error { return render.JSONLinesTotals(w, "starttls-probe", version(), now, "", totals) })
 	if err := lw.flush(); err != nil {
 		fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
 		return exitUsage

@@ -90,6 +90,10 @@ func TestUsageErrors(t *testing.T) {
 	}
 	notPEM := write("not-pem.crt", "this is not a certificate\n")
 	write("unsharded.jsonl", `{"type":"endpoint","target":"mx.test:25"}`+"\n")
+	write("unfinished.jsonl", `{"type":"consistency","host":"mx.test"}`+"\n")
+	write("shard-0.jsonl", `{"type":"summary","status":"ok","shard":"0/2"}`+"\n")
+	write("shard-0-of-3.jsonl", `{"type":"summary","status":"ok","shard":"0/3"}`+"\n")
+	write("whole.jsonl", `{"type":"summary","status":"ok"}`+"\n")
 	onlyComments := write("targets.txt", "# nothing to probe\n\n")
 	write("a-file", "")
 	// What "mx.test" > targets.txt writes in PowerShell 7 with a wrong
@@ -99,6 +103,7 @@ func TestUsageErrors(t *testing.T) {
 	// {dir} the test's directory.
 	const defaultHint = "hint: run 'starttls-probe --help' for usage"
 	const targetHint = "hint: targets look like mail.contoso.com, mail.contoso.com:587, 192.0.2.1 or [2001:db8::1]:25"
+	const shardsHint = "hint: give merge the files of every shard of one run, each once: shard-0.jsonl ... shard-(N-1).jsonl"
 	const rcptHint = "hint: give a plain mailbox, for example --rcpt-test postmaster@contoso.com"
 	cases := []struct {
 		name  string
@@ -216,6 +221,16 @@ func TestUsageErrors(t *testing.T) {
 			want: []string{`starttls-probe: error: {dir}/unsharded.jsonl:1: an endpoint line without "observed"`, "hint: run the shards with --shard K/N: their lines carry what merge judges"}},
 		{name: "merge a file that is not JSONL", args: []string{"merge", "{dir}/not-pem.crt"},
 			want: []string{"starttls-probe: error: {dir}/not-pem.crt:1: not a JSON line: invalid character 'h' in literal true (expecting 'r')", "hint: merge reads the JSONL that starttls-probe --shard K/N -o jsonl writes"}},
+		{name: "merge an unfinished shard", args: []string{"merge", "{dir}/unfinished.jsonl"},
+			want: []string{"starttls-probe: error: {dir}/unfinished.jsonl has no summary line: its run did not finish", "hint: run the shard again: its last line is the summary line"}},
+		{name: "merge a shard missing", args: []string{"merge", "{dir}/shard-0.jsonl"},
+			want: []string{"starttls-probe: error: shard 1/2 missing: the run is not whole", shardsHint}},
+		{name: "merge a shard twice", args: []string{"merge", "{dir}/shard-0.jsonl", "{dir}/shard-0.jsonl"},
+			want: []string{"starttls-probe: error: {dir}/shard-0.jsonl and {dir}/shard-0.jsonl are both shard 0/2", shardsHint}},
+		{name: "merge shards of two runs", args: []string{"merge", "{dir}/shard-0.jsonl", "{dir}/shard-0-of-3.jsonl"},
+			want: []string{"starttls-probe: error: {dir}/shard-0-of-3.jsonl is shard 0/3, another file is of 2 shards", shardsHint}},
+		{name: "merge a run that was not sharded", args: []string{"merge", "{dir}/whole.jsonl"},
+			want: []string{"starttls-probe: error: {dir}/whole.jsonl was not written by a --shard run (its summary line names no shard)", shardsHint}},
 		{name: "merge a bad expectation", args: []string{"merge", "--warn-days", "3", "--crit-days", "5", "{dir}/unsharded.jsonl"},
 			want: []string{"starttls-probe: error: --crit-days (5) must be between 0 and --warn-days (3)", "hint: for example --warn-days 30 --crit-days 7"}},
 		{name: "rate negative", args: []string{"--rate", "-5", "{target}"},

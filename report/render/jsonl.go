@@ -77,8 +77,10 @@ func JSONLinesShared(w io.Writer, s report.SharedEndpoint) error {
 }
 
 // JSONLinesTotals writes the run's last line: its status, exit code and
-// counts, kept as running totals while the endpoints streamed.
-func JSONLinesTotals(w io.Writer, tool, version string, checked time.Time, t report.Totals) error {
+// counts, kept as running totals while the endpoints streamed, and the
+// shard ("K/N") when the run was one, so that merge can tell whether it was
+// given every shard of a run once.
+func JSONLinesTotals(w io.Writer, tool, version string, checked time.Time, shard string, t report.Totals) error {
 	return newLineEncoder(w).Encode(struct {
 		Type      string        `json:"type"`
 		Tool      string        `json:"tool"`
@@ -93,8 +95,9 @@ func JSONLinesTotals(w io.Writer, tool, version string, checked time.Time, t rep
 		Unknown   int           `json:"unknown"`
 		Skipped   int           `json:"skipped"`
 		Problems  int           `json:"problems"`
+		Shard     string        `json:"shard,omitempty"`
 	}{lineSummary, tool, version, t.Status, t.ExitCode(), checked.UTC(), t.Endpoints,
-		t.ByStatus[report.OK], t.ByStatus[report.Warning], t.ByStatus[report.Critical], t.ByStatus[report.Unknown], t.ByStatus[report.Skipped], t.Problems})
+		t.ByStatus[report.OK], t.ByStatus[report.Warning], t.ByStatus[report.Critical], t.ByStatus[report.Unknown], t.ByStatus[report.Skipped], t.Problems, shard})
 }
 
 func newLineEncoder(w io.Writer) *json.Encoder {

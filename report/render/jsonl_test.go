@@ -89,10 +89,10 @@ func TestJSONLinesTypesAndGroupLines(t *testing.T) {
 func TestJSONLinesTotals(t *testing.T) {
 	totals := report.Totals{Endpoints: 5, ByStatus: map[report.Status]int{report.OK: 2, report.Warning: 1, report.Critical: 2}, Problems: 4, Status: report.Critical}
 	var line strings.Builder
-	if err := render.JSONLinesTotals(&line, "starttls-probe", "v1", reporttest.DiagNow, totals); err != nil {
+	if err := render.JSONLinesTotals(&line, "starttls-probe", "v1", reporttest.DiagNow, "1/4", totals); err != nil {
 		t.Fatal(err)
 	}
-	want := `{"type":"summary","tool":"starttls-probe","version":"v1","status":"critical","exit_code":2,"checked_at":"2030-06-15T12:00:00Z","endpoints":5,"ok":2,"warning":1,"critical":2,"unknown":0,"skipped":0,"problems":4}` + "\n"
+	want := `{"type":"summary","tool":"starttls-probe","version":"v1","status":"critical","exit_code":2,"checked_at":"2030-06-15T12:00:00Z","endpoints":5,"ok":2,"warning":1,"critical":2,"unknown":0,"skipped":0,"problems":4,"shard":"1/4"}` + "\n"
 	if line.String() != want {
 		t.Errorf("summary line\n got %s\nwant %s", line.String(), want)
 	}
