@@ -1979,7 +1979,9 @@ func streamResults(results []probe.Result, expect report.Expect, roots func() *x
 		stream.Add(r)
 	}
 	totals, _ := stream.Close()
-	lw.write(func(w io.Writer) error { return render.JSONLinesTotals(w, "starttls-probe", version(), now, "", totals) })
+	lw.write(func(w io.Writer) error {
+		return render.JSONLinesTotals(w, "starttls-probe", version(), now, "", totals)
+	})
 	if err := lw.flush(); err != nil {
 		fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
 		return exitUsage

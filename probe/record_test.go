@@ -350,7 +350,7 @@ func streamed(t *testing.T, results []probe.Result, expect report.Expect, now ti
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := render.JSONLinesTotals(&out, "starttls-probe", "test", now, totals); err != nil {
+	if err := render.JSONLinesTotals(&out, "starttls-probe", "test", now, "", totals); err != nil {
 		t.Fatal(err)
 	}
 	return out.String()
