@@ -2,9 +2,15 @@
 
 package main
 
-import "time"
+import (
+	"os"
+	"time"
+)
 
 // serverCPU is 0 where getrusage does not exist (Windows): the benchmark is
 // run on Linux, and this file only keeps `GOOS=windows go vet ./...` (run
 // by scripts/test.sh) building the whole module.
 func serverCPU() time.Duration { return 0 }
+
+// childMaxRSSKB is 0 where wait4 does not exist.
+func childMaxRSSKB(*os.ProcessState) int64 { return 0 }
