@@ -57,10 +57,11 @@ type config struct {
 	// targets in that file: it runs in a process of its own, as the
 	// binary does, so that neither shares a runtime with the servers.
 	ceilingOf, ceilingCA string
+	start                time.Time // of the whole bench, for its progress lines
 }
 
 func run() int {
-	var cfg config
+	cfg := config{start: time.Now()}
 	flag.StringVar(&cfg.binary, "binary", "", "starttls-probe binary to measure (required)")
 	sizes := flag.String("sizes", "1000,20000", "endpoint counts, comma-separated (each a run per fleet; 100000 takes minutes)")
 	jsonSizes := flag.String("json-sizes", "20000", "endpoint counts (among -sizes) also run with -o json")
@@ -231,6 +232,7 @@ func bench(cfg config) error {
 	}
 
 	printTargets(cfg, rows, openssl, one, three, closed)
+	fmt.Printf("\nbench: done in %s, load average %s\n", time.Since(cfg.start).Round(time.Second), loadAverage())
 	return nil
 }
 

@@ -50,7 +50,7 @@ func scaleRound(cfg config, f *fleet, size int, dir, caFile string, first bool) 
 	for i := range min(cfg.opensslSample, size) {
 		sample = append(sample, f.endpoint(i*size/min(cfg.opensslSample, size)).String())
 	}
-	fmt.Printf("bench: %s, %d endpoints, %d rounds, load average %s\n", f.name, size, roundsAt(cfg, size), row.load)
+	fmt.Printf("bench: %s, %d endpoints, %d rounds, load average %s, %s in\n", f.name, size, roundsAt(cfg, size), row.load, time.Since(cfg.start).Round(time.Second))
 	for range roundsAt(cfg, size) {
 		m, err := runProbe(cfg.binary, "starttls-probe -o jsonl --no-tls-required-test", lean, capKB)
 		if err != nil {
