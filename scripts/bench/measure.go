@@ -129,9 +129,12 @@ func processCPU(cmd *exec.Cmd) time.Duration {
 }
 
 // probeLine is the part of a result (a JSONL line, or an element of -o
-// json's results) the bench reads. Lines without timings (a group's
-// cross-endpoint line) are not endpoints.
+// json's results) the bench reads. Only "endpoint" lines are endpoints
+// (JSONL's other types are groups, shared endpoints and the summary); a
+// line without a type, from a binary older than the types, is one when it
+// has timings.
 type probeLine struct {
+	Type      string                    `json:"type"`
 	Error     *struct{ Message string } `json:"error"`
 	TimingsMS *struct{ Total float64 }  `json:"timings_ms"`
 }
@@ -181,7 +184,7 @@ func runProbe(binary, name string, args []string, capKB int64) (measurement, err
 func readResults(r io.Reader, jsonl bool, start time.Time, m *measurement) error {
 	defer io.Copy(io.Discard, r)
 	add := func(l probeLine) {
-		if l.TimingsMS == nil {
+		if l.TimingsMS == nil || l.Type != "" && l.Type != "endpoint" {
 			return
 		}
 		m.endpoints++
