@@ -174,6 +174,10 @@ func bench(cfg config) error {
 				return err
 			}
 			rows = append(rows, row)
+			// Each row as it comes, so that a run stopped early still tells.
+			fmt.Printf("bench: %s %d: probe %.0f/s, ceiling %.0f/s (%.2fx), probe RSS %s, -o json %s, ceiling RSS %s\n",
+				f.name, size, row.probe.perSecond(), row.ceil.perSecond(), medianRatio(row.probes, row.ceils),
+				rssText(row.probe), jsonRSSText(row), rssText(row.ceil))
 		}
 	}
 	fmt.Println()

@@ -114,15 +114,19 @@ func printScaleTable(rows []scaleRow) {
 	fmt.Println("| endpoints | fleet | probe endpoints/s | ceiling endpoints/s | probe ÷ ceiling | probe peak RSS, `-o jsonl` | `-o json` | ceiling peak RSS | probe p50 / p99 | load average |")
 	fmt.Println("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, r := range rows {
-		json := ""
-		if r.json != nil {
-			json = rssText(*r.json)
-		}
+		json := jsonRSSText(r)
 		fmt.Printf("| %s | %s | %s | %s | %.2f× | %s | %s | %s | %s / %s | %s |\n",
 			thousands(float64(r.size)), r.fleet, thousands(r.probe.perSecond()), thousands(r.ceil.perSecond()),
 			medianRatio(r.probes, r.ceils), rssText(r.probe), json, rssText(r.ceil),
 			msText(r.probe.percentile(50)), msText(r.probe.percentile(99)), r.load)
 	}
+}
+
+func jsonRSSText(r scaleRow) string {
+	if r.json == nil {
+		return "-"
+	}
+	return rssText(*r.json)
 }
 
 func rssText(m measurement) string {

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"os"
 	"syscall"
 	"time"
 )
@@ -16,13 +15,4 @@ func serverCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// childMaxRSSKB is a finished child's peak resident set in KB: wait4's
-// ru_maxrss, which Linux gives in KB.
-func childMaxRSSKB(ps *os.ProcessState) int64 {
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		return int64(ru.Maxrss)
-	}
-	return 0
 }

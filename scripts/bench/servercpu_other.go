@@ -3,7 +3,6 @@
 package main
 
 import (
-	"os"
 	"time"
 )
 
@@ -11,6 +10,3 @@ import (
 // run on Linux, and this file only keeps `GOOS=windows go vet ./...` (run
 // by scripts/test.sh) building the whole module.
 func serverCPU() time.Duration { return 0 }
-
-// childMaxRSSKB is 0 where wait4 does not exist.
-func childMaxRSSKB(*os.ProcessState) int64 { return 0 }
