@@ -227,8 +227,9 @@ func bench(cfg config) error {
 	}
 
 	if cfg.plot != "" {
-		caption := fmt.Sprintf("scripts/bench.sh -sizes %s: loopback, concurrency %d, %d CPUs, %s, load average %s–%s",
-			joinInts(cfg.sizes), cfg.concurrency, numCPU(), time.Now().UTC().Format(time.DateOnly), rows[0].load, rows[len(rows)-1].load)
+		lo, hi := loadRange(rows)
+		caption := fmt.Sprintf("scripts/bench.sh -sizes %s: loopback, concurrency %d, %d CPUs, %s, 1-minute load average %s–%s",
+			joinInts(cfg.sizes), cfg.concurrency, numCPU(), time.Now().UTC().Format(time.DateOnly), lo, hi)
 		if err := scalePlot(cfg.plot, caption, rows); err != nil {
 			return err
 		}
@@ -282,6 +283,21 @@ func printTargets(cfg config, rows []scaleRow, openssl measurement, one, three t
 	vsFull, vsLean := first.full.perSecond()/openssl.perSecond(), first.probe.perSecond()/openssl.perSecond()
 	fmt.Printf("  64-way concurrency vs a serial openssl loop: %.0fx default, %.0fx --no-tls-required-test (target >= 40x): %s\n", vsFull, vsLean, verdict(vsFull >= 40))
 	fmt.Printf("  three ports vs one     %.2fx (target <= 1.3x): %s\n", float64(three)/float64(one), verdict(float64(three) <= 1.3*float64(one)))
+}
+
+// loadRange is the lowest and highest 1-minute load average the rows
+// began at.
+func loadRange(rows []scaleRow) (lo, hi string) {
+	var loads []float64
+	for _, r := range rows {
+		if f, err := strconv.ParseFloat(strings.Fields(r.load)[0], 64); err == nil {
+			loads = append(loads, f)
+		}
+	}
+	if len(loads) == 0 {
+		return "?", "?"
+	}
+	return fmt.Sprint(slices.Min(loads)), fmt.Sprint(slices.Max(loads))
 }
 
 func joinInts(ns []int) string {
