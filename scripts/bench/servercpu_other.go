@@ -2,9 +2,7 @@
 
 package main
 
-import (
-	"time"
-)
+import "time"
 
 // serverCPU is 0 where getrusage does not exist (Windows): the benchmark is
 // run on Linux, and this file only keeps `GOOS=windows go vet ./...` (run
