@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -13,10 +14,17 @@ import (
 )
 
 // ceiling is the least any STARTTLS probe must do, written as plainly as it
-// can be: connect, read the banner, EHLO, STARTTLS, handshake, QUIT. No
-// transcript, no judging, no second connection. Its throughput against the
-// same servers at the same concurrency bounds what starttls-probe can reach.
-func ceiling(ctx context.Context, addrs []string, concurrency int, timeout time.Duration) (latencies []time.Duration, failures int, took time.Duration) {
+// can be: connect, read the banner, EHLO, STARTTLS, handshake, verify the
+// chain against the CA and the name, QUIT. No transcript, no judging, no
+// second connection. Its throughput against the same servers at the same
+// concurrency bounds what starttls-probe can reach.
+//
+// It verifies every chain, remembering none: verification is work a probe
+// must do (starttls-probe's cache saves it only where endpoints present the
+// same chain, which the "pool" fleet gives it and the "fleet" fleet does
+// not). With roots nil it skips verification, as the ceiling did before
+// issue 14, for the warm-up.
+func ceiling(ctx context.Context, addrs []string, concurrency int, timeout time.Duration, roots *x509.CertPool) (latencies []time.Duration, failures int, firstErr error, took time.Duration) {
 	latencies = make([]time.Duration, len(addrs))
 	errs := make([]error, len(addrs))
 	next := make(chan int)
@@ -28,7 +36,7 @@ func ceiling(ctx context.Context, addrs []string, concurrency int, timeout time.
 			defer wg.Done()
 			for i := range next {
 				t0 := time.Now()
-				errs[i] = minimalSTARTTLS(ctx, addrs[i], timeout)
+				errs[i] = minimalSTARTTLS(ctx, addrs[i], timeout, roots)
 				latencies[i] = time.Since(t0)
 			}
 		}()
@@ -39,15 +47,22 @@ func ceiling(ctx context.Context, addrs []string, concurrency int, timeout time.
 	close(next)
 	wg.Wait()
 	took = time.Since(start)
-	for _, err := range errs {
+	for i, err := range errs {
 		if err != nil {
+			if failures == 0 {
+				firstErr = fmt.Errorf("%s: %w", addrs[i], err)
+			}
 			failures++
 		}
 	}
-	return latencies, failures, took
+	return latencies, failures, firstErr, took
 }
 
-func minimalSTARTTLS(ctx context.Context, addr string, timeout time.Duration) error {
+// benchName is the name every bench certificate covers, and the one the
+// ceiling checks.
+const benchName = "bench.test"
+
+func minimalSTARTTLS(ctx context.Context, addr string, timeout time.Duration, roots *x509.CertPool) error {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -71,9 +86,14 @@ func minimalSTARTTLS(ctx context.Context, addr string, timeout time.Duration) er
 	if err := expect(r, "220"); err != nil {
 		return fmt.Errorf("starttls: %w", err)
 	}
-	tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, ServerName: "bench.test"})
+	tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, ServerName: benchName})
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return fmt.Errorf("handshake: %w", err)
+	}
+	if roots != nil {
+		if err := verify(tc.ConnectionState().PeerCertificates, roots); err != nil {
+			return err
+		}
 	}
 	io.WriteString(tc, "QUIT\r\n")
 	return expect(bufio.NewReader(tc), "221")
@@ -93,4 +113,24 @@ func expect(r *bufio.Reader, code string) error {
 			return nil
 		}
 	}
+}
+
+// verify checks the chain as sent against roots, and its leaf against
+// benchName, as starttls-probe's judgement does (report/verify.go,
+// report/checks.go).
+func verify(chain []*x509.Certificate, roots *x509.CertPool) error {
+	if len(chain) == 0 {
+		return fmt.Errorf("verify: no certificate")
+	}
+	intermediates := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		intermediates.AddCert(c)
+	}
+	if _, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: intermediates}); err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if err := chain[0].VerifyHostname(benchName); err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	return nil
 }
