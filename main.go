@@ -17,7 +17,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -60,13 +59,6 @@ const exitUsage = 3
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	if os.Getenv("GOGC") == "" {
-		// A run is short and its heap small, while every handshake
-		// allocates: collecting at 200% instead of 100% saves about 5%
-		// of the CPU of a batch for about 5 MB more per 1,000 endpoints
-		// (scripts/bench.sh). GOGC set by the user wins.
-		debug.SetGCPercent(200)
-	}
 	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
@@ -1295,7 +1287,9 @@ func probeJobs(ctx context.Context, jobs []probe.Job, opts probe.Options, out ou
 			progressbar.OptionClearOnFinish())
 	}
 	results := make([]probe.Result, len(jobs))
-	shared := certificates{}
+	// Every node of a pool presents the same DER, which each handshake
+	// parsed into a copy of its own: one is kept for the run.
+	shared := probe.ParsedCertificates{}
 	place := make(map[probe.Endpoint]int, len(jobs))
 	for i, j := range jobs {
 		place[j.Endpoint] = i
@@ -1306,7 +1300,7 @@ func probeJobs(ctx context.Context, jobs []probe.Job, opts probe.Options, out ou
 		// is what counts.
 		i := place[job.Endpoint]
 		r = lean(r, out.verbose)
-		r.Chain = shared.intern(r.Chain)
+		r.Chain = shared.Intern(r.Chain)
 		results[i], finished[i] = r, true
 		if bar != nil {
 			bar.Add(1)
@@ -1454,24 +1448,6 @@ func streamJobs(ctx context.Context, jobs <-chan probe.Job, opts probe.Options, 
 		fmt.Fprintln(stderr, "starttls-probe: interrupted; the report shows what finished")
 	}
 	return totals.ExitCode()
-}
-
-// certificates shares identical certificates among the results a run
-// holds: every node of a pool, and every host under one intermediate,
-// presents the same DER, which each handshake parsed into a copy of its
-// own (a few kilobytes each, for the whole run with -o json).
-type certificates map[[sha256.Size]byte]*x509.Certificate
-
-func (seen certificates) intern(chain []*x509.Certificate) []*x509.Certificate {
-	for i, c := range chain {
-		key := sha256.Sum256(c.Raw)
-		if first, ok := seen[key]; ok {
-			chain[i] = first
-		} else {
-			seen[key] = c
-		}
-	}
-	return chain
 }
 
 // lean drops what no output of the run shows: the transcripts, without -v
@@ -1843,8 +1819,9 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer, getenv func(string) stri
 	}
 	var results []probe.Result
 	shards := map[string]string{}
+	parsed := probe.ParsedCertificates{}
 	for _, name := range files {
-		read, shard, err := readShard(name, c.App.Reader)
+		read, shard, err := readShard(name, c.App.Reader, parsed)
 		if err != nil {
 			return err
 		}
@@ -1920,7 +1897,7 @@ const maxShardLine = 16 << 20
 // readShard reads the observed results of one shard's JSONL ("-" for
 // stdin). Lines of other types (groups, the summary) are the shard's own
 // judgement and are judged again over all shards.
-func readShard(name string, stdin io.Reader) (results []probe.Result, shard string, err error) {
+func readShard(name string, stdin io.Reader, parsed probe.ParsedCertificates) (results []probe.Result, shard string, err error) {
 	in := stdin
 	if name != "-" {
 		f, err := os.Open(name)
@@ -1951,7 +1928,7 @@ func readShard(name string, stdin io.Reader) (results []probe.Result, shard stri
 		if line.Observed == nil {
 			return nil, "", usagef("run the shards with --shard K/N: their lines carry what merge judges", "%s:%d: an endpoint line without \"observed\"", name, n)
 		}
-		r, err := line.Observed.Result()
+		r, err := line.Observed.ResultSharing(parsed)
 		if err != nil {
 			return nil, "", usagef("merge reads the JSONL that starttls-probe --shard K/N -o jsonl writes", "%s:%d: %v", name, n, err)
 		}

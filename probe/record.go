@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -254,7 +255,49 @@ func NewRecord(r *Result) Record {
 // version, a mode, phase, direction or outcome this version does not
 // know, a certificate that does not parse, or an error record it cannot
 // rebuild (ErrRecord.Err).
-func (rec Record) Result() (Result, error) {
+func (rec Record) Result() (Result, error) { return rec.ResultSharing(nil) }
+
+// ParsedCertificates shares parsed certificates by the SHA-256 of their
+// DER: every node of a pool, and every host under one intermediate, sends
+// the same certificate, and parsing it again costs tens of microseconds and
+// a few kilobytes that a merge of many records, or a run holding its
+// results, need not pay. Not safe for concurrent use.
+type ParsedCertificates map[[sha256.Size]byte]*x509.Certificate
+
+// Intern replaces each certificate of chain already held by the one held,
+// and holds the others.
+func (p ParsedCertificates) Intern(chain []*x509.Certificate) []*x509.Certificate {
+	for i, c := range chain {
+		key := sha256.Sum256(c.Raw)
+		if held, ok := p[key]; ok {
+			chain[i] = held
+		} else {
+			p[key] = c
+		}
+	}
+	return chain
+}
+
+// parse parses der, or returns the certificate already parsed from it; a
+// nil p parses every time.
+func (p ParsedCertificates) parse(der []byte) (*x509.Certificate, error) {
+	if p == nil {
+		return x509.ParseCertificate(der)
+	}
+	key := sha256.Sum256(der)
+	if held, ok := p[key]; ok {
+		return held, nil
+	}
+	c, err := x509.ParseCertificate(der)
+	if err == nil {
+		p[key] = c
+	}
+	return c, err
+}
+
+// ResultSharing is Result, with the certificates shared through certs
+// (nil for none): merge decodes every shard's records with one.
+func (rec Record) ResultSharing(certs ParsedCertificates) (Result, error) {
 	if rec.V != RecordVersion {
 		return Result{}, fmt.Errorf("record version %d: this starttls-probe reads version %d", rec.V, RecordVersion)
 	}
@@ -276,7 +319,7 @@ func (rec Record) Result() (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if r.Chain, err = parseChain("chain", rec.Chain); err != nil {
+	if r.Chain, err = parseChain("chain", rec.Chain, certs); err != nil {
 		return Result{}, err
 	}
 	if err := tlsWithChain("", rec.TLS, rec.Chain); err != nil {
@@ -309,7 +352,7 @@ func (rec Record) Result() (Result, error) {
 		}
 		r.TLSRequired = test
 	}
-	if r.Scan, err = rec.Scan.scan(); err != nil {
+	if r.Scan, err = rec.Scan.scan(certs); err != nil {
 		return Result{}, err
 	}
 	return r, nil
@@ -368,13 +411,13 @@ func derOf(chain []*x509.Certificate) [][]byte {
 }
 
 // parseChain parses the DER of a chain; where names the chain in errors.
-func parseChain(where string, der [][]byte) ([]*x509.Certificate, error) {
+func parseChain(where string, der [][]byte, certs ParsedCertificates) ([]*x509.Certificate, error) {
 	if der == nil {
 		return nil, nil
 	}
 	chain := make([]*x509.Certificate, len(der))
 	for i, d := range der {
-		c, err := x509.ParseCertificate(d)
+		c, err := certs.parse(d)
 		if err != nil {
 			return nil, fmt.Errorf("%s[%d]: %w", where, i, err)
 		}
@@ -488,7 +531,7 @@ func checkOutcome(where string, o Outcome) error {
 	return fmt.Errorf("%s: unknown outcome %q", where, o)
 }
 
-func (rec *ScanRecord) scan() (*Scan, error) {
+func (rec *ScanRecord) scan(certs ParsedCertificates) (*Scan, error) {
 	if rec == nil {
 		return nil, nil
 	}
@@ -514,7 +557,7 @@ func (rec *ScanRecord) scan() (*Scan, error) {
 		s.Groups = append(s.Groups, GroupScan{Group: g.Group, Outcome: g.Outcome, Version: g.Version, Err: decode(where, g.Err)})
 	}
 	for i, c := range rec.Chains {
-		chain, err := parseChain(fmt.Sprintf("scan.chains[%d].chain", i), c.Chain)
+		chain, err := parseChain(fmt.Sprintf("scan.chains[%d].chain", i), c.Chain, certs)
 		errs = append(errs, err)
 		if len(c.Chain) == 0 {
 			errs = append(errs, fmt.Errorf("scan.chains[%d]: no certificate in a presented chain", i))
@@ -522,7 +565,7 @@ func (rec *ScanRecord) scan() (*Scan, error) {
 		s.Chains = append(s.Chains, PresentedChain{Chain: chain, Version: c.Version, CipherSuite: c.CipherSuite, OCSPResponse: c.OCSPResponse})
 	}
 	if a := rec.WithoutSNI; a != nil {
-		chain, err := parseChain("scan.without_sni.chain", a.Chain)
+		chain, err := parseChain("scan.without_sni.chain", a.Chain, certs)
 		errs = append(errs, err, checkOutcome("scan.without_sni", a.Outcome))
 		if a.TLS != nil {
 			errs = append(errs, tlsWithChain("scan.without_sni.", a.TLS, a.Chain))

@@ -897,3 +897,34 @@ func BenchmarkRecord(b *testing.B) {
 		}
 	})
 }
+
+// ResultSharing parses a certificate met again once: the second record's
+// chain is the first's certificates, not copies, and judges the same.
+func TestResultSharingParsesACertificateOnce(t *testing.T) {
+	chain, err := probetest.SelfSigned(probetest.Spec{CommonName: "mx.test", DNSNames: []string{"mx.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := probe.Result{Endpoint: probe.Endpoint{Host: "127.0.0.1", Port: 25, Address: "127.0.0.1"}, Address: "127.0.0.1", Mode: probe.ModeSTARTTLS,
+		TLS: &probe.TLSState{Version: 0x0304, CipherSuite: 0x1301, HandshakeComplete: true}, Chain: chain.Certs}
+	rec := probe.NewRecord(&r)
+	parsed := probe.ParsedCertificates{}
+	a, err := rec.ResultSharing(parsed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := rec.ResultSharing(parsed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Chain[0] != b.Chain[0] || len(parsed) != 1 {
+		t.Errorf("the certificate was parsed twice (%p, %p), %d held", a.Chain[0], b.Chain[0], len(parsed))
+	}
+	if !a.Chain[0].Equal(chain.Certs[0]) {
+		t.Error("the shared certificate is not the one recorded")
+	}
+	plain, err := rec.Result()
+	if err != nil || plain.Chain[0] == a.Chain[0] || !plain.Chain[0].Equal(a.Chain[0]) {
+		t.Errorf("Result without sharing: %v, shared %v", err, plain.Chain[0] == a.Chain[0])
+	}
+}

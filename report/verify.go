@@ -30,7 +30,7 @@ type Cache struct {
 // endpoints that each present their own certificate must not remember a
 // million of them (issue 14: flat memory). A pool's one chain, met again
 // and again, always stays.
-const cacheGeneration = 4096
+const cacheGeneration = 1024
 
 // generations is a map bounded the simple way: entries go into the current
 // generation; when it is full it becomes the previous one and the one

@@ -24,10 +24,11 @@ import (
 // A fleet is the STARTTLS servers one scale round probes: a few listeners,
 // each a port bound on every loopback address, so that N target lines are N
 // distinct (address, port) endpoints (the probe probes a repeated line once)
-// without N sockets. Line i is address i mod A and port i div A, so that
-// consecutive lines, the ones probed at the same moment, go to distinct
-// addresses, as a batch of many hosts does (the probe limits its
-// connections per address).
+// without N sockets. The lines are hosts with the same few ports each (3,
+// as 25, 587 and 2525), one host after another: line i is address i div P
+// and port i mod P, as a batch of many hosts lists them. The probe judges
+// the ports of one host together, when the last of them is done; a host
+// whose ports were spread over the whole file would be held until its end.
 //
 // A "pool" fleet presents one chain on every endpoint, as a load-balanced
 // pool of identical nodes: the probe's verification cache verifies it once.
@@ -39,8 +40,7 @@ type fleet struct {
 	name      string
 	distinct  bool
 	servers   []*probetest.Server
-	ports     []int
-	addresses int
+	ports []int
 	// leaves is each endpoint's leaf (DER), by endpoint; nil for a pool.
 	leaves map[netip.AddrPort][]byte
 	key    crypto.Signer
@@ -55,20 +55,21 @@ func benchAddress(i int) netip.Addr {
 
 // endpoint is target line i of a fleet.
 func (f *fleet) endpoint(i int) netip.AddrPort {
-	return netip.AddrPortFrom(benchAddress(i%f.addresses), uint16(f.ports[i/f.addresses]))
+	return netip.AddrPortFrom(benchAddress(i/len(f.ports)), uint16(f.ports[i%len(f.ports)]))
 }
 
-// newFleet listens on enough ports for maxEndpoints endpoints over
-// addresses addresses, and, when distinct, issues every endpoint its leaf.
+// newFleet listens on portsPerHost ports, each on every loopback address,
+// for maxEndpoints endpoints, and, when distinct, issues every endpoint its
+// leaf.
 // pool is the chain a pool serves; a fleet needs it too, as go-smtp offers
 // STARTTLS only with a certificate configured, and then replaces it.
-func newFleet(name string, distinct bool, root *probetest.CA, pool *probetest.Chain, maxEndpoints, addresses int) (*fleet, error) {
-	if addresses > 250*256 {
-		return nil, fmt.Errorf("at most %d addresses", 250*256)
-	}
-	f := &fleet{name: name, distinct: distinct, addresses: addresses}
+func newFleet(name string, distinct bool, root *probetest.CA, pool *probetest.Chain, maxEndpoints, portsPerHost int) (*fleet, error) {
 	// Three at least, for the ports case (ports.go).
-	ports := max(3, (maxEndpoints+addresses-1)/addresses)
+	ports := max(3, portsPerHost)
+	if hosts := (maxEndpoints + ports - 1) / ports; hosts > 250*256 {
+		return nil, fmt.Errorf("%d hosts: at most %d addresses", hosts, 250*256)
+	}
+	f := &fleet{name: name, distinct: distinct}
 	cfg := probetest.Config{Chain: pool, Domain: "bench.test"}
 	if distinct {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

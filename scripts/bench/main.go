@@ -39,7 +39,10 @@ type config struct {
 	binary        string
 	sizes         []int
 	jsonSizes     []int
-	addresses     int
+	portsPerHost  int
+	// shards and shardSize: the sharded round (shards.go); 0 shards for
+	// none.
+	shards, shardSize int
 	closedLines   int
 	rssCapMB      int
 	plot          string
@@ -65,7 +68,9 @@ func run() int {
 	flag.StringVar(&cfg.binary, "binary", "", "starttls-probe binary to measure (required)")
 	sizes := flag.String("sizes", "1000,20000", "endpoint counts, comma-separated (each a run per fleet; 100000 takes minutes)")
 	jsonSizes := flag.String("json-sizes", "20000", "endpoint counts (among -sizes) also run with -o json")
-	flag.IntVar(&cfg.addresses, "addresses", 500, "loopback addresses the endpoints are spread over (127.20.0.1 up); ports = endpoints / addresses")
+	flag.IntVar(&cfg.shards, "shards", 4, "also probe -shard-size endpoints in this many --shard runs plus a merge, against one run, in CPU time (0: no)")
+	flag.IntVar(&cfg.shardSize, "shard-size", 20000, "endpoints of the sharded round (at most the largest of -sizes)")
+	flag.IntVar(&cfg.portsPerHost, "ports-per-host", 3, "ports of each loopback host (127.20.0.1 up), listed one host after another; hosts = endpoints / ports")
 	flag.IntVar(&cfg.closedLines, "closed-lines", 0, "also probe a target file of this many closed loopback ports (1000000: a few minutes)")
 	flag.IntVar(&cfg.rssCapMB, "rss-cap-mb", 3072, "stop a probe run whose resident set passes this many MB, reporting it as over")
 	flag.StringVar(&cfg.plot, "plot", "scripts/bench/scale.svg", "SVG to draw the scale rounds in (empty: none)")
@@ -145,18 +150,18 @@ func bench(cfg config) error {
 		return err
 	}
 	largest := cfg.sizes[len(cfg.sizes)-1]
-	pool, err := newFleet("pool", false, root, shared, largest, cfg.addresses)
+	pool, err := newFleet("pool", false, root, shared, largest, cfg.portsPerHost)
 	if err != nil {
 		return err
 	}
 	defer pool.close()
-	distinct, err := newFleet("fleet", true, root, shared, largest, cfg.addresses)
+	distinct, err := newFleet("fleet", true, root, shared, largest, cfg.portsPerHost)
 	if err != nil {
 		return err
 	}
 	defer distinct.close()
-	fmt.Printf("bench: endpoints %v over %d loopback addresses × up to %d ports, concurrency %d, %d CPUs, load average %s\n\n",
-		cfg.sizes, cfg.addresses, len(pool.ports), cfg.concurrency, numCPU(), loadAverage())
+	fmt.Printf("bench: endpoints %v as loopback hosts of %d ports each, concurrency %d, %d CPUs, load average %s\n\n",
+		cfg.sizes, len(pool.ports), cfg.concurrency, numCPU(), loadAverage())
 	if !hasFlag(cfg.binary, "--no-tls-required-test") {
 		return fmt.Errorf("%s has no --no-tls-required-test", cfg.binary)
 	}
@@ -226,6 +231,16 @@ func bench(cfg config) error {
 			m.took.Round(100*time.Millisecond), m.firstLine.Round(time.Millisecond), rssText(m), m.cpu.Round(100*time.Millisecond))
 	}
 
+	var sharded *shardsResult
+	if cfg.shards > 0 {
+		r, err := shardsRound(cfg, pool, min(cfg.shardSize, largest), cfg.shards, dir, caFile)
+		if err != nil {
+			return err
+		}
+		sharded = &r
+		printShards(r)
+	}
+
 	if cfg.plot != "" {
 		lo, hi := loadRange(rows)
 		caption := fmt.Sprintf("scripts/bench.sh -sizes %s: loopback, concurrency %d, %d CPUs, %s, 1-minute load average %s–%s",
@@ -237,6 +252,13 @@ func bench(cfg config) error {
 	}
 
 	printTargets(cfg, rows, openssl, one, three, closed)
+	if sharded != nil {
+		met := "met"
+		if float64(sharded.total()) > 1.1*float64(sharded.single) {
+			met = "NOT MET"
+		}
+		fmt.Printf("  %d shards + merge: %.2fx the single run's CPU (target <= 1.1x): %s\n", sharded.shards, float64(sharded.total())/float64(sharded.single), met)
+	}
 	fmt.Printf("\nbench: done in %s, load average %s\n", time.Since(cfg.start).Round(time.Second), loadAverage())
 	return nil
 }

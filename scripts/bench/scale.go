@@ -201,8 +201,10 @@ func closedLinesRound(cfg config, n int, dir string) (measurement, error) {
 	}
 	var b strings.Builder
 	for i := range n {
-		a := netip.AddrFrom4([4]byte{127, 30, byte((i % addresses) / 250), byte(1 + (i%addresses)%250)})
-		b.WriteString(netip.AddrPortFrom(a, uint16(ports[i/addresses])).String())
+		// One host's ports after another, as a batch lists them.
+		host := i / len(ports)
+		a := netip.AddrFrom4([4]byte{127, 30, byte(host / 250), byte(1 + host%250)})
+		b.WriteString(netip.AddrPortFrom(a, uint16(ports[i%len(ports)])).String())
 		b.WriteByte('\n')
 		if b.Len() > 1<<20 {
 			out.WriteString(b.String())
@@ -242,7 +244,7 @@ func closedPorts(n int) ([]int, error) {
 // unmeasured.
 func warmUp(cfg config, f *fleet) {
 	var addrs []string
-	for i := range min(100, f.addresses*len(f.ports)) {
+	for i := range 100 {
 		addrs = append(addrs, f.endpoint(i).String())
 	}
 	ceiling(context.Background(), addrs, cfg.concurrency, cfg.timeout, nil)

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// shardsResult is the CPU a run costs whole, and split into shards then
+// merged (issue 14's target: the shards and the merge within 1.1× the single
+// run's CPU in total).
+type shardsResult struct {
+	endpoints, shards int
+	single, merge     time.Duration
+	shardCPU          []time.Duration
+	load              string
+}
+
+func (r shardsResult) total() time.Duration {
+	t := r.merge
+	for _, c := range r.shardCPU {
+		t += c
+	}
+	return t
+}
+
+// shardsRound probes size endpoints of f once whole and once as n shards,
+// one after another (CPU time, not wall time, is compared, so running them
+// side by side would only add noise), then merges the shards, and checks
+// that the merge reports every endpoint.
+func shardsRound(cfg config, f *fleet, size, n int, dir, caFile string) (shardsResult, error) {
+	res := shardsResult{endpoints: size, shards: n, load: loadAverage()}
+	targets := filepath.Join(dir, fmt.Sprintf("shards-%d.txt", size))
+	if err := f.writeTargets(targets, size); err != nil {
+		return res, err
+	}
+	args := []string{"-o", "jsonl", "--no-tls-required-test", "-f", targets, "--concurrency", strconv.Itoa(cfg.concurrency),
+		"--timeout", cfg.timeout.String(), "--ca-file", caFile}
+	fmt.Printf("bench: %d endpoints whole and in %d shards, then merged, load average %s\n", size, n, res.load)
+	cpu, _, err := runToFile(cfg.binary, args, os.DevNull)
+	if err != nil {
+		return res, err
+	}
+	res.single = cpu
+	var files []string
+	for k := range n {
+		file := filepath.Join(dir, fmt.Sprintf("shard-%d.jsonl", k))
+		cpu, _, err := runToFile(cfg.binary, append([]string{"--shard", fmt.Sprintf("%d/%d", k, n)}, args...), file)
+		if err != nil {
+			return res, err
+		}
+		res.shardCPU = append(res.shardCPU, cpu)
+		files = append(files, file)
+	}
+	merged := filepath.Join(dir, "merged.json")
+	cpu, _, err = runToFile(cfg.binary, append([]string{"merge", "-o", "json", "--ca-file", caFile}, files...), merged)
+	if err != nil {
+		return res, err
+	}
+	res.merge = cpu
+	doc, err := os.ReadFile(merged)
+	if err != nil {
+		return res, err
+	}
+	var report struct{ Results []json.RawMessage }
+	if err := json.Unmarshal(doc, &report); err != nil {
+		return res, fmt.Errorf("merge: %w", err)
+	}
+	if len(report.Results) != size {
+		return res, fmt.Errorf("merge reported %d endpoints of %d", len(report.Results), size)
+	}
+	return res, nil
+}
+
+// runToFile runs the binary with stdout to path and returns its user and
+// system CPU time; exit statuses 1 and 2 are findings, not failures.
+func runToFile(binary string, args []string, path string) (time.Duration, int, error) {
+	out, err := os.Create(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer out.Close()
+	cmd := exec.Command(binary, args...)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = out, &stderr
+	err = cmd.Run()
+	code := cmd.ProcessState.ExitCode()
+	if _, isExit := err.(*exec.ExitError); err != nil && (!isExit || code > 2) {
+		return 0, code, fmt.Errorf("%s %v: %v: %s", binary, args, err, stderr.String())
+	}
+	return processCPU(cmd), code, nil
+}
+
+func printShards(r shardsResult) {
+	fmt.Printf("\n%d endpoints (pool): one run %s CPU; %d shards %v + merge %s = %s CPU, %.2fx (target <= 1.1x), load average %s\n",
+		r.endpoints, r.single.Round(time.Millisecond), r.shards, roundAll(r.shardCPU), r.merge.Round(time.Millisecond),
+		r.total().Round(time.Millisecond), float64(r.total())/float64(r.single), r.load)
+}
+
+func roundAll(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond)
+	}
+	return out
+}
