@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -57,22 +56,25 @@ func shardsRound(cfg config, f *fleet, size, n int, dir, caFile string) (shardsR
 		res.shardCPU = append(res.shardCPU, cpu)
 		files = append(files, file)
 	}
-	merged := filepath.Join(dir, "merged.json")
-	cpu, _, err = runToFile(cfg.binary, append([]string{"merge", "-o", "json", "--ca-file", caFile}, files...), merged)
+	// The merge writes what the single run writes, JSONL, so that the two
+	// sides render the same.
+	merged := filepath.Join(dir, "merged.jsonl")
+	cpu, _, err = runToFile(cfg.binary, append([]string{"merge", "-o", "jsonl", "--ca-file", caFile}, files...), merged)
 	if err != nil {
 		return res, err
 	}
 	res.merge = cpu
-	doc, err := os.ReadFile(merged)
+	out, err := os.Open(merged)
 	if err != nil {
 		return res, err
 	}
-	var report struct{ Results []json.RawMessage }
-	if err := json.Unmarshal(doc, &report); err != nil {
+	defer out.Close()
+	var m measurement
+	if err := readResults(out, true, time.Now(), &m); err != nil {
 		return res, fmt.Errorf("merge: %w", err)
 	}
-	if len(report.Results) != size {
-		return res, fmt.Errorf("merge reported %d endpoints of %d", len(report.Results), size)
+	if m.endpoints != size {
+		return res, fmt.Errorf("merge reported %d endpoints of %d", m.endpoints, size)
 	}
 	return res, nil
 }
