@@ -37,10 +37,10 @@ import (
 // verification. The leaves share one key pair: the handshake costs the same
 // either way, and the cache keys on the chain.
 type fleet struct {
-	name      string
-	distinct  bool
-	servers   []*probetest.Server
-	ports []int
+	name     string
+	distinct bool
+	servers  []*probetest.Server
+	ports    []int
 	// leaves is each endpoint's leaf (DER), by endpoint; nil for a pool.
 	leaves map[netip.AddrPort][]byte
 	key    crypto.Signer

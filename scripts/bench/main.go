@@ -36,22 +36,22 @@ func main() {
 }
 
 type config struct {
-	binary        string
-	sizes         []int
-	jsonSizes     []int
-	portsPerHost  int
+	binary       string
+	sizes        []int
+	jsonSizes    []int
+	portsPerHost int
 	// shards and shardSize: the sharded round (shards.go); 0 shards for
 	// none.
 	shards, shardSize int
-	closedLines   int
-	rssCapMB      int
-	plot          string
-	concurrency   int
-	opensslSample int
-	fingerSample  int
-	rounds        int
-	repeats       int
-	timeout       time.Duration
+	closedLines       int
+	rssCapMB          int
+	plot              string
+	concurrency       int
+	opensslSample     int
+	fingerSample      int
+	rounds            int
+	repeats           int
+	timeout           time.Duration
 	// scan runs only the TLS scan comparison (scan.go): --tls-scan,
 	// sslscan and testssl.sh against one server.
 	scan                        bool
