@@ -960,6 +960,33 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
+// startServe runs "starttls-probe serve" in-process on a free loopback
+// port with the config and web config files until the test ends, and
+// checks that it then exits 0; it returns the address and its log.
+func startServe(t *testing.T, configFile, webConfig string) (string, *lockedBuffer) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"starttls-probe", "serve", "--web.listen-address", listen, "--config.file", configFile, "--web.config.file", webConfig},
+			strings.NewReader(""), &stdout, &stderr, func(string) string { return "" })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exited %d after its context ended; stderr:\n%s", code, stderr.String())
+		}
+	})
+	return listen, &stderr
+}
+
 // TestServe runs "starttls-probe serve" in-process on a loopback port,
 // with basic auth from --web.config.file, probes the healthy host through
 // it and reloads its config with SIGHUP.
@@ -975,26 +1002,7 @@ func TestServe(t *testing.T) {
 	if err := os.WriteFile(webConfig, []byte("basic_auth_users:\n  prometheus: "+string(hash)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := l.Addr().String()
-	l.Close()
-
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr lockedBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"starttls-probe", "serve", "--web.listen-address", listen, "--config.file", file, "--web.config.file", webConfig},
-			strings.NewReader(""), &stdout, &stderr, func(string) string { return "" })
-	}()
-	defer func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("serve exited %d after its context ended; stderr:\n%s", code, stderr.String())
-		}
-	}()
+	listen, stderr := startServe(t, file, webConfig)
 	get := func(path string, auth bool) (int, string) {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+listen+path, nil)
 		if auth {
@@ -1260,25 +1268,7 @@ func TestServeOverTLS(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := l.Addr().String()
-	l.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr lockedBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"starttls-probe", "serve", "--web.listen-address", listen, "--config.file", file, "--web.config.file", webConfig},
-			strings.NewReader(""), &stdout, &stderr, func(string) string { return "" })
-	}()
-	defer func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("serve exited %d after its context ended; stderr:\n%s", code, stderr.String())
-		}
-	}()
+	listen, stderr := startServe(t, file, webConfig)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(root.RootPEM())
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "exporter.test"}}}
