@@ -907,6 +907,8 @@ func (cfg *config) probeOptions() probe.Options {
 
 		AddressConcurrency: cfg.addressConcurrency,
 		ConnectRate:        cfg.connectRate,
+		// Only -v shows the transcript.
+		NoTranscript: !cfg.out.verbose,
 	}
 	if cfg.resolver != "" {
 		opts.Resolver, opts.ResolverAddr = probe.NewResolver(cfg.resolverAddr), cfg.resolverAddr

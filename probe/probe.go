@@ -43,6 +43,10 @@ type Options struct {
 	// Concurrency bounds how many endpoints are probed at once; 0 means
 	// DefaultConcurrency.
 	Concurrency int
+	// NoTranscript skips recording the SMTP transcript (Result.Transcript,
+	// TLSRequiredTest.Transcript), which only -v shows: a batch then does
+	// not copy every line of every dialogue to throw it away.
+	NoTranscript bool
 	// NoTLSRequiredTest turns off the plaintext MAIL FROM test that tells
 	// whether a STARTTLS endpoint requires TLS (tlsrequired.go).
 	NoTLSRequiredTest bool
@@ -270,7 +274,9 @@ func probe(ctx context.Context, ep Endpoint, opts Options, d time.Duration) Resu
 	if ep.Implicit {
 		s.res.Mode = ModeImplicit
 	}
-	s.transcript = newTranscript(s.res.Started)
+	if !opts.NoTranscript {
+		s.transcript = newTranscript(s.res.Started)
+	}
 	s.run()
 	s.res.Timings.Total = time.Since(s.res.Started)
 	s.res.Transcript = s.transcript.finish()
@@ -400,7 +406,9 @@ func (s *session) open(addr string) bool {
 func (s *session) reconnect(addr string) bool {
 	s.hangUp()
 	s.res.TLSRequired.Transcript = s.transcript.finish()
-	s.transcript = newTranscript(s.res.Started)
+	if s.transcript != nil {
+		s.transcript = newTranscript(s.res.Started)
+	}
 	return s.open(addr) && s.hello()
 }
 

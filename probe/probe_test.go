@@ -717,3 +717,21 @@ func TestDefaultEHLOName(t *testing.T) {
 		}
 	}
 }
+
+// NoTranscript records no transcript, and the result is otherwise the
+// same: the checks never read it.
+func TestNoTranscript(t *testing.T) {
+	t.Parallel()
+	srv := probetest.NewServer(t, probetest.Config{Chain: newChain(t)})
+	with := probe.Probe(context.Background(), srv.Endpoint("mx.test", 25), probe.Options{})
+	without := probe.Probe(context.Background(), srv.Endpoint("mx.test", 25), probe.Options{NoTranscript: true})
+	if len(with.Transcript) == 0 || with.TLSRequired == nil {
+		t.Fatalf("the default probe recorded no transcript or no TLS-required test: %+v", with)
+	}
+	if without.Transcript != nil || without.TLSRequired == nil || without.TLSRequired.Transcript != nil {
+		t.Errorf("NoTranscript recorded one: %d lines", len(without.Transcript))
+	}
+	if without.Error != nil || !without.STARTTLSOffered || len(without.Chain) == 0 || without.EHLOAfterTLS == nil {
+		t.Errorf("without a transcript the probe saw less: %+v", without)
+	}
+}

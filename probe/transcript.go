@@ -30,7 +30,11 @@ func newTranscript(started time.Time) *transcript {
 	}}
 }
 
+// A nil transcript records nothing (Options.NoTranscript).
 func (t *transcript) add(dir Direction, p []byte) {
+	if t == nil {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	buf := t.partial[dir]
@@ -65,6 +69,9 @@ func (t *transcript) emit(dir Direction, buf *bytes.Buffer) {
 
 // setTLS marks the lines that follow as sent under TLS.
 func (t *transcript) setTLS() {
+	if t == nil {
+		return
+	}
 	t.mu.Lock()
 	t.tls = true
 	t.mu.Unlock()
@@ -72,6 +79,9 @@ func (t *transcript) setTLS() {
 
 // finish flushes unterminated lines and returns the transcript.
 func (t *transcript) finish() []TranscriptLine {
+	if t == nil {
+		return nil
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, dir := range []Direction{FromServer, FromClient} {
