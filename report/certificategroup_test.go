@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,18 +63,35 @@ func TestCertificateDiffersIsOneRowPerCertificate(t *testing.T) {
 	if g.Name != reporttest.DiagName || g.ReferenceSHA1 != newest || len(g.Rows) != 10 {
 		t.Fatalf("group %s: reference %s (want the newest, %s), %d rows (want 10)", g.Name, g.ReferenceSHA1, newest, len(g.Rows))
 	}
-	total := 0
-	for i, row := range g.Rows {
-		total += row.Count
-		if row.SHA1 != reporttest.SHA1(certs[i][0]) || row.Count != n/10 || len(row.Places) != MaxPlaces {
-			t.Errorf("row %d: %s presented on %d (%d places), want %s on %d with %d places", i, row.SHA1, row.Count, len(row.Places), reporttest.SHA1(certs[i][0]), n/10, MaxPlaces)
+	// The reference first, then the others by how many present them, then
+	// by thumbprint: an order of the rows' own, so that a merge of shards,
+	// which reads the endpoints in another order, names the same.
+	if g.Rows[0].SHA1 != newest || g.Rows[0].Differs {
+		t.Errorf("first row %s (differs %v), want the reference %s", g.Rows[0].SHA1, g.Rows[0].Differs, newest)
+	}
+	for i := 2; i < len(g.Rows); i++ {
+		if g.Rows[i-1].SHA1 > g.Rows[i].SHA1 {
+			t.Errorf("rows %d and %d out of thumbprint order: %s, %s", i-1, i, g.Rows[i-1].SHA1, g.Rows[i].SHA1)
 		}
+	}
+	bySHA1 := map[string]CertificateRow{}
+	total := 0
+	for _, row := range g.Rows {
+		bySHA1[row.SHA1] = row
+		total += row.Count
 		if row.Differs != (row.SHA1 != newest) {
 			t.Errorf("row %s: differs = %v", row.SHA1, row.Differs)
 		}
-		// Places are the first endpoints that present it, in report order.
+	}
+	for i := range certs {
+		row, ok := bySHA1[reporttest.SHA1(certs[i][0])]
+		if !ok || row.Count != n/10 || len(row.Places) != MaxPlaces {
+			t.Errorf("certificate %d: row %+v, want %d endpoints with %d places", i, row, n/10, MaxPlaces)
+			continue
+		}
+		// Places are the lowest addresses that present it.
 		if want := fmt.Sprintf("10.0.0.%d", i); row.Places[0].Address != want {
-			t.Errorf("row %d: first place %s, want %s", i, row.Places[0].Address, want)
+			t.Errorf("certificate %d: first place %s, want %s", i, row.Places[0].Address, want)
 		}
 	}
 	if total != n {
@@ -127,5 +145,36 @@ func BenchmarkJudgeOneNameTenCertificates(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/endpoint")
 		})
+	}
+}
+
+// TestCertificateTableIgnoresReportOrder: the rows, their places and the
+// causes name the same endpoints whatever order the results come in, as a
+// merge of shards reads them in another order than the run that probed
+// them all.
+func TestCertificateTableIgnoresReportOrder(t *testing.T) {
+	p := reporttest.NewDiagPKI(t)
+	results := oneNameOverCertificates(t, 60, tenRenewals(t, p))
+	expect := Expect{Name: reporttest.DiagName, Roots: p.Roots()}
+	diagnoses := func(rs []probe.Result) map[string]string {
+		out := map[string]string{}
+		for _, ep := range Judge(rs, expect, reporttest.DiagNow).Endpoints {
+			for _, d := range ep.Diagnoses {
+				out[ep.Result.Address] += fmt.Sprintf("%s %+v\n", d.Cause, d.Compare)
+			}
+		}
+		return out
+	}
+	want := diagnoses(results)
+	reversed := slices.Clone(results)
+	slices.Reverse(reversed)
+	got := diagnoses(reversed)
+	if len(want) != 54 {
+		t.Fatalf("%d endpoints diagnosed, want 54", len(want))
+	}
+	for addr, w := range want {
+		if got[addr] != w {
+			t.Errorf("%s in reverse order:\n got %s\nwant %s", addr, got[addr], w)
+		}
 	}
 }

@@ -200,10 +200,14 @@ func (d *diagContext) peers() iter.Seq[*Endpoint] {
 // place names where an endpoint of the host is: "port 25", or
 // "192.0.2.11 port 25" when the host was reached at several addresses.
 func (d *diagContext) place(e *Endpoint) string {
+	return d.placeOf(Place{Address: e.Result.Address, ServicePort: e.ServicePort})
+}
+
+func (d *diagContext) placeOf(p Place) string {
 	if d.host.multiAddress() {
-		return fmt.Sprintf("%s port %d", e.Result.Address, e.ServicePort)
+		return fmt.Sprintf("%s port %d", p.Address, p.ServicePort)
 	}
-	return fmt.Sprintf("port %d", e.ServicePort)
+	return fmt.Sprintf("port %d", p.ServicePort)
 }
 
 func (d *diagContext) exchange() bool { return d.server.Software == SoftwareExchange }

@@ -1,8 +1,11 @@
 package report
 
 import (
+	cmp2 "cmp"
 	"crypto/x509"
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -144,7 +147,6 @@ func (g *hostGroup) comparison(d *diagContext) *certificateComparison {
 		return cmp
 	}
 	row := map[string]int{}
-	var labels [][]string
 	for _, e := range members {
 		leaf := e.Leaf()
 		i, ok := row[leaf.SHA1]
@@ -152,24 +154,53 @@ func (g *hostGroup) comparison(d *diagContext) *certificateComparison {
 			i = len(cmp.rows)
 			row[leaf.SHA1] = i
 			cmp.rows = append(cmp.rows, CertificateRow{SHA1: leaf.SHA1, Subject: leaf.DotNetSubject, NotAfter: leaf.NotAfter, Differs: leaf.SHA1 != ref})
-			labels = append(labels, nil)
 			if leaf.SHA1 == ref {
 				cmp.reference, cmp.referenceRaw = leaf, e.Result.Leaf()
 			}
 		}
 		r := &cmp.rows[i]
 		r.Count++
-		if len(r.Places) < MaxPlaces {
-			r.Places = append(r.Places, Place{Address: e.Result.Address, Port: e.Result.Endpoint.Port, ServicePort: e.ServicePort})
-			labels[i] = append(labels[i], d.place(e))
-		}
+		r.Places = lowestPlaces(r.Places, Place{Address: e.Result.Address, Port: e.Result.Endpoint.Port, ServicePort: e.ServicePort})
 	}
-	i := row[ref]
-	cmp.referencePlaces = strings.Join(labels[i], ", ")
-	if more := cmp.rows[i].Count - len(labels[i]); more > 0 {
+	// Rows and places in an order of their own, not the report's: a merge
+	// of shards reads the endpoints in another order than the run that
+	// probed them all, and must name the same ones.
+	slices.SortStableFunc(cmp.rows, func(a, b CertificateRow) int {
+		return cmp2.Or(boolOrder(a.Differs, b.Differs), b.Count-a.Count, strings.Compare(a.SHA1, b.SHA1))
+	})
+	ri := slices.IndexFunc(cmp.rows, func(r CertificateRow) bool { return r.SHA1 == ref })
+	var labels []string
+	for _, p := range cmp.rows[ri].Places {
+		labels = append(labels, d.placeOf(p))
+	}
+	cmp.referencePlaces = strings.Join(labels, ", ")
+	if more := cmp.rows[ri].Count - len(labels); more > 0 {
 		cmp.referencePlaces += fmt.Sprintf(" and %d more", more)
 	}
 	return cmp
+}
+
+// lowestPlaces adds p to places, keeping the MaxPlaces lowest (by address,
+// then port): the same few whatever order the endpoints come in.
+func lowestPlaces(places []Place, p Place) []Place {
+	places = append(places, p)
+	slices.SortFunc(places, func(a, b Place) int {
+		aa, _ := netip.ParseAddr(a.Address)
+		ba, _ := netip.ParseAddr(b.Address)
+		return cmp2.Or(aa.Compare(ba), strings.Compare(a.Address, b.Address), a.Port-b.Port)
+	})
+	return places[:min(len(places), MaxPlaces)]
+}
+
+// boolOrder puts false before true.
+func boolOrder(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
 }
 
 // certificateExplained reports whether another rule already names the cause
