@@ -1043,10 +1043,7 @@ func (cfg *config) probeAsRead(ctx context.Context, stdin io.Reader, stdout, std
 	jobs := probe.Plan(ctx, targets, probe.Discovery{MX: cfg.mx, AllAddresses: cfg.allAddresses}, opts, cfg.shard)
 	status := streamJobs(ctx, jobs, opts, cfg.expect, roots, *cfg, stdout, stderr)
 	if fileErr != nil {
-		if encErr := (*probe.EncodingError)(nil); errors.As(fileErr, &encErr) {
-			return usagef("in Notepad: Save as, Encoding UTF-8; in PowerShell: Out-File -Encoding utf8 (UTF-16 with a byte-order mark is read too)", "--file %s: %v (the lines before it were probed)", name, fileErr)
-		}
-		return usagef("a target file holds one host, host:port or address per line", "--file %s: %v (the lines before it were probed)", name, fileErr)
+		return targetFileError(name, fileErr, " (the lines before it were probed)")
 	}
 	if badLines.Load() > 0 {
 		fmt.Fprintf(stderr, "hint: fix or comment out (#) the lines above; the other targets were probed\n")
@@ -1060,6 +1057,16 @@ func (cfg *config) probeAsRead(ctx context.Context, stdin io.Reader, stdout, std
 		return usagef("give at least one target, one per line", "no valid target in --file %s", cfg.targetFile)
 	}
 	return exitStatus(status)
+}
+
+// targetFileError is the usage error of a target file that cannot be read
+// on: an encoding it cannot read, or a read error. after says what became
+// of the lines before it.
+func targetFileError(name string, err error, after string) error {
+	if encErr := (*probe.EncodingError)(nil); errors.As(err, &encErr) {
+		return usagef("in Notepad: Save as, Encoding UTF-8; in PowerShell: Out-File -Encoding utf8 (UTF-16 with a byte-order mark is read too)", "--file %s: %v%s", name, err, after)
+	}
+	return usagef("a target file holds one host, host:port or address per line", "--file %s: %v%s", name, err, after)
 }
 
 // openTargetFile opens -f path ("-" for stdin); in is nil without -f.
@@ -1108,24 +1115,14 @@ func markDuplicates(jobs []probe.Job, shard probe.Shard) []probe.Job {
 // Each bad line is reported on stderr with its number and skipped, so one
 // typo does not stop a batch; it returns how many there were.
 func readTargetFile(path string, stdin io.Reader, stderr io.Writer, targets *[]string) (int, error) {
-	if path == "" {
-		return 0, nil
+	in, name, closeFile, err := openTargetFile(path, stdin)
+	if err != nil || in == nil {
+		return 0, err
 	}
-	in, name := stdin, "stdin"
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return 0, usagef("give a readable file of targets, one per line, or - for stdin", "--file: %v", err)
-		}
-		defer f.Close()
-		in, name = f, path
-	}
+	defer closeFile()
 	read, bad, err := probe.ReadTargets(in)
-	if encErr := (*probe.EncodingError)(nil); errors.As(err, &encErr) {
-		return 0, usagef("in Notepad: Save as, Encoding UTF-8; in PowerShell: Out-File -Encoding utf8 (UTF-16 with a byte-order mark is read too)", "--file %s: %v", name, err)
-	}
 	if err != nil {
-		return 0, usagef("a target file holds one host, host:port or address per line", "--file %s: %v", name, err)
+		return 0, targetFileError(name, err, "")
 	}
 	for _, b := range bad {
 		fmt.Fprintf(stderr, "starttls-probe: error: %s:%d: %v\n", name, b.Line, oneLine(b.Err.Error()))
@@ -1438,18 +1435,29 @@ func streamJobs(ctx context.Context, jobs <-chan probe.Job, opts probe.Options, 
 	if bar != nil {
 		bar.Finish()
 	}
-	totals, _ := stream.Close()
-	lw.write(func(w io.Writer) error {
-		return render.JSONLinesTotals(w, "starttls-probe", version(), now, cfg.shard.String(), totals)
-	})
-	if err := lw.flush(); err != nil {
-		fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
-		return exitUsage
+	status, written := finishLines(stream, lw, now, cfg.shard.String(), stderr)
+	if !written {
+		return status
 	}
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "starttls-probe: interrupted; the report shows what finished")
 	}
-	return totals.ExitCode()
+	return status
+}
+
+// finishLines ends a JSONL run: the hosts still open are judged, the
+// summary line written and everything flushed. It returns the run's exit
+// status, or exitUsage and false when the report could not be written.
+func finishLines(stream *report.Stream, lw *lineWriter, now time.Time, shard string, stderr io.Writer) (int, bool) {
+	totals, _ := stream.Close()
+	lw.write(func(w io.Writer) error {
+		return render.JSONLinesTotals(w, "starttls-probe", version(), now, shard, totals)
+	})
+	if err := lw.flush(); err != nil {
+		fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
+		return exitUsage, false
+	}
+	return totals.ExitCode(), true
 }
 
 // lean drops what no output of the run shows: the transcripts, without -v
@@ -1957,13 +1965,6 @@ func streamResults(results []probe.Result, expect report.Expect, roots func() *x
 	for _, r := range results {
 		stream.Add(r)
 	}
-	totals, _ := stream.Close()
-	lw.write(func(w io.Writer) error {
-		return render.JSONLinesTotals(w, "starttls-probe", version(), now, "", totals)
-	})
-	if err := lw.flush(); err != nil {
-		fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
-		return exitUsage
-	}
-	return totals.ExitCode()
+	status, _ := finishLines(stream, lw, now, "", stderr)
+	return status
 }
