@@ -32,6 +32,7 @@ const (
 	SoftwareProofpoint     Software = "proofpoint"
 	SoftwareMimecast       Software = "mimecast"
 	SoftwareCisco          Software = "cisco-secure-email"
+	SoftwareBarracuda      Software = "barracuda"
 )
 
 // Not recognised, on purpose:
@@ -42,10 +43,9 @@ const (
 //     internal/endpoint/smtp/smtp.go sets only the Domain). Any program built
 //     on go-smtp, this project's probetest servers among them, says the same,
 //     so maddy cannot be told from them.
-//   - Barracuda Email Gateway Defense. Its MX hosts are
-//     <id>.ess.barracudanetworks.com (https://www.captaindns.com/en/blog/barracuda-secure-email-gateway),
-//     but no public banner or EHLO reply of the service was found to show
-//     that it names itself so when it greets.
+//   - Barracuda's own appliance (Email Security Gateway, on premises): no
+//     public banner or EHLO reply of it was found; its hosted service is
+//     recognised by its hosts' domain below.
 
 // Server is what the banner and EHLO reply say about the server.
 type Server struct {
@@ -100,6 +100,19 @@ var hostedDomains = []struct {
 	// ("Received: from esa1.hgst.iphmx.com ... EHLO esa1.hgst.iphmx.com",
 	// headers of mail to vger.kernel.org lists on lore.kernel.org).
 	{"iphmx.com", SoftwareCisco},
+	// Barracuda Email Gateway Defense (formerly Essentials, "ESS"): its
+	// receiving servers name themselves under ess.aws.cudaops.com ("Received:
+	// from NAM12-BN8-obe.outbound.protection.outlook.com (...) by
+	// mx11.us-east-2b.ess.aws.cudaops.com (version=TLSv1.2 ...)", and "by
+	// mx-inbound22-18.eu-west-2b.ess.aws.cudaops.com", headers of mail to
+	// vger.kernel.org and lists.linux.dev lists on lore.kernel.org, beside
+	// its X-BESS-* headers); its sending servers under ess.barracuda.com
+	// ("EHLO outbound-ip23b.ess.barracuda.com", the same headers); and
+	// customers' MX hosts are <id>.ess.barracudanetworks.com
+	// (https://www.captaindns.com/en/blog/barracuda-secure-email-gateway).
+	{"ess.aws.cudaops.com", SoftwareBarracuda},
+	{"ess.barracuda.com", SoftwareBarracuda},
+	{"ess.barracudanetworks.com", SoftwareBarracuda},
 }
 
 // bannerMarks are what software writes after the host name in its greeting,

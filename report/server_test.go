@@ -40,6 +40,9 @@ func TestRecognizeSoftware(t *testing.T) {
 		{"Proofpoint", []string{"mx0b-00000d03.pphosted.com ESMTP mfa-m0214089"}, nil, SoftwareProofpoint, "banner host"},
 		{"Mimecast", []string{"eu-smtp-inbound-1.mimecast.com ESMTP; Sat, 27 Jul 2024 09:26:38 +0100"}, nil, SoftwareMimecast, "banner host"},
 		{"Cisco Secure Email", []string{"esa1.hgst.iphmx.com ESMTP"}, nil, SoftwareCisco, "banner host"},
+		{"Barracuda's receiving server", []string{"mx11.us-east-2b.ess.aws.cudaops.com ESMTP"}, nil, SoftwareBarracuda, "banner host"},
+		{"Barracuda's MX name", []string{"d123456a.ess.barracudanetworks.com ESMTP"}, nil, SoftwareBarracuda, "banner host"},
+		{"Barracuda's sending server", []string{"outbound-ip23b.ess.barracuda.com ESMTP"}, nil, SoftwareBarracuda, "banner host"},
 		{"host name with a trailing dot", []string{"esa1.hgst.iphmx.com. ESMTP"}, nil, SoftwareCisco, "banner host"},
 		{"multi-line banner", []string{"mail.contoso.test", "ESMTP Postfix (Debian/GNU)"}, nil, SoftwarePostfix, "banner"},
 
@@ -54,6 +57,8 @@ func TestRecognizeSoftware(t *testing.T) {
 		{"a gateway's domain inside another", []string{"mx.pphosted.com.example.net ESMTP"}, nil, SoftwareUnknown, ""},
 		{"a gateway's domain as a suffix of a label", []string{"mx.notmimecast.com ESMTP"}, nil, SoftwareUnknown, ""},
 		{"the gateway's bare domain", []string{"iphmx.com ESMTP"}, nil, SoftwareUnknown, ""},
+		{"Barracuda's ops domain outside its email service", []string{"vpn.cudaops.com ESMTP"}, nil, SoftwareUnknown, ""},
+		{"host named barracuda", []string{"barracuda.example.net ESMTP"}, nil, SoftwareUnknown, ""},
 		{"a gateway's domain after the host", []string{"mx.contoso.test ESMTP relay for mx0a.pphosted.com"}, nil, SoftwareUnknown, ""},
 		{"Google's name on another server", []string{"mx.google.com.example.net ESMTP Postfix"}, nil, SoftwarePostfix, "banner"},
 		{"gsmtp in a host name", []string{"gsmtp.example.net ESMTP"}, nil, SoftwareUnknown, ""},

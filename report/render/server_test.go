@@ -30,6 +30,7 @@ func TestServerLineNamesTheSoftware(t *testing.T) {
 		{"mx0b-00000d03.pphosted.com ESMTP mfa-m0214089", nil, "Proofpoint (from banner host)"},
 		{"eu-smtp-inbound-1.mimecast.com ESMTP", nil, "Mimecast (from banner host)"},
 		{"esa1.hgst.iphmx.com ESMTP", nil, "Cisco Secure Email (from banner host)"},
+		{"mx-inbound22-18.eu-west-2b.ess.aws.cudaops.com ESMTP", nil, "Barracuda Email Gateway Defense (from banner host)"},
 		{"sendmail.example.net ESMTP Postfix", nil, "Postfix (from banner)"},
 		{"mx.contoso.test ESMTP Service Ready", nil, ""},
 	}

@@ -34,6 +34,7 @@ var softwareNames = map[report.Software]string{
 	report.SoftwareProofpoint:     "Proofpoint",
 	report.SoftwareMimecast:       "Mimecast",
 	report.SoftwareCisco:          "Cisco Secure Email",
+	report.SoftwareBarracuda:      "Barracuda Email Gateway Defense",
 }
 
 // serverField is the text report's "server" line, "" when the software is
