@@ -33,16 +33,10 @@ const (
 	SoftwareMimecast       Software = "mimecast"
 	SoftwareCisco          Software = "cisco-secure-email"
 	SoftwareBarracuda      Software = "barracuda"
+	SoftwareMaddy          Software = "maddy"
 )
 
 // Not recognised, on purpose:
-//   - maddy. It answers with go-smtp's server, whose greeting is
-//     "<domain> ESMTP Service Ready" (emersion/go-smtp conn.go, Conn.greet)
-//     and whose EHLO reply is "Hello <domain>" (Conn.handleGreet); maddy adds
-//     nothing of its own to either (foxcpp/maddy
-//     internal/endpoint/smtp/smtp.go sets only the Domain). Any program built
-//     on go-smtp, this project's probetest servers among them, says the same,
-//     so maddy cannot be told from them.
 //   - Barracuda's own appliance (Email Security Gateway, on premises): no
 //     public banner or EHLO reply of it was found; its hosted service is
 //     recognised by its hosts' domain below.
@@ -203,6 +197,21 @@ func isWordByte(b byte) bool {
 // software.
 const courierVERP = "XVERP=COURIER"
 
+// maddy answers with go-smtp's server, whose greeting is "<domain> ESMTP
+// Service Ready" (emersion/go-smtp conn.go, Conn.greet), as every program
+// built on go-smtp does, this project's probetest servers among them. What
+// tells maddy apart is its defaults, which go-smtp advertises: max_message_size
+// 32 MiB and max_recipients 20000 (foxcpp/maddy
+// internal/endpoint/smtp/smtp.go, Endpoint.setConfig) become "SIZE 33554432"
+// and "LIMITS RCPTMAX=20000" (go-smtp conn.go, Conn.handleGreet), as maddy
+// 0.8.1 answers on loopback (scripts/interop TestMaddy). A maddy with either
+// limit changed stays unknown: nothing else in its dialogue is its own.
+const (
+	goSMTPGreeting     = "esmtp service ready"
+	maddyDefaultSize   = "SIZE 33554432"
+	maddyDefaultLimits = "LIMITS RCPTMAX=20000"
+)
+
 // recognizeServer reads the software from the banner and EHLO replies of the
 // main probe and of the TLS-required test.
 func recognizeServer(r *probe.Result) Server {
@@ -236,7 +245,11 @@ func recognizeServer(r *probe.Result) Server {
 			}
 		}
 	}
+	goSMTP := s.Software == "" && !s.Masked && banner != nil && len(banner.Lines) == 1 && strings.EqualFold(strings.TrimSpace(strings.TrimPrefix(banner.Lines[0], s.FQDN)), goSMTPGreeting)
 	for _, ehlo := range []*probe.Reply{r.EHLO, r.EHLOAfterTLS} {
+		if goSMTP && s.Software == "" && hasLine(ehlo, maddyDefaultSize) && hasLine(ehlo, maddyDefaultLimits) {
+			s.Software, s.Evidence = SoftwareMaddy, []string{"go-smtp greeting", maddyDefaultSize, maddyDefaultLimits}
+		}
 		if s.Software == SoftwareExchangeOnline {
 			break
 		}
@@ -255,6 +268,20 @@ func recognizeServer(r *probe.Result) Server {
 		s.Software = SoftwareUnknown
 	}
 	return s
+}
+
+// hasLine reports whether the EHLO reply has line among its extension lines,
+// compared whole, ignoring case and surrounding space.
+func hasLine(r *probe.Reply, line string) bool {
+	if r == nil || len(r.Lines) < 2 {
+		return false
+	}
+	for _, l := range r.Lines[1:] {
+		if strings.EqualFold(strings.TrimSpace(l), line) {
+			return true
+		}
+	}
+	return false
 }
 
 // isMaskedBanner reports whether the banner's text is all asterisks but for

@@ -66,9 +66,15 @@ func TestRecognizeSoftware(t *testing.T) {
 		{"Python's old smtpd is not aiosmtpd", []string{"vm Python SMTP proxy version 0.3"}, nil, SoftwareUnknown, ""},
 		{"sendmail inside another word", []string{"mx.contoso.test ESMTP notsendmail ready"}, nil, SoftwareUnknown, ""},
 
-		// maddy and every other go-smtp server, this project's probetest
-		// servers among them, greet alike: unknown.
-		{"go-smtp (maddy)", []string{"mx.contoso.test ESMTP Service Ready"}, &probe.Reply{Code: 250, Lines: []string{"Hello mx.contoso.test", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "CHUNKING", "STARTTLS", "SMTPUTF8"}}, SoftwareUnknown, ""},
+		// Every go-smtp server, this project's probetest servers among
+		// them, greets alike: unknown, unless it advertises maddy's
+		// defaults, as maddy 0.8.1 does (its EHLO reply, word for word).
+		{"go-smtp", []string{"mx.contoso.test ESMTP Service Ready"}, &probe.Reply{Code: 250, Lines: []string{"Hello mx.contoso.test", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "CHUNKING", "STARTTLS", "SMTPUTF8"}}, SoftwareUnknown, ""},
+		{"maddy with its defaults", []string{"mx.contoso.test ESMTP Service Ready"}, maddyEHLO("SIZE 33554432", "LIMITS RCPTMAX=20000"), SoftwareMaddy, "go-smtp greeting"},
+		{"maddy with max_recipients changed", []string{"mx.contoso.test ESMTP Service Ready"}, maddyEHLO("SIZE 33554432", "LIMITS RCPTMAX=500"), SoftwareUnknown, ""},
+		{"maddy with max_message_size changed", []string{"mx.contoso.test ESMTP Service Ready"}, maddyEHLO("SIZE 52428800", "LIMITS RCPTMAX=20000"), SoftwareUnknown, ""},
+		{"maddy's limits behind another greeting", []string{"mx.contoso.test ESMTP ready"}, maddyEHLO("SIZE 33554432", "LIMITS RCPTMAX=20000"), SoftwareUnknown, ""},
+		{"Postfix with maddy's limits", []string{"mx.contoso.test ESMTP Postfix"}, maddyEHLO("SIZE 33554432", "LIMITS RCPTMAX=20000"), SoftwarePostfix, "banner"},
 		// XVERP without Courier's value is Postfix's extension.
 		{"Postfix's XVERP", []string{"mx.contoso.test ESMTP"}, ehlo("XVERP"), SoftwareUnknown, ""},
 	}
@@ -125,4 +131,10 @@ func TestExchangeOnlineIsNotOnPremises(t *testing.T) {
 	if online.Server.Software != SoftwareExchangeOnline || online.Connector != "" || len(cmdlets(online)) != 0 {
 		t.Errorf("Exchange Online: %s, connector %q, cmdlets %q; want exchange-online, none and none", online.Server.Software, online.Connector, cmdlets(online))
 	}
+}
+
+// maddyEHLO is maddy 0.8.1's EHLO reply (scripts/interop TestMaddy) with its
+// size and limits lines as given.
+func maddyEHLO(size, limits string) *probe.Reply {
+	return &probe.Reply{Code: 250, Lines: []string{"Hello probe.test", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "CHUNKING", "STARTTLS", "SMTPUTF8", size, limits}}
 }

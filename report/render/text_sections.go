@@ -35,6 +35,7 @@ var softwareNames = map[report.Software]string{
 	report.SoftwareMimecast:       "Mimecast",
 	report.SoftwareCisco:          "Cisco Secure Email",
 	report.SoftwareBarracuda:      "Barracuda Email Gateway Defense",
+	report.SoftwareMaddy:          "maddy",
 }
 
 // serverField is the text report's "server" line, "" when the software is

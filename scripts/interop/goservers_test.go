@@ -53,19 +53,18 @@ smtp tcp://%[5]s {
 	startServer(t, cmd, filepath.Join(run, "maddy.log"), addr)
 	// One build of the probe for both runs: CI's time is shared.
 	f := &fixture{binary: buildProbe(t), rootPEM: certs.rootPEM}
-	// maddy answers with go-smtp's greeting and EHLO reply, like every
-	// go-smtp server (report/server.go): it cannot be told from them, so
-	// "unknown" is the right answer, and recognising it as anything else a
-	// false claim.
+	// maddy answers with go-smtp's greeting, like every go-smtp server,
+	// and advertises its defaults, SIZE 33554432 and LIMITS RCPTMAX=20000,
+	// which tell it apart (report/server.go).
 	t.Run("require_tls, not tested", func(t *testing.T) {
 		// A 250 to MAIL FROM:<> from software not known to decide at MAIL
 		// is "unknown", never the false reassurance "no".
 		rep, exit := f.probe(t, addr)
-		probeServerReport(t, certs, rep, exit, serverWant{software: "unknown", tlsRequired: "unknown", mailCode: 250})
+		probeServerReport(t, certs, rep, exit, serverWant{software: "maddy", tlsRequired: "unknown", mailCode: 250})
 	})
 	t.Run("require_tls, --rcpt-test", func(t *testing.T) {
 		rep, exit := f.probe(t, "--rcpt-test", "postmaster@"+expectedName, addr)
-		probeServerReport(t, certs, rep, exit, serverWant{software: "unknown", tlsRequired: "true", mailCode: 250})
+		probeServerReport(t, certs, rep, exit, serverWant{software: "maddy", tlsRequired: "true", mailCode: 250})
 	})
 }
 
