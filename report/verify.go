@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/binary"
@@ -237,8 +238,17 @@ func notSent(sent []*x509.Certificate, verified [][]*x509.Certificate) *x509.Cer
 	var first *x509.Certificate
 	for _, v := range verified {
 		var missing *x509.Certificate
-		for _, c := range v[1:] {
-			if !slices.ContainsFunc(sent, c.Equal) && !isSelfSigned(c) {
+		for i, c := range v[1:] {
+			if slices.ContainsFunc(sent, c.Equal) {
+				continue
+			}
+			// The last is the trust anchor the chain ended at, taken from the
+			// roots: a root when it names itself as its issuer (x509.Verify
+			// does not check an anchor's own signature either, and checking
+			// it here cost as much as the verification, for every endpoint
+			// of a fleet); an intermediate someone put among the roots
+			// otherwise.
+			if anchor := i == len(v)-2; anchor && !bytes.Equal(c.RawIssuer, c.RawSubject) || !anchor && !isSelfSigned(c) {
 				missing = c
 				break
 			}

@@ -36,6 +36,7 @@ func main() {
 }
 
 type config struct {
+	scaleOnly    bool
 	binary       string
 	sizes        []int
 	jsonSizes    []int
@@ -80,6 +81,7 @@ func run() int {
 	flag.IntVar(&cfg.rounds, "rounds", 3, "rounds of probe, ceiling and openssl runs at 1,000 endpoints, alternated; the median round is kept (fewer at larger counts: rounds×1000/endpoints, at least 1)")
 	flag.IntVar(&cfg.repeats, "repeats", 15, "runs of the three-ports and one-port cases (the median is kept)")
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "per-endpoint timeout")
+	flag.BoolVar(&cfg.scaleOnly, "scale-only", false, "run only the scale rounds (no -o json, no openssl loop, no ports case, no shards): for comparing one change")
 	flag.BoolVar(&cfg.scan, "scan", false, "measure only --tls-scan against sslscan and testssl.sh (each when installed) on one server")
 	flag.IntVar(&cfg.scanRepeats, "scan-repeats", 5, "with -scan, runs of --tls-scan and of sslscan (the median is kept)")
 	flag.IntVar(&cfg.testsslRepeats, "testssl-repeats", 1, "with -scan, runs of testssl.sh (minutes each)")
@@ -180,13 +182,18 @@ func bench(cfg config) error {
 			}
 			rows = append(rows, row)
 			// Each row as it comes, so that a run stopped early still tells.
-			fmt.Printf("bench: %s %d: probe %.0f/s, ceiling %.0f/s (%.2fx), probe RSS %s, -o json %s, ceiling RSS %s\n",
+			fmt.Printf("bench: %s %d: probe %.0f/s, ceiling %.0f/s (%.2fx), probe RSS %s, -o json %s, ceiling RSS %s; CPU per endpoint: probe %s + servers %s, ceiling %s + servers %s\n",
 				f.name, size, row.probe.perSecond(), row.ceil.perSecond(), medianRatio(row.probes, row.ceils),
-				rssText(row.probe), jsonRSSText(row), rssText(row.ceil))
+				rssText(row.probe), jsonRSSText(row), rssText(row.ceil),
+				perEndpoint(row.probe.cpu, row.probe), perEndpoint(row.probe.serverCPU, row.probe),
+				perEndpoint(row.ceil.cpu, row.ceil), perEndpoint(row.ceil.serverCPU, row.ceil))
 		}
 	}
 	fmt.Println()
 	printScaleTable(rows)
+	if cfg.scaleOnly {
+		return nil
+	}
 
 	// Today's tools, at the smallest count on the pool.
 	first := rows[0]
@@ -261,6 +268,14 @@ func bench(cfg config) error {
 	}
 	fmt.Printf("\nbench: done in %s, load average %s\n", time.Since(cfg.start).Round(time.Second), loadAverage())
 	return nil
+}
+
+// perEndpoint is d spread over m's endpoints, in microseconds.
+func perEndpoint(d time.Duration, m measurement) string {
+	if m.endpoints == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(m.endpoints))
 }
 
 // printTargets says whether each of issue 14's targets, and the earlier

@@ -62,7 +62,7 @@ func scaleRound(cfg config, f *fleet, size int, dir, caFile string, first bool) 
 			return row, err
 		}
 		row.ceils = append(row.ceils, c)
-		if first {
+		if first && !cfg.scaleOnly {
 			m, err := runProbe(cfg.binary, "starttls-probe -o jsonl (default, with the TLS-required test)", append(slices.Clone(base), "-o", "jsonl"), capKB)
 			if err != nil {
 				return row, err
@@ -72,11 +72,11 @@ func scaleRound(cfg config, f *fleet, size int, dir, caFile string, first bool) 
 		}
 	}
 	row.probe, row.ceil = medianRound(row.probes), medianRound(row.ceils)
-	if first {
+	if first && !cfg.scaleOnly {
 		full := medianRound(fulls)
 		row.full = &full
 	}
-	if slices.Contains(cfg.jsonSizes, size) {
+	if slices.Contains(cfg.jsonSizes, size) && !cfg.scaleOnly {
 		m, err := runProbe(cfg.binary, "starttls-probe -o json --no-tls-required-test", append(slices.Clone(base), "-o", "json", "--no-tls-required-test"), capKB)
 		if err != nil {
 			return row, err
