@@ -14,6 +14,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"sync"
@@ -1302,5 +1304,39 @@ func TestServeOverTLS(t *testing.T) {
 			t.Errorf("the plain-HTTP request is not in the exporter's log:\n%s", stderr.String())
 			break
 		}
+	}
+}
+
+// TestKeepGCHeadroom checks that the collector is told to wait for the
+// headroom asked for when little is live, and that stop gives Go's 100%
+// back.
+func TestKeepGCHeadroom(t *testing.T) {
+	const headroom = 16 << 20
+	stop := keepGCHeadroom(headroom)
+	defer stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		// SetGCPercent returns the setting it replaces: read it back.
+		percent := debug.SetGCPercent(100)
+		debug.SetGCPercent(percent)
+		if percent > 100 {
+			sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+			metrics.Read(sample)
+			if live := sample[0].Value.Uint64(); percent < 10000 && live*uint64(percent)/100 < headroom/2 {
+				t.Fatalf("GC percent %d with %d bytes live: room for %d bytes of garbage, want about %d", percent, live, live*uint64(percent)/100, headroom)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GC percent still %d after 10 s of collections", percent)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	runtime.GC()
+	runtime.GC()
+	if percent := debug.SetGCPercent(100); percent != 100 {
+		t.Fatalf("after stop, GC percent %d, want 100", percent)
 	}
 }

@@ -175,10 +175,12 @@ func newConnectLimiter(perSecond float64) *rate.Limiter {
 // forRun fills in what a run shares across its endpoints: the EHLO name,
 // read once; the scan's per-address slots; the connection rate limiter.
 func (o Options) forRun() Options {
-	if o.EHLOName == "" {
+	if o.EHLOName == "" && !o.hostNameRead {
 		// Once for the run, not twice per endpoint: it reads the kernel's
-		// host name each time.
-		o.EHLOName = DefaultEHLOName()
+		// host name each time. When it is no FQDN, each connection says
+		// its address literal, and hostNameRead keeps sessions from
+		// reading it again.
+		o.EHLOName, o.hostNameRead = DefaultEHLOName(), true
 	}
 	if o.TLSScan && o.scanSlots == nil {
 		// One bound per address for the whole run: the ports of one

@@ -68,6 +68,9 @@ type Options struct {
 	ScanConnections int
 	// scanSlots shares that bound across a run's endpoints (Run makes it).
 	scanSlots *addressSlots
+	// hostNameRead says Run has read this machine's host name for
+	// EHLOName, and found no FQDN when EHLOName is still empty.
+	hostNameRead bool
 	// AddressConcurrency bounds how many endpoints of one destination
 	// address RunStream and Run probe at once, each with all of its
 	// connections (politeness.go); 0 means DefaultAddressConcurrency.
@@ -512,7 +515,10 @@ func (s *session) connect(addr string) bool {
 		ctx, cancel = context.WithTimeout(ctx, DefaultPortConnectTimeout)
 		defer cancel()
 	}
-	var d net.Dialer
+	// No TCP keep-alive: Go turns it on for every dial (first probe after
+	// 15 s), which a session bounded by --timeout never reaches, and
+	// setting it up costs each connection four setsockopt calls.
+	d := net.Dialer{KeepAlive: -1}
 	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(s.res.Endpoint.Port)))
 	s.res.Timings.Connect = time.Since(start)
 	if err != nil {
@@ -582,10 +588,8 @@ func (s *session) commands(pipelined bool, lines ...string) ([]*Reply, error) {
 
 func (s *session) ehlo(phase Phase, took *time.Duration) (*Reply, bool) {
 	name := s.opts.EHLOName
-	if name == "" {
-		// Run reads the host name once per run, but only keeps an FQDN:
-		// without one, it is read again here (microseconds), rather than
-		// Options carrying a hidden flag.
+	if name == "" && !s.opts.hostNameRead {
+		// A session outside Run (the TLS scan's, tests') reads it here.
 		name = DefaultEHLOName()
 	}
 	if name == "" {
