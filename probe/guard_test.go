@@ -224,12 +224,13 @@ func tlsRequiredTranscript(res probe.Result) []probe.TranscriptLine {
 // writers are the only functions of package probe allowed to call anything
 // that writes, each with why it cannot bypass the guard.
 var writers = map[string]string{
-	"writeCommands":          "the guard's writer: checks every line, then writes",
-	"(*recordingConn).Write": "forwards what its callers write (writeCommands, and crypto/tls's records) and copies it to the transcript",
-	"(*transcript).add":      "writes into the transcript's line buffers, not the connection",
-	"checkCommand":           "none: listed so that a rename is noticed",
-	"(*seenSet).see":         "writes a key into its FNV-1a hash, not the connection",
-	"Shard.Owns":             "writes a destination into its FNV-1a hash, not the connection",
+	"writeCommands":           "the guard's writer: checks every line, then writes",
+	"(*recordingConn).Write":  "forwards what its callers write (writeCommands, and crypto/tls's records) and copies it to the transcript",
+	"(*transcript).add":       "writes into the transcript's line buffers, not the connection",
+	"(*coalescingConn).flush": "sends, later and at once, only what was written to the coalescingConn, which sits under recordingConn: writeCommands's lines and crypto/tls's records",
+	"checkCommand":            "none: listed so that a rename is noticed",
+	"(*seenSet).see":          "writes a key into its FNV-1a hash, not the connection",
+	"Shard.Owns":              "writes a destination into its FNV-1a hash, not the connection",
 }
 
 // TestOnlyWriteCommandsWrites reads package probe's source: a call that can

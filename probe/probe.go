@@ -530,7 +530,7 @@ func (s *session) connect(addr string) bool {
 		s.fail(PhaseConnect, err, nil)
 		return false
 	}
-	s.raw = &recordingConn{Conn: c, t: s.transcript}
+	s.raw = &recordingConn{Conn: &coalescingConn{Conn: c}, t: s.transcript}
 	s.conn = s.raw
 	s.replies = newReplyReader(s.raw)
 	return true
