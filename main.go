@@ -1038,10 +1038,14 @@ func probeTargets(c *cli.Context, stdout, stderr io.Writer, getenv func(string) 
 
 // streams reports whether the run probes its targets as they are read and
 // judges each mail host as soon as its last endpoint finishes: -o jsonl,
-// unless the domains' policies are looked up, which needs every domain
-// before anything is judged (and so holds the run, as other formats do).
+// and -o json (whose document is put together at the end from each host's
+// results, kept in a temporary file: documentSink) unless a baseline,
+// which compares and rewrites the whole run, is asked for. Not when the
+// domains' policies are looked up, which needs every domain before
+// anything is judged (and so holds the run, as other formats do).
 func (cfg *config) streams() bool {
-	return cfg.out.format == "jsonl" && (cfg.noPolicy || (!cfg.mx && cfg.domain == ""))
+	streamable := cfg.out.format == "jsonl" || cfg.out.format == "json" && cfg.baseline == ""
+	return streamable && (cfg.noPolicy || (!cfg.mx && cfg.domain == ""))
 }
 
 // probeAsRead is a streamed run (streams): targets are read, looked up,
@@ -1276,24 +1280,32 @@ func probeAndReport(ctx context.Context, jobs []probe.Job, opts probe.Options, e
 // its file goes to stdout instead, so that the run is not lost; it reports
 // whether the report reached where it was asked to go.
 func deliverReport(summary report.Summary, out output, stdout, stderr io.Writer) bool {
+	if out.format == "jsonl" {
+		// Written line by line as each endpoint finished.
+		return true
+	}
+	return deliver(func(w io.Writer) error { return writeReport(w, summary, out.format, out.color) }, summary.Status, out, stdout, stderr)
+}
+
+// deliver writes a report of the run's status with write, as deliverReport
+// says.
+func deliver(write func(io.Writer) error, status report.Status, out output, stdout, stderr io.Writer) bool {
 	var err error
 	switch {
-	case out.format == "jsonl":
-		// Written line by line as each endpoint finished.
 	case out.file != "":
-		err = atomicfile.Write(out.file, 0o644, func(w io.Writer) error { return writeReport(w, summary, out.format, out.color) })
+		err = atomicfile.Write(out.file, 0o644, write)
 		if err != nil {
 			fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", oneLine(err.Error()))
 			fmt.Fprintf(stderr, "hint: the report follows on stdout; give --output-file a path you can write to\n")
-			if err := writeReport(stdout, summary, out.format, out.color); err != nil {
+			if err := write(stdout); err != nil {
 				fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
 			}
 			return false
 		}
-	case out.quiet && summary.Status == report.OK:
+	case out.quiet && status == report.OK:
 		// --quiet: every check is ok, so cron has nothing to mail.
 	default:
-		err = writeReport(stdout, summary, out.format, out.color)
+		err = write(stdout)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
@@ -1384,7 +1396,9 @@ func sendJobs(ctx context.Context, jobs []probe.Job) <-chan probe.Job {
 	ch := make(chan probe.Job)
 	go func() {
 		defer close(ch)
-		for _, j := range jobs {
+		for i, j := range jobs {
+			// Discover's jobs come in the input's order.
+			j.Place = probe.Place{Target: i}
 			select {
 			case ch <- j:
 			case <-ctx.Done():
@@ -1415,18 +1429,136 @@ func (l *lineWriter) write(f func(io.Writer) error) error {
 
 func (l *lineWriter) flush() error { return l.write(func(io.Writer) error { return l.w.Flush() }) }
 
-// newLineStream judges a JSONL run one mail host at a time, writing each
-// host's lines as soon as its last endpoint is in (report.Stream).
-func newLineStream(cfg config, expect report.Expect, now time.Time, roots func() *x509.CertPool, lw *lineWriter) *report.Stream {
+// newHostStream judges a streamed run one mail host at a time, handing
+// each host's judgement to the sink as soon as its last endpoint is in
+// (report.Stream).
+func newHostStream(cfg config, expect report.Expect, now time.Time, roots func() *x509.CertPool, sink runSink) *report.Stream {
 	stream := report.NewStream(expect, now, func(s report.Summary) error {
 		s.Version = version()
 		s.Verbose = cfg.out.verbose
 		// A shard's lines carry what was observed, for merge to judge.
 		s.Observations = cfg.shard != (probe.Shard{})
-		return lw.write(func(w io.Writer) error { return render.JSONLines(w, s) })
+		return sink.host(s)
 	})
 	stream.LoadRootsWith(roots)
 	return stream
+}
+
+// runSink is where a streamed run's judgements go as they come: JSONL
+// lines (lineSink), or the JSON document, written once the run is done
+// (documentSink).
+type runSink interface {
+	// announce is told of each endpoint to be probed, and its place in the
+	// input (probe.Job.Place).
+	announce(ep probe.Endpoint, place probe.Place)
+	// host takes one mail host's judgement; shared an endpoint probed once
+	// for another target.
+	host(s report.Summary) error
+	shared(e report.SharedEndpoint)
+	// flush sends what is written so far on its way.
+	flush()
+	// finish ends the run with its totals, judged at now, and returns its
+	// exit status, or exitUsage and false when the report could not be
+	// written.
+	finish(totals report.Totals, now time.Time) (int, bool)
+}
+
+// lineSink writes a JSONL run.
+type lineSink struct {
+	lw    *lineWriter
+	shard string
+	out   output
+	w     io.Writer
+	err   io.Writer
+}
+
+func newLineSink(stdout, stderr io.Writer, shard string) *lineSink {
+	return &lineSink{lw: &lineWriter{w: bufio.NewWriterSize(stdout, 64<<10)}, shard: shard, err: stderr}
+}
+
+func (l *lineSink) announce(probe.Endpoint, probe.Place) {}
+
+func (l *lineSink) host(s report.Summary) error {
+	return l.lw.write(func(w io.Writer) error { return render.JSONLines(w, s) })
+}
+
+func (l *lineSink) shared(e report.SharedEndpoint) {
+	l.lw.write(func(w io.Writer) error { return render.JSONLinesShared(w, e) })
+}
+
+func (l *lineSink) flush() { l.lw.flush() }
+
+// finish writes the summary line and flushes everything.
+func (l *lineSink) finish(totals report.Totals, now time.Time) (int, bool) {
+	l.lw.write(func(w io.Writer) error {
+		return render.JSONLinesTotals(w, "starttls-probe", version(), now, l.shard, totals)
+	})
+	if err := l.lw.flush(); err != nil {
+		fmt.Fprintf(l.err, "starttls-probe: error: writing the report: %v\n", err)
+		return exitUsage, false
+	}
+	return totals.ExitCode(), true
+}
+
+// documentSink writes a streamed -o json run: each host's results are
+// encoded as the host is judged and kept in a temporary file (in memory
+// when none can be made), and the document is written at the end, as the
+// held run would write it (render.JSONDocument).
+type documentSink struct {
+	doc *render.JSONDocument
+	// places are announced by the goroutine that plans and read by the
+	// one that judges.
+	mu     sync.Mutex
+	places map[probe.Endpoint]probe.Place
+	out    output
+	stdout io.Writer
+	stderr io.Writer
+	// done removes the temporary file.
+	done func()
+}
+
+func newDocumentSink(out output, stdout, stderr io.Writer) *documentSink {
+	d := &documentSink{places: map[probe.Endpoint]probe.Place{}, out: out, stdout: stdout, stderr: stderr, done: func() {}}
+	var spill render.Spill = &render.MemorySpill{}
+	if f, err := os.CreateTemp("", "starttls-probe-*.json"); err == nil {
+		spill = f
+		d.done = func() {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}
+	d.doc = render.NewJSONDocument(spill)
+	return d
+}
+
+func (d *documentSink) announce(ep probe.Endpoint, place probe.Place) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.places[ep] = place
+}
+
+func (d *documentSink) host(s report.Summary) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.doc.Add(s, func(ep probe.Endpoint) probe.Place {
+		place := d.places[ep]
+		// Written: no longer needed.
+		delete(d.places, ep)
+		return place
+	})
+}
+
+func (d *documentSink) shared(e report.SharedEndpoint) { d.doc.AddShared(e) }
+
+func (d *documentSink) flush() {}
+
+func (d *documentSink) finish(totals report.Totals, now time.Time) (int, bool) {
+	defer d.done()
+	write := func(w io.Writer) error { return d.doc.Write(w, "starttls-probe", version(), totals.Status, now) }
+	if !deliver(write, totals.Status, d.out, d.stdout, d.stderr) {
+		return exitUsage, false
+	}
+	return totals.ExitCode(), true
 }
 
 // streamJobs probes the jobs as they come and writes the JSONL run: each
@@ -1437,11 +1569,16 @@ func newLineStream(cfg config, expect report.Expect, now time.Time, roots func()
 func streamJobs(ctx context.Context, jobs <-chan probe.Job, opts probe.Options, expect report.Expect, roots func() *x509.CertPool, cfg config, stdout, stderr io.Writer) int {
 	// One instant for the whole run: every line counts days left from it.
 	now := time.Now()
-	lw := &lineWriter{w: bufio.NewWriterSize(stdout, 64<<10)}
-	stream := newLineStream(cfg, expect, now, roots, lw)
+	var sink runSink = newLineSink(stdout, stderr, cfg.shard.String())
+	if cfg.out.format == "json" {
+		sink = newDocumentSink(cfg.out, stdout, stderr)
+	}
+	stream := newHostStream(cfg, expect, now, roots, sink)
 	var bar *progressbar.ProgressBar
-	if isTerminal(stderr) && !isTerminal(stdout) {
-		// The number of endpoints is not known while targets stream in.
+	// On a terminal, unless JSONL lines go to the same one; a document is
+	// written at the end. The number of endpoints is not known while
+	// targets stream in.
+	if isTerminal(stderr) && (cfg.out.format == "json" || !isTerminal(stdout)) {
 		bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription("probing"),
 			progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 	}
@@ -1450,12 +1587,13 @@ func streamJobs(ctx context.Context, jobs <-chan probe.Job, opts probe.Options, 
 		defer close(toProbe)
 		for job := range jobs {
 			if job.Duplicate {
-				lw.write(func(w io.Writer) error { return render.JSONLinesShared(w, report.Shared(job.Endpoint)) })
+				sink.shared(report.Shared(job.Endpoint))
 				continue
 			}
 			// Announced before it can finish: its host is not judged
 			// without it.
-			stream.Expect(job.Endpoint)
+			sink.announce(job.Endpoint, job.Place)
+			stream.ExpectAt(job.Endpoint, job.Place)
 			select {
 			case toProbe <- job:
 			case <-ctx.Done():
@@ -1478,7 +1616,7 @@ func streamJobs(ctx context.Context, jobs <-chan probe.Job, opts probe.Options, 
 			// Lines go out as their host finishes, several in one write
 			// when several finished at once.
 			if len(finished) == 0 {
-				lw.flush()
+				sink.flush()
 			}
 			if bar != nil {
 				bar.Add(1)
@@ -1491,7 +1629,8 @@ func streamJobs(ctx context.Context, jobs <-chan probe.Job, opts probe.Options, 
 	if bar != nil {
 		bar.Finish()
 	}
-	status, written := finishLines(stream, lw, now, cfg.shard.String(), stderr)
+	totals, _ := stream.Close()
+	status, written := sink.finish(totals, now)
 	if !written {
 		return status
 	}
@@ -1499,21 +1638,6 @@ func streamJobs(ctx context.Context, jobs <-chan probe.Job, opts probe.Options, 
 		fmt.Fprintln(stderr, "starttls-probe: interrupted; the report shows what finished")
 	}
 	return status
-}
-
-// finishLines ends a JSONL run: the hosts still open are judged, the
-// summary line written and everything flushed. It returns the run's exit
-// status, or exitUsage and false when the report could not be written.
-func finishLines(stream *report.Stream, lw *lineWriter, now time.Time, shard string, stderr io.Writer) (int, bool) {
-	totals, _ := stream.Close()
-	lw.write(func(w io.Writer) error {
-		return render.JSONLinesTotals(w, "starttls-probe", version(), now, shard, totals)
-	})
-	if err := lw.flush(); err != nil {
-		fmt.Fprintf(stderr, "starttls-probe: error: writing the report: %v\n", err)
-		return exitUsage, false
-	}
-	return totals.ExitCode(), true
 }
 
 // lean drops what no output of the run shows: the transcripts, without -v
@@ -2013,14 +2137,15 @@ func readShard(name string, stdin io.Reader, parsed probe.ParsedCertificates) (r
 // each mail host's lines, then the summary line; it returns the exit
 // status.
 func streamResults(results []probe.Result, expect report.Expect, roots func() *x509.CertPool, now time.Time, cfg config, stdout, stderr io.Writer) int {
-	lw := &lineWriter{w: bufio.NewWriterSize(stdout, 64<<10)}
-	stream := newLineStream(cfg, expect, now, roots, lw)
+	sink := newLineSink(stdout, stderr, "")
+	stream := newHostStream(cfg, expect, now, roots, sink)
 	for _, r := range results {
 		stream.Expect(r.Endpoint)
 	}
 	for _, r := range results {
 		stream.Add(r)
 	}
-	status, _ := finishLines(stream, lw, now, "", stderr)
+	totals, _ := stream.Close()
+	status, _ := sink.finish(totals, now)
 	return status
 }

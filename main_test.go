@@ -456,6 +456,24 @@ func TestOutputs(t *testing.T) {
 					t.Errorf("the directory holds %d files, want only the report: a temporary file was left", len(entries))
 				}
 			}},
+		{name: "json output-file", args: append([]string{"-o", "json", "--output-file", "{dir}/starttls.json", healthy}, trust...), wantCode: 0,
+			check: func(t *testing.T, r cliRun, dir string) {
+				if r.stdout != "" {
+					t.Errorf("stdout with --output-file: %q", r.stdout)
+				}
+				data, err := os.ReadFile(filepath.Join(dir, "starttls.json"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantJSONStatus("ok")(t, cliRun{stdout: string(data)}, dir)
+			}},
+		{name: "json quiet ok", args: append([]string{"-q", "-o", "json", healthy}, trust...), wantCode: 0,
+			check: func(t *testing.T, r cliRun, _ string) {
+				if r.stdout != "" {
+					t.Errorf("-q -o json printed on a healthy host:\n%s", r)
+				}
+			}},
+		{name: "json quiet critical", args: append([]string{"-q", "-o", "json", broken}, brokenTrust...), wantCode: 2, check: wantJSONStatus("critical")},
 		{name: "quiet ok", args: append([]string{"-q", healthy}, trust...), wantCode: 0,
 			check: func(t *testing.T, r cliRun, _ string) {
 				if r.stdout != "" {
@@ -1338,5 +1356,36 @@ func TestKeepGCHeadroom(t *testing.T) {
 	runtime.GC()
 	if percent := debug.SetGCPercent(100); percent != 100 {
 		t.Fatalf("after stop, GC percent %d, want 100", percent)
+	}
+}
+
+// TestStreamedJSONKeepsResultsInATemporaryFile: -o json keeps each host's
+// encoded results in a temporary file until the document is written (issue
+// 14: -o json under 150 MB), and removes it afterwards, whether the report
+// went to stdout or failed to go to its file.
+func TestStreamedJSONKeepsResultsInATemporaryFile(t *testing.T) {
+	healthy, trust := healthyHost(t, false)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	out := t.TempDir()
+	for _, args := range [][]string{
+		{"-o", "json", healthy},
+		{"-o", "json", "--output-file", filepath.Join(out, "a-directory"), healthy},
+	} {
+		if args[2] == "--output-file" {
+			os.Mkdir(args[3], 0o755)
+		}
+		r := runCLI(t, "", nil, append(args, trust...)...)
+		if !strings.Contains(r.stdout, `"status": "ok"`) {
+			t.Fatalf("%v: no document on stdout:\n%s", args, r)
+		}
+		if entries, _ := os.ReadDir(tmp); len(entries) != 0 {
+			t.Errorf("%v: %d files left in TMPDIR (%s), want none", args, len(entries), entries[0].Name())
+		}
+	}
+	// No temporary file can be made: the results are kept in memory.
+	t.Setenv("TMPDIR", filepath.Join(tmp, "missing"))
+	if r := runCLI(t, "", nil, append([]string{"-o", "json", healthy}, trust...)...); r.code != 0 || !strings.Contains(r.stdout, `"status": "ok"`) {
+		t.Fatalf("without a temporary directory: %s", r)
 	}
 }

@@ -51,7 +51,7 @@ const planQueue = 64
 // goroutine.
 func Plan(ctx context.Context, endpoints iter.Seq[Endpoint], d Discovery, opts Options, shard Shard) <-chan Job {
 	r := newDiscoverer(ctx, opts)
-	groups := make(chan []Endpoint)
+	groups := make(chan targetGroup)
 	expanded := make(chan []Job)
 	out := make(chan Job, planQueue)
 	go func() {
@@ -65,8 +65,12 @@ func Plan(ctx context.Context, endpoints iter.Seq[Endpoint], d Discovery, opts O
 				if ctx.Err() != nil {
 					continue
 				}
+				jobs := r.expand(group.endpoints, d)
+				for i := range jobs {
+					jobs[i].Place = Place{Target: group.place, Job: i}
+				}
 				select {
-				case expanded <- r.expand(group, d):
+				case expanded <- jobs:
 				case <-ctx.Done():
 				}
 			}
@@ -83,6 +87,13 @@ func Plan(ctx context.Context, endpoints iter.Seq[Endpoint], d Discovery, opts O
 	return out
 }
 
+// targetGroup is one target's endpoints, and the target's place among the
+// targets read.
+type targetGroup struct {
+	place     int
+	endpoints []Endpoint
+}
+
 // readTargets groups endpoints by target for expand, dropping target lines
 // given again, and endpoints another shard owns whose address is known
 // before any lookup. An address literal given again is dropped by emitJobs
@@ -90,16 +101,18 @@ func Plan(ctx context.Context, endpoints iter.Seq[Endpoint], d Discovery, opts O
 // tells the repeat (the address, port, TLS mode, service port, and an SNI
 // that is the same for every literal), so a file of a million addresses
 // needs one seen-set, not two.
-func readTargets(ctx context.Context, endpoints iter.Seq[Endpoint], shard Shard, groups chan<- []Endpoint) {
+func readTargets(ctx context.Context, endpoints iter.Seq[Endpoint], shard Shard, groups chan<- targetGroup) {
 	seen := newSeenSet()
 	var group []Endpoint
+	sent := 0
 	send := func() bool {
 		if len(group) == 0 {
 			return true
 		}
 		select {
-		case groups <- group:
+		case groups <- targetGroup{place: sent, endpoints: group}:
 			group = nil
+			sent++
 			return true
 		case <-ctx.Done():
 			return false

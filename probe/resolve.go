@@ -46,6 +46,24 @@ type Job struct {
 	// literal says the target is an address literal: Plan drops a repeat
 	// of it after discovery rather than before.
 	literal bool
+	// Place is where the job stands in the order of the input, which Plan,
+	// looking targets up at once, does not send jobs in: a report in input
+	// order sorts by it. Zero from Discover, whose jobs come in order.
+	Place Place
+}
+
+// Place orders jobs as their targets were read: the target's place among
+// the targets, then the job's among that target's jobs (as Discover lists
+// them).
+type Place struct{ Target, Job int }
+
+// Compare orders p before q when p's target was read first, or p came first
+// of one target's jobs.
+func (p Place) Compare(q Place) int {
+	if c := cmp.Compare(p.Target, q.Target); c != 0 {
+		return c
+	}
+	return cmp.Compare(p.Job, q.Job)
 }
 
 // NullMXError says a domain publishes a null MX (RFC 7505): it states that

@@ -1,7 +1,6 @@
 package report
 
 import (
-	"cmp"
 	"crypto/x509"
 	"math"
 	"slices"
@@ -50,7 +49,7 @@ type pendingGroup struct {
 	// the order its endpoints were announced, whatever order they finished
 	// in, so that "the first among equals" is the same as in a judgement
 	// of the whole run.
-	order map[probe.Endpoint]int
+	order map[probe.Endpoint]probe.Place
 }
 
 // Totals are a streamed run's running verdict: what its summary line and
@@ -93,18 +92,28 @@ func (s *Stream) LoadRootsWith(load func() *x509.CertPool) {
 }
 
 // Expect announces an endpoint whose result will come to Add: its group is
-// not judged before that result is in.
-func (s *Stream) Expect(ep probe.Endpoint) {
+// not judged before that result is in. Its group lists it in the order of
+// the announcements.
+func (s *Stream) Expect(ep probe.Endpoint) { s.expectAt(ep, nil) }
+
+// ExpectAt is Expect for an endpoint announced out of the input's order
+// (probe.Plan's jobs): its group lists its endpoints by place.
+func (s *Stream) ExpectAt(ep probe.Endpoint, place probe.Place) { s.expectAt(ep, &place) }
+
+func (s *Stream) expectAt(ep probe.Endpoint, place *probe.Place) {
 	key := GroupKey(ep, s.expect)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := s.groups[key]
 	if g == nil {
-		g = &pendingGroup{order: map[probe.Endpoint]int{}}
+		g = &pendingGroup{order: map[probe.Endpoint]probe.Place{}}
 		s.groups[key] = g
 	}
 	if _, dup := g.order[ep]; !dup {
-		g.order[ep] = s.announced
+		if place == nil {
+			place = &probe.Place{Target: s.announced}
+		}
+		g.order[ep] = *place
 	}
 	s.announced++
 	g.outstanding++
@@ -119,7 +128,7 @@ func (s *Stream) Add(r probe.Result) error {
 	g := s.groups[key]
 	if g == nil {
 		// Not announced: judged on its own rather than lost.
-		g = &pendingGroup{outstanding: 1, order: map[probe.Endpoint]int{}}
+		g = &pendingGroup{outstanding: 1, order: map[probe.Endpoint]probe.Place{}}
 		s.groups[key] = g
 	}
 	g.results = append(g.results, r)
@@ -156,7 +165,7 @@ func (s *Stream) judge(g *pendingGroup) {
 		s.expect.Roots, s.loadRoots = s.loadRoots(), nil
 	}
 	slices.SortStableFunc(g.results, func(a, b probe.Result) int {
-		return cmp.Compare(g.place(a.Endpoint), g.place(b.Endpoint))
+		return g.place(a.Endpoint).Compare(g.place(b.Endpoint))
 	})
 	sum := Judge(g.results, s.expect, s.now)
 	for i := range sum.Endpoints {
@@ -171,11 +180,11 @@ func (s *Stream) judge(g *pendingGroup) {
 }
 
 // place is where ep was announced; one never announced comes last.
-func (g *pendingGroup) place(ep probe.Endpoint) int {
-	if i, ok := g.order[ep]; ok {
-		return i
+func (g *pendingGroup) place(ep probe.Endpoint) probe.Place {
+	if p, ok := g.order[ep]; ok {
+		return p
 	}
-	return math.MaxInt
+	return probe.Place{Target: math.MaxInt}
 }
 
 // SharedEndpoint attributes an endpoint that was probed once for another

@@ -200,3 +200,75 @@ func firstDiff(a, b []string) string {
 	}
 	return ""
 }
+
+// TestJSONDocumentIsTheWholeRunsDocument: a run judged a host at a time,
+// its results kept in a spill as each host finishes (render.JSONDocument,
+// -o json), writes the document that render.JSON writes for one judgement
+// of the whole run, byte for byte: the results in the order of the input,
+// the address groups and certificate tables in the order of their hosts'
+// first endpoints, whatever order the endpoints finish in (issue 14: -o
+// json under 150 MB at 20,000 endpoints).
+func TestJSONDocumentIsTheWholeRunsDocument(t *testing.T) {
+	scenarios := streamScenarios(t)
+	p := reporttest.NewDiagPKI(t)
+	expect := report.Expect{Roots: p.Roots()}
+	shared := []report.SharedEndpoint{report.Shared(probe.Endpoint{Target: "alias.contoso.test", Host: "mx.contoso.test", Port: 25})}
+	for seed := range 10 {
+		rng := rand.New(rand.NewPCG(uint64(seed), 2))
+		// The input interleaves hosts (seed 0 keeps them one after another).
+		input := slices.Clone(scenarios)
+		if seed > 0 {
+			rng.Shuffle(len(input), func(i, j int) { input[i], input[j] = input[j], input[i] })
+		}
+		whole := report.Judge(input, expect, reporttest.DiagNow)
+		whole.Version, whole.Shared = "test", shared
+		var want bytes.Buffer
+		if err := render.JSON(&want, whole); err != nil {
+			t.Fatal(err)
+		}
+
+		place := map[probe.Endpoint]probe.Place{}
+		for i, r := range input {
+			place[r.Endpoint] = probe.Place{Target: i}
+		}
+		spill := &render.MemorySpill{}
+		doc := render.NewJSONDocument(spill)
+		s := report.NewStream(expect, reporttest.DiagNow, func(sum report.Summary) error {
+			return doc.Add(sum, func(ep probe.Endpoint) probe.Place { return place[ep] })
+		})
+		// Announced out of the input's order, as probe.Plan sends jobs,
+		// each with its place.
+		announced := slices.Clone(input)
+		rng.Shuffle(len(announced), func(i, j int) { announced[i], announced[j] = announced[j], announced[i] })
+		for _, r := range announced {
+			s.ExpectAt(r.Endpoint, place[r.Endpoint])
+		}
+		for _, e := range shared {
+			doc.AddShared(e)
+		}
+		finish := slices.Clone(input)
+		rng.Shuffle(len(finish), func(i, j int) { finish[i], finish[j] = finish[j], finish[i] })
+		for _, r := range finish {
+			if err := s.Add(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		totals, err := s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		if err := doc.Write(&got, whole.Tool, "test", totals.Status, reporttest.DiagNow); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			g, w := strings.Split(got.String(), "\n"), strings.Split(want.String(), "\n")
+			for i := range min(len(g), len(w)) {
+				if g[i] != w[i] {
+					t.Fatalf("seed %d: line %d differs:\n got %s\nwant %s", seed, i+1, g[i], w[i])
+				}
+			}
+			t.Fatalf("seed %d: %d lines, want %d", seed, len(g), len(w))
+		}
+	}
+}

@@ -160,18 +160,52 @@ type (
 // before writing it, and a run of 20,000 endpoints would hold all of it
 // beside the endpoints themselves (issue 14: -o json under 150 MB).
 func JSON(w io.Writer, s report.Summary) error {
-	doc := jsonDocument{Tool: s.Tool, Version: s.Version, Status: s.Status, Checked: s.Now.UTC(), Results: []jsonResult{},
-		Consistency: []jsonAddressGroup{}, CertificateGroups: toJSONCertificateGroups(s.CertificateGroups)}
-	doc.Policies = toJSONPolicies(s.Policies)
-	doc.Shared = s.Shared
+	doc := jsonDocument{Tool: s.Tool, Version: s.Version, Status: s.Status, Checked: s.Now.UTC(),
+		CertificateGroups: toJSONCertificateGroups(s.CertificateGroups), Policies: toJSONPolicies(s.Policies), Shared: s.Shared}
 	for _, g := range s.Consistency {
 		doc.Consistency = append(doc.Consistency, toJSONAddressGroup(g))
+	}
+	var enc resultEncoder
+	return writeDocument(w, doc, len(s.Endpoints), func(i int) ([]byte, error) {
+		return enc.encode(&s.Endpoints[i], s.Verbose)
+	})
+}
+
+// resultEncoder encodes results as elements of the document's results list.
+type resultEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+// encode returns the result's element, indented as Encode would indent it
+// inside the document, without its final newline; valid until the next
+// call.
+func (e *resultEncoder) encode(ep *report.Endpoint, verbose bool) ([]byte, error) {
+	if e.enc == nil {
+		e.enc = newDocumentEncoder(&e.buf, "    ")
+	}
+	e.buf.Reset()
+	if err := e.enc.Encode(toJSONResult(ep, verbose)); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(e.buf.Bytes(), []byte("\n")), nil
+}
+
+// writeDocument writes doc, its results list filled with n elements, the
+// i-th as element(i) gives it (resultEncoder.encode).
+func writeDocument(w io.Writer, doc jsonDocument, n int, element func(i int) ([]byte, error)) error {
+	doc.Results = []jsonResult{}
+	if doc.Consistency == nil {
+		doc.Consistency = []jsonAddressGroup{}
+	}
+	if doc.CertificateGroups == nil {
+		doc.CertificateGroups = []jsonCertificateGroup{}
 	}
 	var frame bytes.Buffer
 	if err := newDocumentEncoder(&frame, "").Encode(doc); err != nil {
 		return err
 	}
-	if len(s.Endpoints) == 0 {
+	if n == 0 {
 		_, err := w.Write(frame.Bytes())
 		return err
 	}
@@ -184,18 +218,15 @@ func JSON(w io.Writer, s report.Summary) error {
 	out := bufio.NewWriterSize(w, 64<<10)
 	out.Write(head)
 	out.WriteString("\n  \"results\": [\n")
-	// Each result is indented as an element of the list, as Encode would.
-	var element bytes.Buffer
-	enc := newDocumentEncoder(&element, "    ")
-	for i := range s.Endpoints {
-		element.Reset()
-		if err := enc.Encode(toJSONResult(&s.Endpoints[i], s.Verbose)); err != nil {
+	for i := range n {
+		b, err := element(i)
+		if err != nil {
 			return err
 		}
 		out.WriteString("    ")
-		// Encode ends the element with a newline; a comma goes before it.
-		out.Write(bytes.TrimSuffix(element.Bytes(), []byte("\n")))
-		if i < len(s.Endpoints)-1 {
+		out.Write(b)
+		// A comma after each element but the last, before its newline.
+		if i < n-1 {
 			out.WriteByte(',')
 		}
 		out.WriteByte('\n')
