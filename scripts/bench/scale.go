@@ -76,7 +76,7 @@ func scaleRound(cfg config, f *fleet, size int, dir, caFile string, first bool) 
 		full := medianRound(fulls)
 		row.full = &full
 	}
-	if slices.Contains(cfg.jsonSizes, size) && !cfg.scaleOnly {
+	if slices.Contains(cfg.jsonSizes, size) {
 		m, err := runProbe(cfg.binary, "starttls-probe -o json --no-tls-required-test", append(slices.Clone(base), "-o", "json", "--no-tls-required-test"), capKB)
 		if err != nil {
 			return row, err
