@@ -16,6 +16,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -1194,39 +1195,53 @@ func readTargetFile(path string, stdin io.Reader, stderr io.Writer, targets *[]s
 	return len(bad), nil
 }
 
-// trustedRoots checks the --ca-file at path at once, then loads the
-// system's roots with it while the endpoints are probed: parsing the
-// system's bundle takes as long as probing a nearby endpoint (tens of
-// milliseconds), and nothing needs the roots before the first result is
-// judged. The returned function waits for the pool.
-func trustedRoots(path string) (func() *x509.CertPool, error) {
+// trust is a run's trusted roots: the system's with --ca-file's, loaded at
+// their first use, and --ca-file's alone, which a chain is verified against
+// first (report.Expect.FirstRoots). A run whose chains all verify to its
+// --ca-file never loads the system's pool, about 25 ms of CPU per process:
+// a run of a thousand endpoints, or each of the shards of one, pays it once
+// more than it needs to (issue 14).
+type trust struct {
+	load  func() *x509.CertPool
+	first *x509.CertPool
+}
+
+// apply makes expect verify chains against the run's roots.
+func (t trust) apply(expect *report.Expect) {
+	expect.Roots, expect.LoadRoots, expect.FirstRoots = nil, t.load, t.first
+}
+
+// trustedRoots checks the --ca-file at path at once; the system's roots
+// are loaded when first needed.
+func trustedRoots(path string) (trust, error) {
 	var extra []byte
+	var first *x509.CertPool
 	if path != "" {
 		pem, err := os.ReadFile(path)
 		if err != nil {
-			return nil, usagef("give a readable PEM file of CA certificates", "--ca-file: %v", err)
+			return trust{}, usagef("give a readable PEM file of CA certificates", "--ca-file: %v", err)
 		}
-		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
-			return nil, usagef("the file must hold PEM \"BEGIN CERTIFICATE\" blocks", "--ca-file %s: no certificate found in it", path)
+		first = x509.NewCertPool()
+		if !first.AppendCertsFromPEM(pem) {
+			return trust{}, usagef("the file must hold PEM \"BEGIN CERTIFICATE\" blocks", "--ca-file %s: no certificate found in it", path)
 		}
 		extra = pem
 	}
-	loaded := make(chan *x509.CertPool, 1)
-	go func() {
+	load := sync.OnceValue(func() *x509.CertPool {
 		roots, err := x509.SystemCertPool()
 		if err != nil || roots == nil {
 			roots = x509.NewCertPool()
 		}
 		roots.AppendCertsFromPEM(extra)
-		loaded <- roots
-	}()
-	return sync.OnceValue(func() *x509.CertPool { return <-loaded }), nil
+		return roots
+	})
+	return trust{load: load, first: first}, nil
 }
 
 // probeAndReport probes the jobs, judges the results, compares them with
 // the baseline and delivers the report; it returns the exit status. roots
 // gives expect's trusted roots once they are loaded.
-func probeAndReport(ctx context.Context, jobs []probe.Job, opts probe.Options, expect report.Expect, roots func() *x509.CertPool, cfg config, stdout, stderr io.Writer) int {
+func probeAndReport(ctx context.Context, jobs []probe.Job, opts probe.Options, expect report.Expect, roots trust, cfg config, stdout, stderr io.Writer) int {
 	if cfg.out.format == "jsonl" {
 		return streamJobs(ctx, sendJobs(ctx, jobs), opts, expect, roots, cfg, stdout, stderr)
 	}
@@ -1244,7 +1259,7 @@ func probeAndReport(ctx context.Context, jobs []probe.Job, opts probe.Options, e
 		}
 	}
 	results := probeJobs(ctx, dialed, opts, cfg.out, stderr)
-	expect.Roots = roots()
+	roots.apply(&expect)
 	summary := report.Judge(results, expect, now)
 	summary.Version = version()
 	summary.Verbose = cfg.out.verbose
@@ -1432,16 +1447,15 @@ func (l *lineWriter) flush() error { return l.write(func(io.Writer) error { retu
 // newHostStream judges a streamed run one mail host at a time, handing
 // each host's judgement to the sink as soon as its last endpoint is in
 // (report.Stream).
-func newHostStream(cfg config, expect report.Expect, now time.Time, roots func() *x509.CertPool, sink runSink) *report.Stream {
-	stream := report.NewStream(expect, now, func(s report.Summary) error {
+func newHostStream(cfg config, expect report.Expect, now time.Time, roots trust, sink runSink) *report.Stream {
+	roots.apply(&expect)
+	return report.NewStream(expect, now, func(s report.Summary) error {
 		s.Version = version()
 		s.Verbose = cfg.out.verbose
 		// A shard's lines carry what was observed, for merge to judge.
 		s.Observations = cfg.shard != (probe.Shard{})
 		return sink.host(s)
 	})
-	stream.LoadRootsWith(roots)
-	return stream
 }
 
 // runSink is where a streamed run's judgements go as they come: JSONL
@@ -1566,7 +1580,7 @@ func (d *documentSink) finish(totals report.Totals, now time.Time) (int, bool) {
 // for each duplicate (probed once for another target), and the summary
 // line last. Only the hosts in flight are held, so memory stays flat
 // however many jobs come. It returns the run's exit status.
-func streamJobs(ctx context.Context, jobs <-chan probe.Job, opts probe.Options, expect report.Expect, roots func() *x509.CertPool, cfg config, stdout, stderr io.Writer) int {
+func streamJobs(ctx context.Context, jobs <-chan probe.Job, opts probe.Options, expect report.Expect, roots trust, cfg config, stdout, stderr io.Writer) int {
 	// One instant for the whole run: every line counts days left from it.
 	now := time.Now()
 	var sink runSink = newLineSink(stdout, stderr, cfg.shard.String())
@@ -1690,7 +1704,7 @@ func runDemo(c *cli.Context, stdout, stderr io.Writer, getenv func(string) strin
 	jobs := probe.Discover(c.Context, demo.Endpoints, probe.Discovery{}, opts)
 	expect.Policies = probe.ObservePolicies(c.Context, jobs, opts)
 	status := probeAndReport(c.Context, jobs, opts, expect,
-		func() *x509.CertPool { return roots }, cfg, stdout, stderr)
+		trust{load: func() *x509.CertPool { return roots }}, cfg, stdout, stderr)
 	if cfg.out.format == "text" {
 		// The demo ends CRITICAL on purpose, and go run turns that into
 		// "exit status 2", which reads like a crash to a first-time user.
@@ -1896,7 +1910,6 @@ func prepareModule(_ string, m exporter.Module) (exporter.Prober, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool := roots()
 	opts := cfg.probeOptions()
 	discovery := probe.Discovery{MX: cfg.mx, AllAddresses: cfg.allAddresses}
 	return func(ctx context.Context, target string) (report.Summary, error) {
@@ -1917,7 +1930,8 @@ func prepareModule(_ string, m exporter.Module) (exporter.Prober, error) {
 		results := probe.Run(ctx, jobs, opts, nil)
 		// A cache per probe: the exporter runs for months, and a shared
 		// one would keep every certificate it ever saw.
-		expect.Roots, expect.Cache = pool, report.NewCache()
+		roots.apply(&expect)
+		expect.Cache = report.NewCache()
 		s := report.Judge(results, expect, time.Now())
 		s.Version = version()
 		return s, nil
@@ -2036,7 +2050,7 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer, getenv func(string) stri
 	if cfg.out.format == "jsonl" {
 		return exitStatus(streamResults(results, expect, roots, now, cfg, stdout, stderr))
 	}
-	expect.Roots = roots()
+	roots.apply(&expect)
 	summary := report.Judge(results, expect, now)
 	summary.Version = version()
 	summary.Verbose = cfg.out.verbose
@@ -2106,7 +2120,12 @@ func readShard(name string, stdin io.Reader, parsed probe.ParsedCertificates) (r
 			Observed *probe.Record `json:"observed"`
 			Shard    string        `json:"shard"`
 		}
-		if err := json.Unmarshal(scanner.Bytes(), &line); err != nil {
+		if raw, ok := observedOf(scanner.Bytes()); ok {
+			line.Type, line.Observed = "endpoint", new(probe.Record)
+			if err := json.Unmarshal(raw, line.Observed); err != nil {
+				return nil, "", usagef("merge reads the JSONL that starttls-probe --shard K/N -o jsonl writes", "%s:%d: not a JSON line: %v", name, n, err)
+			}
+		} else if err := json.Unmarshal(scanner.Bytes(), &line); err != nil {
 			return nil, "", usagef("merge reads the JSONL that starttls-probe --shard K/N -o jsonl writes", "%s:%d: not a JSON line: %v", name, n, err)
 		}
 		if line.Type == "summary" {
@@ -2133,10 +2152,29 @@ func readShard(name string, stdin io.Reader, parsed probe.ParsedCertificates) (r
 	return results, shard, nil
 }
 
+// observedOf finds the "observed" record of a shard's endpoint line without
+// decoding the judged endpoint before it, which merge judges again anyway:
+// half of merge's CPU went to reading those (issue 14: shards plus merge
+// within 1.1x a single run). render.JSONLines writes the record last, and
+// its key cannot appear elsewhere in the line: no other object has that
+// key, and a quote inside a string is escaped. ok is false for any other
+// line, which is decoded whole.
+func observedOf(line []byte) (record []byte, ok bool) {
+	const start, key = `{"type":"endpoint",`, `,"observed":`
+	if !bytes.HasPrefix(line, []byte(start)) || !bytes.HasSuffix(line, []byte("}")) {
+		return nil, false
+	}
+	i := bytes.LastIndex(line, []byte(key))
+	if i < 0 {
+		return nil, false
+	}
+	return line[i+len(key) : len(line)-1], true
+}
+
 // streamResults writes results already observed (merge's) as a JSONL run:
 // each mail host's lines, then the summary line; it returns the exit
 // status.
-func streamResults(results []probe.Result, expect report.Expect, roots func() *x509.CertPool, now time.Time, cfg config, stdout, stderr io.Writer) int {
+func streamResults(results []probe.Result, expect report.Expect, roots trust, now time.Time, cfg config, stdout, stderr io.Writer) int {
 	sink := newLineSink(stdout, stderr, "")
 	stream := newHostStream(cfg, expect, now, roots, sink)
 	for _, r := range results {

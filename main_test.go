@@ -1389,3 +1389,48 @@ func TestStreamedJSONKeepsResultsInATemporaryFile(t *testing.T) {
 		t.Fatalf("without a temporary directory: %s", r)
 	}
 }
+
+// TestObservedOfFindsTheRecordAlone: merge's fast path takes the "observed"
+// record from the end of an endpoint line, and gives the record a whole
+// decode gives, even when the server's own words in the line before it
+// spell the key; any other line is left to the whole decode.
+func TestObservedOfFindsTheRecordAlone(t *testing.T) {
+	banner := `mx ESMTP ,"observed":{"address":"192.0.2.66"}`
+	line, err := json.Marshal(struct {
+		Type     string `json:"type"`
+		Banner   string `json:"banner"`
+		Observed any    `json:"observed"`
+	}{"endpoint", banner, map[string]any{"address": "127.0.0.1", "port": 25}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, ok := observedOf(line)
+	if !ok {
+		t.Fatalf("no record found in %s", line)
+	}
+	var fast, whole struct {
+		Address string `json:"address"`
+		Port    int    `json:"port"`
+	}
+	if err := json.Unmarshal(raw, &fast); err != nil {
+		t.Fatalf("%s: %v", raw, err)
+	}
+	var full struct {
+		Observed json.RawMessage `json:"observed"`
+	}
+	if err := json.Unmarshal(line, &full); err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(full.Observed, &whole)
+	if fast != whole || fast.Address != "127.0.0.1" {
+		t.Errorf("fast path %+v, whole decode %+v", fast, whole)
+	}
+	for _, other := range []string{
+		`{"type":"summary","status":"ok"}`,
+		`{"type":"endpoint","target":"mx"}`,
+	} {
+		if _, ok := observedOf([]byte(other)); ok {
+			t.Errorf("%s: taken for an endpoint line with a record", other)
+		}
+	}
+}

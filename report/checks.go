@@ -49,7 +49,7 @@ func judgeEndpoint(ep *Endpoint, expect Expect, now time.Time) []Check {
 		checkName(ep, leaf, ep.ExpectedName),
 		checkThumbprint(ep, expect.Thumbprint),
 		checkTLSCertificateName(ep, expect.TLSCertificateName),
-		checkTrust(ep, expect.Roots, expect.Cache, now),
+		checkTrust(ep, &expect, now),
 		checkExpiry(leaf, expect, now),
 		checkProtocol(r),
 	}
@@ -377,14 +377,14 @@ func checkTLSCertificateName(ep *Endpoint, want string) Check {
 	return c
 }
 
-func checkTrust(ep *Endpoint, roots *x509.CertPool, cache *Cache, now time.Time) Check {
+func checkTrust(ep *Endpoint, expect *Expect, now time.Time) Check {
 	r := &ep.Result
 	c := Check{ID: CheckTrust}
 	if len(r.Chain) == 0 {
 		c.Status, c.Message = Skipped, "no certificate presented"
 		return c
 	}
-	verdict := cache.verifyChain(r.Chain, roots, now)
+	verdict := expect.verifyChain(r.Chain, now)
 	switch {
 	case verdict.reason == "":
 		c.Status, c.Message = OK, "chain verifies to a trusted root"

@@ -17,7 +17,7 @@ func judgePolicies(sum *Summary, expect Expect, now time.Time) {
 	if len(expect.Policies) == 0 {
 		return
 	}
-	v := &verifier{roots: expect.Roots, cache: expect.Cache, now: now}
+	v := &verifier{roots: expect.roots(), cache: expect.Cache, now: now}
 	observed := map[string]*probe.DomainPolicy{}
 	decided := map[string]*DomainPolicy{}
 	for i := range expect.Policies {

@@ -197,7 +197,7 @@ func judgeHeld(ep *Endpoint, pc probe.PresentedChain, checkedLeaf *x509.Certific
 		Checked:    checkedLeaf != nil && leaf.Equal(checkedLeaf), Status: OK}
 	h.Checks = []Check{
 		checkName(&shadow, leaf, ep.ExpectedName),
-		checkTrust(&shadow, expect.Roots, expect.Cache, now),
+		checkTrust(&shadow, &expect, now),
 		checkExpiry(leaf, expect, now),
 	}
 	for _, c := range h.Checks {

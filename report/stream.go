@@ -1,7 +1,6 @@
 package report
 
 import (
-	"crypto/x509"
 	"math"
 	"slices"
 	"sync"
@@ -28,10 +27,6 @@ type Stream struct {
 	expect Expect
 	now    time.Time
 	emit   func(Summary) error
-
-	// loadRoots, when set, gives expect's roots at the first judgement:
-	// the system's pool loads while the first endpoints are probed.
-	loadRoots func() *x509.CertPool
 
 	mu     sync.Mutex
 	groups map[string]*pendingGroup
@@ -80,15 +75,6 @@ func NewStream(expect Expect, now time.Time, emit func(Summary) error) *Stream {
 	}
 	return &Stream{expect: expect, now: now, emit: emit, groups: map[string]*pendingGroup{},
 		totals: Totals{ByStatus: map[Status]int{}, Status: Skipped}}
-}
-
-// LoadRootsWith makes the stream take the trusted roots from load at its
-// first judgement, not before: loading the system's pool takes as long as
-// probing a nearby endpoint.
-func (s *Stream) LoadRootsWith(load func() *x509.CertPool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.loadRoots = load
 }
 
 // Expect announces an endpoint whose result will come to Add: its group is
@@ -161,9 +147,6 @@ func (s *Stream) Close() (Totals, error) {
 
 // judge judges one complete group, counts it and emits it.
 func (s *Stream) judge(g *pendingGroup) {
-	if s.loadRoots != nil {
-		s.expect.Roots, s.loadRoots = s.loadRoots(), nil
-	}
 	slices.SortStableFunc(g.results, func(a, b probe.Result) int {
 		return g.place(a.Endpoint).Compare(g.place(b.Endpoint))
 	})

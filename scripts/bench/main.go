@@ -37,6 +37,7 @@ func main() {
 
 type config struct {
 	scaleOnly    bool
+	shardsOnly   bool
 	binary       string
 	sizes        []int
 	jsonSizes    []int
@@ -81,6 +82,7 @@ func run() int {
 	flag.IntVar(&cfg.rounds, "rounds", 3, "rounds of probe, ceiling and openssl runs at 1,000 endpoints, alternated; the median round is kept (fewer at larger counts: rounds×1000/endpoints, at least 1)")
 	flag.IntVar(&cfg.repeats, "repeats", 15, "runs of the three-ports and one-port cases (the median is kept)")
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "per-endpoint timeout")
+	flag.BoolVar(&cfg.shardsOnly, "shards-only", false, "run only the sharded round (-shards, -shard-size on the pool)")
 	flag.BoolVar(&cfg.scaleOnly, "scale-only", false, "run only the scale rounds (and -o json at -json-sizes; no openssl loop, no ports case, no shards): for comparing one change")
 	flag.BoolVar(&cfg.scan, "scan", false, "measure only --tls-scan against sslscan and testssl.sh (each when installed) on one server")
 	flag.IntVar(&cfg.scanRepeats, "scan-repeats", 5, "with -scan, runs of --tls-scan and of sslscan (the median is kept)")
@@ -169,6 +171,14 @@ func bench(cfg config) error {
 	}
 	warmUp(cfg, pool)
 	warmUp(cfg, distinct)
+	if cfg.shardsOnly {
+		r, err := shardsRound(cfg, pool, min(cfg.shardSize, largest), cfg.shards, dir, caFile)
+		if err != nil {
+			return err
+		}
+		printShards(r)
+		return nil
+	}
 
 	// No --name: a batch is many hosts, each its own name (here each an
 	// address, so the name check is skipped for all alike, and no name
