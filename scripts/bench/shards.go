@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -18,6 +20,8 @@ type shardsResult struct {
 	single, merge     time.Duration
 	shardCPU          []time.Duration
 	load              string
+	// rounds is how many rounds this one is the median of.
+	rounds int
 }
 
 func (r shardsResult) total() time.Duration {
@@ -27,6 +31,28 @@ func (r shardsResult) total() time.Duration {
 	}
 	return t
 }
+
+// shardsRounds runs shardsRound cfg.shardRounds times and keeps the round
+// whose ratio is the median: the rounds' CPU times move by a fifth on a
+// shared machine from one minute to the next, and each round puts its
+// single run and its shards side by side in time.
+func shardsRounds(cfg config, f *fleet, size, n int, dir, caFile string) (shardsResult, error) {
+	var rounds []shardsResult
+	for range max(1, cfg.shardRounds) {
+		r, err := shardsRound(cfg, f, size, n, dir, caFile)
+		if err != nil {
+			return r, err
+		}
+		fmt.Printf("bench: shards round: %.2fx (one run %s CPU, shards and merge %s)\n", r.ratio(), r.single.Round(time.Millisecond), r.total().Round(time.Millisecond))
+		rounds = append(rounds, r)
+	}
+	slices.SortFunc(rounds, func(a, b shardsResult) int { return cmp.Compare(a.ratio(), b.ratio()) })
+	median := rounds[len(rounds)/2]
+	median.rounds = len(rounds)
+	return median, nil
+}
+
+func (r shardsResult) ratio() float64 { return float64(r.total()) / float64(r.single) }
 
 // shardsRound probes size endpoints of f once whole and once as n shards,
 // one after another (CPU time, not wall time, is compared, so running them
@@ -99,9 +125,9 @@ func runToFile(binary string, args []string, path string) (time.Duration, int, e
 }
 
 func printShards(r shardsResult) {
-	fmt.Printf("\n%d endpoints (pool): one run %s CPU; %d shards %v + merge %s = %s CPU, %.2fx (target <= 1.1x), load average %s\n",
-		r.endpoints, r.single.Round(time.Millisecond), r.shards, roundAll(r.shardCPU), r.merge.Round(time.Millisecond),
-		r.total().Round(time.Millisecond), float64(r.total())/float64(r.single), r.load)
+	fmt.Printf("\n%d endpoints (pool), the median of %d rounds: one run %s CPU; %d shards %v + merge %s = %s CPU, %.2fx (target <= 1.1x), load average %s\n",
+		r.endpoints, r.rounds, r.single.Round(time.Millisecond), r.shards, roundAll(r.shardCPU), r.merge.Round(time.Millisecond),
+		r.total().Round(time.Millisecond), r.ratio(), r.load)
 }
 
 func roundAll(ds []time.Duration) []time.Duration {
