@@ -234,7 +234,7 @@ func run() int {
 	fmt.Printf("| **score** | | **%d/%d** | **%d/%d** |\n", scores[0], len(cases), scores[1], len(cases))
 
 	fmt.Printf("\n## Speed: %d scrapes of the healthy server from %d workers, median of %d rounds\n\n", *scrapes, *workers, *rounds)
-	fmt.Println("| exporter | probes/s | p50 | p99 | RSS after | peak RSS |\n|---|---|---|---|---|---|")
+	fmt.Println("| exporter | probes/s | CPU per probe | p50 | p99 | RSS after | peak RSS |\n|---|---|---|---|---|---|---|")
 	// One healthy server per worker: scrapes of one target in flight
 	// together share a probe in starttls-probe serve, which would measure
 	// the sharing rather than the probe.
@@ -249,14 +249,20 @@ func run() int {
 	}
 	timed := []*exporter{exporters[0], quick, exporters[1]}
 	perSecond := make([][]float64, len(timed))
+	// CPU per probe, the exporter process's own: steadier than probes/s on
+	// a machine whose other load moves, and what "as fast per probe" means
+	// for whoever pays for the exporter's CPU.
+	cpu := make([][]time.Duration, len(timed))
 	p50 := make([][]time.Duration, len(timed))
 	p99 := make([][]time.Duration, len(timed))
 	for range *rounds {
 		for i, e := range timed {
+			before := e.proc.cpu()
 			rate, lat, err := load(client, e, healthy, *scrapes)
 			if err != nil {
 				return fail(err)
 			}
+			cpu[i] = append(cpu[i], (e.proc.cpu()-before)/time.Duration(*scrapes))
 			perSecond[i] = append(perSecond[i], rate)
 			p50[i] = append(p50[i], lat[len(lat)/2])
 			p99[i] = append(p99[i], lat[len(lat)*99/100])
@@ -264,7 +270,7 @@ func run() int {
 	}
 	for i, e := range timed {
 		rss, peak := e.proc.memory()
-		fmt.Printf("| %s | %.0f | %s | %s | %.1f MB | %.1f MB |\n", e.name, median(perSecond[i]),
+		fmt.Printf("| %s | %.0f | %s | %s | %s | %.1f MB | %.1f MB |\n", e.name, median(perSecond[i]), median(cpu[i]).Round(10*time.Microsecond),
 			median(p50[i]).Round(100*time.Microsecond), median(p99[i]).Round(100*time.Microsecond), rss, peak)
 	}
 
@@ -347,6 +353,25 @@ func (p *process) memory() (rss, peak float64) {
 		}
 	}
 	return rss, peak
+}
+
+// cpu is the process's user and system time so far, from /proc (clock
+// ticks of 10 ms, the kernel's USER_HZ on Linux).
+func (p *process) cpu() time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: state is the first, utime the 12th, stime the 13th.
+	_, rest, ok := strings.Cut(string(data), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // exporter is one exporter under test and how to read its answer.
