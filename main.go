@@ -1481,8 +1481,6 @@ type runSink interface {
 type lineSink struct {
 	lw    *lineWriter
 	shard string
-	out   output
-	w     io.Writer
 	err   io.Writer
 }
 
