@@ -1518,8 +1518,8 @@ func (l *lineSink) finish(totals report.Totals, now time.Time) (int, bool) {
 // held run would write it (render.JSONDocument).
 type documentSink struct {
 	doc *render.JSONDocument
-	// places are announced by the goroutine that plans and read by the
-	// one that judges.
+	// places and shared endpoints come from the goroutine that plans,
+	// judged hosts from the one that judges.
 	mu     sync.Mutex
 	places map[probe.Endpoint]probe.Place
 	out    output
@@ -1560,7 +1560,11 @@ func (d *documentSink) host(s report.Summary) error {
 	})
 }
 
-func (d *documentSink) shared(e report.SharedEndpoint) { d.doc.AddShared(e) }
+func (d *documentSink) shared(e report.SharedEndpoint) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.doc.AddShared(e)
+}
 
 func (d *documentSink) flush() {}
 
