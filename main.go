@@ -1240,7 +1240,7 @@ func trustedRoots(path string) (trust, error) {
 
 // probeAndReport probes the jobs, judges the results, compares them with
 // the baseline and delivers the report; it returns the exit status. roots
-// gives expect's trusted roots once they are loaded.
+// are the run's trusted roots (trust).
 func probeAndReport(ctx context.Context, jobs []probe.Job, opts probe.Options, expect report.Expect, roots trust, cfg config, stdout, stderr io.Writer) int {
 	if cfg.out.format == "jsonl" {
 		return streamJobs(ctx, sendJobs(ctx, jobs), opts, expect, roots, cfg, stdout, stderr)
@@ -1658,7 +1658,7 @@ func streamJobs(ctx context.Context, jobs <-chan probe.Job, opts probe.Options, 
 
 // lean drops what no output of the run shows: the transcripts, without -v
 // (a few kilobytes an endpoint, held until its host is judged, or for the
-// whole run with -o json).
+// whole run in a held one).
 func lean(r probe.Result, verbose bool) probe.Result {
 	if verbose {
 		return r

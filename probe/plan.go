@@ -27,7 +27,7 @@ const planQueue = 64
 // cannot split a host's ports; a host name's jobs go out once its last
 // port has been read, that is when the next target's first endpoint or the
 // end of the input comes; an address literal's at once). Jobs come out in
-// no fixed order.
+// no fixed order, each with its Place in the input's.
 //
 // Every job comes out once, however many targets lead to it:
 //   - A target line given again (the same host, case aside, port and TLS
