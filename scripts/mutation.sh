@@ -6,7 +6,8 @@
 #   scripts/mutation.sh        report/... and the probe's dialogue, guard,
 #                              TLS-required test, replies and name rules
 #   scripts/mutation.sh full report   (or probe, or one package's directory,
-#                              such as report/baseline) a part of it
+#                              such as report/baseline, or one file, such
+#                              as report/posture.go) a part of it
 #   scripts/mutation.sh ci     only the guard and the judgement rules (a few
 #                              minutes); exits 1 when efficacy is below
 #                              MUTATION_TARGET (default 90)
@@ -42,7 +43,8 @@ full)
   "") scope=("${report[@]}" "${probe[@]}") ;;
   report) scope=("${report[@]}") ;;
   probe) scope=("${probe[@]}") ;;
-  *) scope=($(find "$part" -maxdepth 1 -name '*.go' ! -name '*_test.go' | sort)) ;;
+  *) if [ -f "$part" ]; then scope=("$part")
+     else scope=($(find "$part" -maxdepth 1 -name '*.go' ! -name '*_test.go' | sort)); fi ;;
   esac
   ;;
 ci)
