@@ -359,3 +359,23 @@ func TestPrometheusPolicyNamesPassPromtool(t *testing.T) {
 	}
 	checkMetricsWithPromtool(t, out.Bytes())
 }
+
+// BenchmarkPrometheus renders every golden case's summary, about what an
+// exporter scrape renders per probe (issue 15: the exposition was a sixth
+// of a scrape's CPU).
+func BenchmarkPrometheus(b *testing.B) {
+	var summaries []report.Summary
+	for _, tc := range goldenCases(b) {
+		summaries = append(summaries, tc.summary())
+	}
+	var out bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, s := range summaries {
+			out.Reset()
+			if err := Prometheus(&out, s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -96,7 +96,7 @@ func expectName(t testing.TB, name string) report.Expect {
 	return report.Expect{Name: name, Roots: reporttest.Roots(t), WarnDays: report.DefaultWarnDays, CritDays: report.DefaultCritDays}
 }
 
-func goldenCases(t *testing.T) []goldenCase {
+func goldenCases(t testing.TB) []goldenCase {
 	good := completeDialogue(t, endpoint(25), "good")
 
 	notOffered := completeDialogue(t, endpoint(25), "good")
