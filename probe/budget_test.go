@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,5 +56,26 @@ func TestBudgetEndsWithParentWhileWaiting(t *testing.T) {
 	}
 	if !errors.Is(b.Err(), context.Canceled) {
 		t.Errorf("the budget's Err is %v right after, want context.Canceled", b.Err())
+	}
+}
+
+// A deadline says which timeout ran out: --timeout's when given, else the
+// default the probe applied (Options.Timeout 0 means DefaultTimeout, not
+// "no answer within 0s").
+func TestDeadlineErrorNamesTheTimeoutApplied(t *testing.T) {
+	t.Parallel()
+	for given, want := range map[time.Duration]string{
+		0:               "no answer within the " + DefaultTimeout.String() + " timeout",
+		-time.Second:    "no answer within the " + DefaultTimeout.String() + " timeout",
+		7 * time.Second: "no answer within the 7s timeout",
+	} {
+		s := &session{opts: Options{Timeout: given}}
+		err := s.ctxError(PhaseBanner, context.DeadlineExceeded)
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("Timeout %v: %v, want %q wrapping the deadline", given, err, want)
+		}
+	}
+	if err := (&session{}).ctxError(PhaseBanner, context.Canceled); !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "interrupted") {
+		t.Errorf("cancelled: %v, want interrupted", err)
 	}
 }

@@ -357,7 +357,10 @@ func TestGuardAllowsRCPTOnlyToTheGivenAddress(t *testing.T) {
 
 func TestCheckRCPTAddress(t *testing.T) {
 	t.Parallel()
-	for _, ok := range []string{"postmaster@contoso.com", "first.last+tag@mail.contoso.com", "a_b-c@x.test"} {
+	for _, ok := range []string{"postmaster@contoso.com", "first.last+tag@mail.contoso.com", "a_b-c@x.test",
+		// The last allowed character, and 254 characters, the most a
+		// path may carry (255 is refused below).
+		"tilde~@contoso.com", strings.Repeat("a", 249) + "@b.cd"} {
 		if err := probe.CheckRCPTAddress(ok); err != nil {
 			t.Errorf("CheckRCPTAddress(%q) = %v, want it accepted", ok, err)
 		}
@@ -370,6 +373,13 @@ func TestCheckRCPTAddress(t *testing.T) {
 	} {
 		if err := probe.CheckRCPTAddress(bad); err == nil {
 			t.Errorf("CheckRCPTAddress(%q) accepted it, want a plain mailbox only", bad)
+		}
+	}
+	// Just outside the allowed characters, a space and DEL: the error
+	// names the character, not only "not a plain mailbox".
+	for bad, char := range map[string]string{"post master@contoso.com": `' '`, "post\x7fmaster@contoso.com": `'\x7f'`, "tab\tmaster@contoso.com": `'\t'`} {
+		if err := probe.CheckRCPTAddress(bad); err == nil || !strings.Contains(err.Error(), "character "+char+" not allowed") {
+			t.Errorf("CheckRCPTAddress(%q) = %v, want character %s not allowed", bad, err, char)
 		}
 	}
 }

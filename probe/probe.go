@@ -216,10 +216,8 @@ func CheckEHLOName(name string) error {
 // connection then says the address literal of its local address, which
 // the RFC allows in place of a name.
 func DefaultEHLOName() string {
-	h, err := os.Hostname()
-	if err != nil {
-		return ""
-	}
+	// When it fails, os.Hostname's name is "", which is no FQDN.
+	h, _ := os.Hostname()
 	return fqdnOrNothing(h)
 }
 

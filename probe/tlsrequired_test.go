@@ -578,3 +578,23 @@ func replyLine(r *probe.Reply) string {
 	}
 	return strconv.Itoa(r.Code) + " " + strings.Join(r.Lines, "\n")
 }
+
+// A connection the TLS-required test leaves behind is hung up before the
+// next one opens, even by a server that leaves closing to the client after
+// QUIT: the probe never holds two connections to one server for one
+// endpoint, nor leaves one open until its deadline.
+func TestConnectionLeftByTheTestIsClosedBeforeTheNext(t *testing.T) {
+	t.Parallel()
+	sc := courierScript(newChain(t))
+	sc.HoldAfterQUIT = true
+	s := probetest.NewScript(t, sc)
+	res := probe.Probe(context.Background(), endpointOf(s), options())
+	s.Close()
+	if res.Error != nil || res.TLSRequired == nil || res.TLSRequired.STARTTLSRefusedAfter == nil {
+		t.Fatalf("error %v, test %+v: want STARTTLS asked again on a new connection", res.Error, res.TLSRequired)
+	}
+	want := []string{"EHLO " + ehloName, "MAIL FROM:<>", "RSET", "STARTTLS", "QUIT", probetest.HungUp, "EHLO " + ehloName}
+	if got := s.Commands(); len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
+		t.Errorf("the server heard %q, want the first connection hung up before the second's EHLO: %q", got, want)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Script is a scripted SMTP server, for the replies and misbehaviour that
@@ -53,7 +54,17 @@ type Script struct {
 	// Handler, when set, replaces the whole dialogue: it gets the raw
 	// connection (an HTTP or SSH server, a trickling banner, ...).
 	Handler func(c net.Conn)
+	// HoldAfterQUIT answers QUIT and leaves the hanging up to the client,
+	// recording "<hung up>" among the commands when it does; and a new
+	// connection is greeted only once the earlier ones are hung up (or
+	// 2 s have passed), so that the record says whether the client
+	// closed a connection before opening the next.
+	HoldAfterQUIT bool
 }
+
+// HungUp is what Commands records when a client hangs up a connection
+// held after QUIT (Script.HoldAfterQUIT).
+const HungUp = "<hung up>"
 
 // maxCommandLine bounds what the scripted server reads per command line.
 const maxCommandLine = 4096
@@ -144,6 +155,20 @@ func (rs *rawServer) close() error {
 	return err
 }
 
+// awaitEarlierHangUps waits until c is the only connection open, for at
+// most 2 s: long enough for a client's close to arrive on a loaded
+// machine, short next to a probe's timeout.
+func (rs *rawServer) awaitEarlierHangUps(c net.Conn) {
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		rs.mu.Lock()
+		alone := len(rs.conns) == 1 && rs.conns[c]
+		rs.mu.Unlock()
+		if alone {
+			return
+		}
+	}
+}
+
 func (rs *rawServer) record(cmd string) {
 	rs.mu.Lock()
 	rs.commands = append(rs.commands, cmd)
@@ -184,6 +209,9 @@ func (rs *rawServer) handle(c net.Conn) {
 			return
 		}
 		c, secure = tc, true
+	}
+	if sc.HoldAfterQUIT {
+		rs.awaitEarlierHangUps(c)
 	}
 	if len(sc.Greeting) == 0 {
 		// Silent: hold the connection until the client gives up.
@@ -270,6 +298,10 @@ func (rs *rawServer) handle(c net.Conn) {
 			reply = []string{"250 2.0.0 OK"}
 		case "QUIT":
 			writeLines(c, []string{"221 2.0.0 Service closing transmission channel"})
+			if sc.HoldAfterQUIT {
+				io.Copy(io.Discard, c)
+				rs.record(HungUp)
+			}
 			return
 		case "RCPT":
 			reply = sc.RCPT
