@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -82,6 +83,12 @@ func TestFilteredDefaultPortCostsTheConnectBudget(t *testing.T) {
 			}
 			if errors.Is(res.Error, syscall.ECONNREFUSED) {
 				t.Errorf("error %v reads as refused, want filtered", res.Error)
+			}
+			// The message says which wait ran out: the default port's
+			// budget, or the endpoint's --timeout.
+			const budget = "the connect budget of a port not asked for"
+			if got := strings.Contains(res.Error.Error(), budget); got != defaulted {
+				t.Errorf("error %q: mentions %q: %v, want %v", res.Error, budget, got, defaulted)
 			}
 			// Not before the budget; within 1.5 s after it on 2 loaded cores.
 			if took < want-50*time.Millisecond || took > want+1500*time.Millisecond {

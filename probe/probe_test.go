@@ -684,6 +684,10 @@ func TestRefusedPortIsTypedAsRefused(t *testing.T) {
 		if errors.As(res.Error, &ne) && ne.Timeout() {
 			t.Errorf("DefaultPort %v: error %v reads as a timeout, want refused", defaulted, res.Error)
 		}
+		// What an admin reads, too: nothing about waiting.
+		if strings.Contains(res.Error.Error(), "no answer within") {
+			t.Errorf("DefaultPort %v: error %q speaks of a wait, want refused", defaulted, res.Error)
+		}
 	}
 }
 
