@@ -97,3 +97,19 @@ func TestFilteredDefaultPortCostsTheConnectBudget(t *testing.T) {
 		})
 	}
 }
+
+// With a --timeout shorter than the connect budget of a port nobody asked
+// for, it is --timeout that runs out, and the error says so.
+func TestFilteredDefaultPortWithAShorterTimeout(t *testing.T) {
+	t.Parallel()
+	ep := probe.Endpoint{Target: "127.0.0.1", Host: "127.0.0.1", Port: filteredPort(t), DefaultPort: true}
+	opts := options()
+	opts.Timeout = time.Second
+	res := probe.Probe(context.Background(), ep, opts)
+	if res.Error == nil || res.Error.Phase != probe.PhaseConnect {
+		t.Fatalf("error %v, want a connect failure", res.Error)
+	}
+	if msg := res.Error.Error(); !strings.Contains(msg, "no answer within the 1s timeout") || strings.Contains(msg, "connect budget") {
+		t.Errorf("error %q, want the 1s timeout named, not the connect budget", msg)
+	}
+}

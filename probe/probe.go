@@ -508,10 +508,17 @@ func (s *session) connect(addr string) bool {
 	}
 	start := time.Now()
 	ctx := s.ctx
+	// budgetFirst: the connect budget of a port nobody asked for ends
+	// before the endpoint's deadline, so a dial that times out ran out of
+	// the budget, not of --timeout.
+	budgetFirst := false
 	if s.res.Endpoint.DefaultPort {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultPortConnectTimeout)
 		defer cancel()
+		endpointEnds, bounded := s.ctx.Deadline()
+		budgetEnds, _ := ctx.Deadline()
+		budgetFirst = !bounded || budgetEnds.Before(endpointEnds)
 	}
 	// No TCP keep-alive: Go turns it on for every dial (first probe after
 	// 15 s), which a session bounded by --timeout never reaches, and
@@ -520,10 +527,16 @@ func (s *session) connect(addr string) bool {
 	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(s.res.Endpoint.Port)))
 	s.res.Timings.Connect = time.Since(start)
 	if err != nil {
-		if ctx.Err() != nil && s.ctx.Err() == nil {
+		// The dial's timeout can come back before ctx says it is done
+		// (the socket's deadline fires first), hence the error's kind too.
+		if budgetFirst && s.ctx.Err() == nil && (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)) {
 			// Wrapped, not replaced: the *net.OpError stays reachable,
 			// and its Timeout() says filtered rather than refused.
 			err = fmt.Errorf("no answer within %s, the connect budget of a port not asked for: %w", DefaultPortConnectTimeout, err)
+			// Not through fail, which reads a timeout error as the
+			// endpoint's deadline ("no answer within the 30s timeout").
+			s.res.Error = &Error{Phase: PhaseConnect, Err: err}
+			return false
 		}
 		s.fail(PhaseConnect, err, nil)
 		return false
