@@ -66,6 +66,20 @@ func TestReplyParsing(t *testing.T) {
 			lines: []string{"mx.test ESMTP 1.2.3 ready"},
 		},
 		{
+			// RFC 3463: subject and detail are 0 to 999.
+			name:     "enhanced code at the top of its range",
+			wire:     "550 5.999.999 policy\r\n",
+			code:     550,
+			lines:    []string{"5.999.999 policy"},
+			enhanced: "5.999.999",
+		},
+		{
+			name:  "enhanced code detail past 999",
+			wire:  "550 5.7.1000 policy\r\n",
+			code:  550,
+			lines: []string{"5.7.1000 policy"},
+		},
+		{
 			name:  "enhanced code class must be 2 to 5",
 			wire:  "550 6.1.1 no such user\r\n",
 			code:  550,
