@@ -93,6 +93,14 @@ func TestReplyParsing(t *testing.T) {
 			keywords: []string{"STARTTLS"},
 		},
 		{
+			// RFC 5321 section 4.2.1 defines 1yz, though SMTP sends none:
+			// the reader takes every class from 1 to 5.
+			name:  "positive preliminary class",
+			wire:  "150 go on\r\n",
+			code:  150,
+			lines: []string{"go on"},
+		},
+		{
 			name:  "code alone",
 			wire:  "250\r\n",
 			code:  250,
