@@ -101,6 +101,12 @@ func TestReplyParsing(t *testing.T) {
 			lines: []string{"go on"},
 		},
 		{
+			name:  "nines in the code",
+			wire:  "299 odd but well formed\r\n",
+			code:  299,
+			lines: []string{"odd but well formed"},
+		},
+		{
 			name:  "code alone",
 			wire:  "250\r\n",
 			code:  250,
@@ -208,6 +214,10 @@ func TestReplyReaderErrors(t *testing.T) {
 	}{
 		{name: "not SMTP", wire: "SSH-2.0-OpenSSH_9.6\r\n", errorHas: "malformed reply"},
 		{name: "HTTP", wire: "HTTP/1.1 400 Bad Request\r\n", errorHas: "malformed reply"},
+		// The error quotes at most 60 bytes of the line, and says "..."
+		// only when it cut.
+		{name: "60 bytes quoted whole", wire: strings.Repeat("x", 60) + "\r\n", errorHas: `"` + strings.Repeat("x", 60) + `" is not`},
+		{name: "61 bytes cut at 60", wire: strings.Repeat("y", 61) + "\r\n", errorHas: `"` + strings.Repeat("y", 60) + `"... is not`},
 		{name: "short code", wire: "22 hi\r\n", errorHas: "malformed reply"},
 		{name: "code changes inside a reply", wire: "250-mx.test\r\n550 no\r\n", errorHas: "malformed reply"},
 		{name: "no separator", wire: "220mx.test ready\r\n", errorHas: "malformed reply"},
