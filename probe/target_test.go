@@ -31,6 +31,11 @@ func TestParseTarget(t *testing.T) {
 		{in: "[2001:db8::25]:465", host: "2001:db8::25", port: 465},
 		{in: "[2001:db8::25]:smtp", host: "2001:db8::25", port: 25},
 		{in: "::1", host: "::1"},
+		// The ends of what a name may hold: z and Z, a 63-character label,
+		// 253 characters in all.
+		{in: "zz.ZZ.test", host: "zz.ZZ.test"},
+		{in: strings.Repeat("a", 63) + ".contoso.com", host: strings.Repeat("a", 63) + ".contoso.com"},
+		{in: strings.Repeat("abcdefghi.", 25) + "com", host: strings.Repeat("abcdefghi.", 25) + "com"},
 
 		{in: "", errorHas: "empty target"},
 		{in: "   ", errorHas: "empty target"},
