@@ -60,6 +60,22 @@ type ruleCase struct {
 	check func(t *testing.T, p reporttest.DiagPKI, ep Endpoint)
 }
 
+// postfixDialogue is a Postfix port offering STARTTLS and, after it, AUTH,
+// presenting chain.
+func postfixDialogue(role int, chain []*x509.Certificate) reporttest.Dialogue {
+	return reporttest.Dialogue{Role: role, Chain: chain, Script: reporttest.PostfixScript(
+		[]string{"250-PIPELINING", "250 STARTTLS"}, []string{"250-PIPELINING", "250 AUTH PLAIN LOGIN"}, false)}
+}
+
+// eximDialogue is the same on Exim, with its default banner.
+func eximDialogue(role int, chain []*x509.Certificate) reporttest.Dialogue {
+	return reporttest.Dialogue{Role: role, Chain: chain, Script: probetest.Script{
+		Greeting:     []string{"220 mx.contoso.test ESMTP Exim 4.96 Mon, 01 Jul 2030 10:00:00 +0000"},
+		EHLO:         []string{"250-mx.contoso.test Hello", "250-PIPELINING", "250 STARTTLS"},
+		STARTTLS:     []string{"220 TLS go ahead"},
+		EHLOAfterTLS: []string{"250-mx.contoso.test Hello", "250-PIPELINING", "250 AUTH PLAIN LOGIN"}}}
+}
+
 func ruleCases(p reporttest.DiagPKI) []ruleCase {
 	frontend, client, hub := reporttest.Frontend, reporttest.Client, reporttest.Hub
 	scenario := p.Scenarios()
@@ -284,6 +300,63 @@ func ruleCases(p reporttest.DiagPKI) []ruleCase {
 			name: "the reference endpoint does not differ", dialogues: []reporttest.Dialogue{frontend(p.Good), secondNode}, of: 0,
 			notWant: []string{DiagCertificateDiffers},
 		},
+		{
+			name: "KB 2989382 with no certificate for the name seen: the fix selects one by the name", dialogues: []reporttest.Dialogue{kb},
+			want: []string{DiagSTARTTLSMissingTLSRequired},
+			check: func(t *testing.T, p reporttest.DiagPKI, ep Endpoint) {
+				fix := strings.Join(findDiagnosis(ep, DiagSTARTTLSMissingTLSRequired).Fix, "\n")
+				for _, want := range []string{"$cert = Get-ExchangeCertificate | Where-Object { $_.CertificateDomains -contains 'mail.contoso.test' -and",
+					"\nEnable-ExchangeCertificate -Thumbprint $cert.Thumbprint -Services SMTP\n"} {
+					if !strings.Contains(fix, want) {
+						t.Errorf("fix lacks %q:\n%s", want, fix)
+					}
+				}
+			},
+		},
+		{
+			name: "the ports presenting the reference are named lowest first", dialogues: []reporttest.Dialogue{client(p.Good), frontend(p.Good), hub(p.GoodOld)}, of: 2,
+			want: []string{DiagCertificateDiffers},
+			check: func(t *testing.T, p reporttest.DiagPKI, ep Endpoint) {
+				d := findDiagnosis(ep, DiagCertificateDiffers)
+				if !strings.HasPrefix(d.Cause, "Port 2525 presents another certificate") || !strings.Contains(d.Cause, " than port 25, port 587 (") {
+					t.Errorf("cause = %q", d.Cause)
+				}
+				want := []Place{{Address: "127.0.0.1", Port: 25, ServicePort: 25}, {Address: "127.0.0.1", Port: 587, ServicePort: 587}}
+				if len(d.Compare) != 2 || d.Compare[0].Differs || !slices.Equal(d.Compare[0].Places, want) {
+					t.Errorf("compare = %+v, want the reference first at %+v", d.Compare, want)
+				}
+			},
+		},
+		{
+			name: "another certificate on Postfix 25 is set in main.cf", dialogues: []reporttest.Dialogue{postfixDialogue(25, p.GoodOld), postfixDialogue(587, p.Good)},
+			want: []string{DiagCertificateDiffers},
+			check: func(t *testing.T, p reporttest.DiagPKI, ep Endpoint) {
+				want := []string{"postconf -e 'smtpd_tls_chain_files = /etc/postfix/mail.contoso.test.pem'", "postfix reload"}
+				if fix := findDiagnosis(ep, DiagCertificateDiffers).Fix; !slices.Equal(fix, want) {
+					t.Errorf("fix %q, want %q", fix, want)
+				}
+			},
+		},
+		{
+			name: "another certificate on Postfix 465 is set in master.cf", dialogues: []reporttest.Dialogue{postfixDialogue(25, p.Good), postfixDialogue(465, p.GoodOld)}, of: 1,
+			want: []string{DiagCertificateDiffers},
+			check: func(t *testing.T, p reporttest.DiagPKI, ep Endpoint) {
+				want := []string{"postconf -P 'submissions/inet/smtpd_tls_chain_files=/etc/postfix/mail.contoso.test.pem'", "postfix reload"}
+				if fix := findDiagnosis(ep, DiagCertificateDiffers).Fix; !slices.Equal(fix, want) {
+					t.Errorf("fix %q, want %q", fix, want)
+				}
+			},
+		},
+		{
+			name: "another certificate on Exim names the files for the name", dialogues: []reporttest.Dialogue{eximDialogue(25, p.GoodOld), eximDialogue(587, p.Good)},
+			want: []string{DiagCertificateDiffers},
+			check: func(t *testing.T, p reporttest.DiagPKI, ep Endpoint) {
+				fix := findDiagnosis(ep, DiagCertificateDiffers).Fix
+				if ep.Server.Software != SoftwareExim || !slices.Contains(fix, "#   tls_certificate = /etc/exim4/mail.contoso.test.crt") {
+					t.Errorf("server %s, fix:\n%s", ep.Server.Software, strings.Join(fix, "\n"))
+				}
+			},
+		},
 	}
 }
 
@@ -316,6 +389,49 @@ func TestDiagnosisRules(t *testing.T) {
 			}
 			if tc.check != nil && !t.Failed() {
 				tc.check(t, p, ep)
+			}
+		})
+	}
+}
+
+// Without a name to go by (an address probed, no --name), the fixes hold a
+// placeholder or a neutral file name rather than a name nobody gave.
+func TestFixesWithoutAName(t *testing.T) {
+	t.Parallel()
+	p := reporttest.NewDiagPKI(t)
+	kb := p.Scenarios()["exchange-kb2989382"][0]
+	cases := []struct {
+		name      string
+		dialogues []reporttest.Dialogue
+		diagnosis string
+		want      string // in the fix
+	}{
+		{name: "Postfix", dialogues: []reporttest.Dialogue{postfixDialogue(25, p.GoodOld), postfixDialogue(587, p.Good)}, diagnosis: DiagCertificateDiffers,
+			want: "postconf -e 'smtpd_tls_chain_files = /etc/postfix/mail.pem'"},
+		{name: "Exim", dialogues: []reporttest.Dialogue{eximDialogue(25, p.GoodOld), eximDialogue(587, p.Good)}, diagnosis: DiagCertificateDiffers,
+			want: "#   tls_certificate = /etc/exim4/<FQDN clients use>.crt"},
+		{name: "Exchange, KB 2989382", dialogues: []reporttest.Dialogue{kb}, diagnosis: DiagSTARTTLSMissingTLSRequired,
+			want: "$cert = Get-ExchangeCertificate | Where-Object { $_.CertificateDomains -contains '<FQDN clients use>' -and"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var results []probe.Result
+			for _, d := range tc.dialogues {
+				r := d.Result(t)
+				r.Endpoint.Target, r.Endpoint.Host = r.Address, r.Address
+				results = append(results, r)
+			}
+			ep := Judge(results, Expect{Roots: p.Roots()}, reporttest.DiagNow).Endpoints[0]
+			if ep.ExpectedName != "" {
+				t.Fatalf("expected name %q, want none", ep.ExpectedName)
+			}
+			d := findDiagnosis(ep, tc.diagnosis)
+			if d == nil {
+				t.Fatalf("no %s among %q", tc.diagnosis, diagnosisIDs(ep))
+			}
+			if fix := strings.Join(d.Fix, "\n"); !strings.Contains(fix, tc.want) {
+				t.Errorf("fix lacks %q:\n%s", tc.want, fix)
 			}
 		})
 	}
