@@ -75,7 +75,8 @@ type CertificateRow struct {
 	NotAfter time.Time `json:"not_after"`
 	// Count is how many of the compared endpoints present it.
 	Count int `json:"count"`
-	// Places are the first MaxPlaces of them, in report order.
+	// Places are the MaxPlaces lowest of them, by address then port
+	// (lowestPlaces): the same few whatever order the endpoints came in.
 	Places []Place `json:"places"`
 	// Differs marks the certificates that are not the one the others are
 	// compared with (referenceLeaf).
