@@ -80,7 +80,7 @@ func TestRecognizeSoftware(t *testing.T) {
 	}
 	for _, tc := range tests {
 		r := probe.Result{Banner: &probe.Reply{Code: 220, Lines: tc.banner}, EHLO: tc.ehlo}
-		s := recognizeServer(&r)
+		s := returnsWithin(t, 2*time.Second, func() Server { return recognizeServer(&r) })
 		evidence := ""
 		if len(s.Evidence) > 0 {
 			evidence = s.Evidence[0]
@@ -88,6 +88,52 @@ func TestRecognizeSoftware(t *testing.T) {
 		if s.Software != tc.software || evidence != tc.evidence {
 			t.Errorf("%s: %+v, want %s from %q", tc.name, s, tc.software, tc.evidence)
 		}
+	}
+}
+
+// TestBannerWordsMatchWholeWordsOnly checks the banner patterns against text
+// where the product's name first appears inside a longer word or host name:
+// the matcher must look past that occurrence, to the next one or to the end.
+func TestBannerWordsMatchWholeWordsOnly(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		phrase, text string
+		want         bool
+	}{
+		{"sendmail", "esmtp notsendmail ready", false},
+		{"sendmail", "esmtp sendmailer ready", false},
+		{"sendmail", "xsendmail esmtp sendmail 8.17.1", true},
+		{"sendmail", "sendmail.example.net esmtp sendmail", true},
+		{"sendmail", "sendmail.example.net esmtp sendmail-ng", false},
+		{"esmtp postfix", "esmtp postfixes esmtp postfix", true},
+		{"esmtp postfix", "esmtp postfix_2 esmtp postfix-3", false},
+		{"esmtp postfix", "esmtp postfix", true},
+		{"esmtp postfix", "esmtp post", false},
+		{"esmtp exim", "(esmtp exim)", true},
+	}
+	for _, tc := range tests {
+		got := returnsWithin(t, 2*time.Second, func() bool { return containsWords(tc.phrase)(tc.text) })
+		if got != tc.want {
+			t.Errorf("%q in %q: %v, want %v", tc.phrase, tc.text, got, tc.want)
+		}
+	}
+}
+
+// returnsWithin runs f and fails the test when it has not returned within
+// d. A matcher whose search stops advancing spins forever, and the test
+// binary would wait for it until go test's timeout; failing here ends the
+// test while the stuck goroutine is left behind.
+func returnsWithin[T any](t *testing.T, d time.Duration, f func() T) T {
+	t.Helper()
+	done := make(chan T, 1)
+	go func() { done <- f() }()
+	select {
+	case v := <-done:
+		return v
+	case <-time.After(d):
+		t.Fatalf("still running after %s", d)
+		var zero T
+		return zero
 	}
 }
 
