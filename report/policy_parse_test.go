@@ -2,9 +2,12 @@ package report
 
 import (
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/starttls-probe/starttls-probe/probe"
 )
@@ -19,6 +22,12 @@ func TestParseSTSRecord(t *testing.T) {
 		{record: "v=STSv1; id=" + strings.Repeat("a", 32), id: strings.Repeat("a", 32)},
 		{record: "v=STSv1; id=" + strings.Repeat("a", 33), err: "not 1 to 32 letters and digits"},
 		{record: "v=STSv1; id=2024-01", err: "not 1 to 32 letters and digits"},
+		// The ends of each range: a, z, A, Z, 0, 9.
+		{record: "v=STSv1; id=azAZ09", id: "azAZ09"},
+		{record: "v=STSv1; id=z", id: "z"},
+		{record: "v=STSv1; id=A", id: "A"},
+		{record: "v=STSv1; id=9", id: "9"},
+		{record: "v=STSv1; id=20240101T000000", id: "20240101T000000"},
 		{record: "v=STSv1; id=", err: "not 1 to 32 letters and digits"},
 		{record: "v=STSv1;", err: "no id field"},
 		{record: "v=STSv1 id=1", err: `must start with "v=STSv1;"`},
@@ -51,6 +60,13 @@ func TestParseSTSPolicy(t *testing.T) {
 		{name: "bad mode", body: "version: STSv1\nmode: strict\nmx: a.example\nmax_age: 1\n", err: `mode "strict"`},
 		{name: "bad version", body: "version: STSv2\nmode: enforce\nmx: a.example\nmax_age: 1\n", err: `version "STSv2"`},
 		{name: "no max_age", body: "version: STSv1\nmode: enforce\nmx: a.example\n", err: "no max_age"},
+		{name: "max_age 0", body: "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 0\n", mode: "enforce", maxAge: 0, mx: []string{"a.example"}},
+		{name: "max_age of 10 digits", body: "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 9999999999\n", mode: "enforce", maxAge: 9999999999, mx: []string{"a.example"}},
+		{name: "max_age of 11 digits", body: "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 00000000001\n", err: `max_age "00000000001"`},
+		{name: "max_age negative", body: "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: -1\n", err: `max_age "-1"`},
+		// The value is quoted whole up to 20 characters, cut beyond.
+		{name: "max_age of 20 characters", body: "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 12345678901234567890\n", err: `max_age "12345678901234567890" is not`},
+		{name: "max_age of 21 characters", body: "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 123456789012345678901\n", err: `max_age "12345678901234567890..." is not`},
 		{name: "max_age not a number", body: "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 1d\n", err: `max_age "1d"`},
 		{name: "not key: value", body: "<html>Not found</html>\n", err: "is not key: value"},
 	} {
@@ -104,6 +120,46 @@ func TestParseTLSRPT(t *testing.T) {
 			t.Errorf("%q: error %v, want one saying %q", tc.record, err, tc.err)
 		case tc.err == "" && (err != nil || strings.Join(rua, " ") != strings.Join(tc.rua, " ")):
 			t.Errorf("%q: %v, %v; want %v", tc.record, rua, err, tc.rua)
+		}
+	}
+}
+
+// TestDomainDNSSEC reads the domain's DNSSEC status from what a loopback
+// resolver answered for _mta-sts and _smtp._tls: a SERVFAIL is bogus only
+// when the data is there without validation (asked again with CD) or the
+// resolver names a DNSSEC error; a secure TLS-RPT answer shows the zone is
+// signed when the MTA-STS answer alone does not.
+func TestDomainDNSSEC(t *testing.T) {
+	t.Parallel()
+	loopback := &probe.DNSServer{Addr: netip.MustParseAddrPort("127.0.0.1:53")}
+	elsewhere := &probe.DNSServer{Addr: netip.MustParseAddrPort("192.0.2.53:53")}
+	answer := func(rcode, cdRcode int, ad bool, ede ...uint16) probe.TXTAnswer {
+		return probe.TXTAnswer{DNSAnswer: probe.DNSAnswer{Rcode: rcode, AD: ad, CheckingDisabledRcode: cdRcode, ExtendedErrors: ede}}
+	}
+	nx := answer(dns.RcodeNameError, -1, false)
+	for _, tc := range []struct {
+		name             string
+		resolver         *probe.DNSServer
+		mtasts, tlsrpt   probe.TXTAnswer
+		validatingParent string
+		want             string
+	}{
+		{"SERVFAIL, found with CD", loopback, answer(dns.RcodeServerFailure, dns.RcodeSuccess, false), nx, "", DNSSECBogus},
+		{"SERVFAIL, NXDOMAIN with CD", loopback, answer(dns.RcodeServerFailure, dns.RcodeNameError, false), nx, "", DNSSECBogus},
+		{"SERVFAIL with and without CD", loopback, answer(dns.RcodeServerFailure, dns.RcodeServerFailure, false), nx, "", DNSSECUnknown},
+		{"SERVFAIL naming DNSSEC Bogus", loopback, answer(dns.RcodeServerFailure, -1, false, dns.ExtendedErrorCodeDNSBogus), nx, "", DNSSECBogus},
+		{"SERVFAIL naming another error", loopback, answer(dns.RcodeServerFailure, -1, false, dns.ExtendedErrorCodeNetworkError), nx, "", DNSSECUnknown},
+		{"no MTA-STS record, securely", loopback, answer(dns.RcodeNameError, -1, true), nx, "", DNSSECSecure},
+		{"no MTA-STS record, TLS-RPT secure", loopback, nx, answer(dns.RcodeSuccess, -1, true), "", DNSSECSecure},
+		{"neither secure, under a validated parent", loopback, nx, nx, "test", DNSSECInsecure},
+		{"TLS-RPT secure by a resolver across the network", elsewhere, nx, answer(dns.RcodeSuccess, -1, true), "", DNSSECUnknown},
+	} {
+		r := probe.Result{Endpoint: probe.Endpoint{Host: "mx.example.test", Port: 25, Domain: "example.test"}, Address: "192.0.2.1", Mode: probe.ModeSTARTTLS}
+		expect := Expect{Policies: []probe.DomainPolicy{{Domain: "example.test", Resolver: tc.resolver, MTASTS: tc.mtasts, TLSRPT: tc.tlsrpt,
+			ValidatingAncestor: tc.validatingParent}}}
+		sum := Judge([]probe.Result{r}, expect, time.Now())
+		if len(sum.Policies) != 1 || sum.Policies[0].DNSSEC != tc.want {
+			t.Errorf("%s: %+v, want DNSSEC %s", tc.name, sum.Policies, tc.want)
 		}
 	}
 }

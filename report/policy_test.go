@@ -108,6 +108,15 @@ func TestPolicies(t *testing.T) {
 			wantIn: map[string]string{report.CheckMTASTS: "validation-failure"},
 		},
 		{
+			name: "max_age of a year", records: []string{stsRecord, rptRecord}, policy: textPolicy(strings.Replace(enforcePolicy, "604800", "31557600", 1)),
+			wantExit: 0, want: map[string]report.Status{report.CheckMTASTS: report.OK},
+		},
+		{
+			name: "max_age above a year", records: []string{stsRecord, rptRecord}, policy: textPolicy(strings.Replace(enforcePolicy, "604800", "31557601", 1)),
+			wantExit: 1, want: map[string]report.Status{report.CheckMTASTS: report.Warning},
+			wantIn: map[string]string{report.CheckMTASTS: "max_age 31557601 is above the 31557600 seconds (a year)"},
+		},
+		{
 			name: "MTA-STS without TLS-RPT", records: []string{stsRecord}, policy: textPolicy(enforcePolicy),
 			wantExit: 0, want: map[string]report.Status{report.CheckTLSRPT: report.OK},
 			wantIn: map[string]string{report.CheckTLSRPT: "hint: publish one"},
