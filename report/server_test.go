@@ -32,7 +32,10 @@ func TestRecognizeSoftware(t *testing.T) {
 		{"Mailpit", []string{"mailpit Mailpit ESMTP Service ready"}, nil, SoftwareMailpit, "banner"},
 		{"Mailpit with a label", []string{"mailpit.contoso.test Mailpit (staging) ESMTP Service ready"}, nil, SoftwareMailpit, "banner"},
 		{"aiosmtpd", []string{"vm.contoso.test Python SMTP 1.4.3"}, nil, SoftwareAiosmtpd, "banner"},
+		{"aiosmtpd, a version from 0", []string{"vm.contoso.test Python SMTP 0.9"}, nil, SoftwareAiosmtpd, "banner"},
+		{"aiosmtpd, a version from 9", []string{"vm.contoso.test Python SMTP 9.0"}, nil, SoftwareAiosmtpd, "banner"},
 		{"chasquid", []string{"mail.contoso.test ESMTP chasquid"}, nil, SoftwareChasquid, "banner"},
+		{"Exchange by its EHLO keywords", []string{"mail.contoso.test ESMTP ready"}, ehlo("X-ANONYMOUSTLS", "X-EXPS GSSAPI NTLM", "STARTTLS"), SoftwareExchange, "X-ANONYMOUSTLS"},
 		{"Courier by XVERP", []string{"mail.contoso.test ESMTP"}, ehlo("XVERP=Courier", "XEXDATA", "PIPELINING", "STARTTLS"), SoftwareCourier, "XVERP=Courier"},
 		{"Google", []string{"mx.google.com ESMTP 38308e7fff4ca-2fb247434a1si5559721fa.352 - gsmtp"}, ehlo("SIZE 157286400", "8BITMIME", "STARTTLS"), SoftwareGoogle, "banner"},
 		{"Exchange Online Protection", []string{"BL2NAM06FT004.mail.protection.outlook.com Microsoft ESMTP MAIL Service ready at Thu, 26 Sep 2019 10:51:20 +0000"}, ehlo("SIZE 49283072", "PIPELINING", "STARTTLS"), SoftwareExchangeOnline, "banner host"},
@@ -75,6 +78,8 @@ func TestRecognizeSoftware(t *testing.T) {
 		{"maddy with max_message_size changed", []string{"mx.contoso.test ESMTP Service Ready"}, maddyEHLO("SIZE 52428800", "LIMITS RCPTMAX=20000"), SoftwareUnknown, ""},
 		{"maddy's limits behind another greeting", []string{"mx.contoso.test ESMTP ready"}, maddyEHLO("SIZE 33554432", "LIMITS RCPTMAX=20000"), SoftwareUnknown, ""},
 		{"Postfix with maddy's limits", []string{"mx.contoso.test ESMTP Postfix"}, maddyEHLO("SIZE 33554432", "LIMITS RCPTMAX=20000"), SoftwarePostfix, "banner"},
+		// The banner's word stands over Courier's EHLO keyword.
+		{"Exim's banner beside XVERP=Courier", []string{"mail.contoso.test ESMTP Exim 4.96"}, ehlo("XVERP=Courier", "STARTTLS"), SoftwareExim, "banner"},
 		// XVERP without Courier's value is Postfix's extension.
 		{"Postfix's XVERP", []string{"mx.contoso.test ESMTP"}, ehlo("XVERP"), SoftwareUnknown, ""},
 	}
@@ -110,11 +115,54 @@ func TestBannerWordsMatchWholeWordsOnly(t *testing.T) {
 		{"esmtp postfix", "esmtp postfix", true},
 		{"esmtp postfix", "esmtp post", false},
 		{"esmtp exim", "(esmtp exim)", true},
+		// Letters and digits, the ends of each range among them, join a
+		// word; other punctuation does not.
+		{"sendmail", "esmtp asendmail", false},
+		{"sendmail", "esmtp zsendmail", false},
+		{"sendmail", "esmtp 0sendmail", false},
+		{"sendmail", "esmtp 9sendmail", false},
+		{"sendmail", "esmtp sendmaila", false},
+		{"sendmail", "esmtp sendmailz", false},
+		{"sendmail", "esmtp sendmail0", false},
+		{"sendmail", "esmtp sendmail9", false},
+		{"sendmail", "esmtp /sendmail:", true},
+		{"sendmail", "esmtp @sendmail{", true},
 	}
 	for _, tc := range tests {
 		got := returnsWithin(t, 2*time.Second, func() bool { return containsWords(tc.phrase)(tc.text) })
 		if got != tc.want {
 			t.Errorf("%q in %q: %v, want %v", tc.phrase, tc.text, got, tc.want)
+		}
+	}
+}
+
+// TestRecognizeServerWithoutABanner reads the TLS-required test's banner
+// when the main probe got none, and makes nothing of a banner with no text
+// or of none at all. A banner of asterisks, as Cisco's mask-banner leaves
+// it, hides the host name too; a few asterisks in a banner do not make it
+// masked.
+func TestRecognizeServerWithoutABanner(t *testing.T) {
+	t.Parallel()
+	postfix := &probe.Reply{Code: 220, Lines: []string{"mail.contoso.test ESMTP Postfix"}}
+	tests := []struct {
+		name     string
+		result   probe.Result
+		software Software
+		fqdn     string
+		masked   bool
+	}{
+		{"banner from the TLS-required test", probe.Result{TLSRequired: &probe.TLSRequiredTest{Banner: postfix}}, SoftwarePostfix, "mail.contoso.test", false},
+		{"no banner anywhere", probe.Result{}, SoftwareUnknown, "", false},
+		{"no banner, a TLS-required test without one", probe.Result{TLSRequired: &probe.TLSRequiredTest{}}, SoftwareUnknown, "", false},
+		{"a banner without text", probe.Result{Banner: &probe.Reply{Code: 220}}, SoftwareUnknown, "", false},
+		{"masked, eight asterisks", probe.Result{Banner: &probe.Reply{Code: 220, Lines: []string{"****2**0**"}}}, SoftwareUnknown, "", true},
+		{"masked, long", probe.Result{Banner: &probe.Reply{Code: 220, Lines: []string{"******************************0*0*2******"}}}, SoftwareUnknown, "", true},
+		{"seven asterisks", probe.Result{Banner: &probe.Reply{Code: 220, Lines: []string{"***2**0**"}}}, SoftwareUnknown, "***2**0**", false},
+	}
+	for _, tc := range tests {
+		s := returnsWithin(t, 2*time.Second, func() Server { return recognizeServer(&tc.result) })
+		if s.Software != tc.software || s.FQDN != tc.fqdn || s.Masked != tc.masked {
+			t.Errorf("%s: %+v, want %s, FQDN %q, masked %v", tc.name, s, tc.software, tc.fqdn, tc.masked)
 		}
 	}
 }
