@@ -163,6 +163,42 @@ func TestStreamHoldsAGroupUntilItsLastEndpoint(t *testing.T) {
 	}
 }
 
+// TestStreamCloseSkipsHostsWithNoResult: a run interrupted before a host's
+// first result came in has nothing to judge for it; Close emits only the
+// hosts that have results, and counts nothing for the others.
+func TestStreamCloseSkipsHostsWithNoResult(t *testing.T) {
+	results := streamScenarios(t)
+	var down []probe.Result
+	for _, r := range results {
+		if r.Endpoint.Host == "down.contoso.test" {
+			down = append(down, r)
+		}
+	}
+	if len(down) != 2 {
+		t.Fatalf("%d endpoints of down.contoso.test, want 2", len(down))
+	}
+	var emitted [][]string
+	s := report.NewStream(report.Expect{}, reporttest.DiagNow, func(sum report.Summary) error {
+		var hosts []string
+		for _, ep := range sum.Endpoints {
+			hosts = append(hosts, ep.Name())
+		}
+		emitted = append(emitted, hosts)
+		return nil
+	})
+	for _, r := range results {
+		s.Expect(r.Endpoint)
+	}
+	s.Add(down[0])
+	totals, err := s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(emitted) != 1 || len(emitted[0]) != 1 || totals.Endpoints != 1 {
+		t.Fatalf("Close emitted %v, totals %+v; want down.contoso.test's one result alone", emitted, totals)
+	}
+}
+
 // TestStreamStopsEmittingAfterAnError: a write error (a closed pipe) is
 // returned and nothing more is written, but the totals still count.
 func TestStreamStopsEmittingAfterAnError(t *testing.T) {
