@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -58,6 +59,11 @@ func TestStreamJudgesAsTheWholeRun(t *testing.T) {
 	expect := report.Expect{Roots: p.Roots()}
 	whole := report.Judge(results, expect, reporttest.DiagNow)
 	want := jsonlLines(t, whole)
+	// The summary line counts endpoints by status.
+	wantByStatus := map[report.Status]int{}
+	for _, ep := range whole.Endpoints {
+		wantByStatus[ep.Status]++
+	}
 
 	for seed := range 20 {
 		order := slices.Clone(results)
@@ -92,6 +98,9 @@ func TestStreamJudgesAsTheWholeRun(t *testing.T) {
 		}
 		if totals.Status != whole.Status || totals.Endpoints != len(whole.Endpoints) || totals.ExitCode() != whole.ExitCode() {
 			t.Errorf("seed %d: totals %+v, whole run status %s over %d endpoints", seed, totals, whole.Status, len(whole.Endpoints))
+		}
+		if !maps.Equal(totals.ByStatus, wantByStatus) {
+			t.Errorf("seed %d: endpoints by status %v, whole run %v", seed, totals.ByStatus, wantByStatus)
 		}
 		if emitted != len(streamScenariosNames(results)) {
 			t.Errorf("seed %d: %d groups emitted, want one per name (%d)", seed, emitted, len(streamScenariosNames(results)))
