@@ -1,6 +1,12 @@
 package report
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -170,5 +176,67 @@ func TestCacheIsBounded(t *testing.T) {
 	}
 	if v, ok := g.get(10*cacheGeneration - 1); !ok || v != 10*cacheGeneration-1 {
 		t.Error("the last entry is not held")
+	}
+}
+
+// A full generation moves aside and is still held: the count the bound is
+// checked against is both generations'.
+func TestCacheCountsBothGenerations(t *testing.T) {
+	var g generations[int, int]
+	for i := range cacheGeneration + 1 {
+		g.put(i, i)
+	}
+	if len(g.previous) != cacheGeneration || len(g.current) != 1 {
+		t.Fatalf("generations of %d and %d, want %d and 1: the case tests nothing", len(g.previous), len(g.current), cacheGeneration)
+	}
+	if n := g.len(); n != cacheGeneration+1 {
+		t.Errorf("len %d, want %d", n, cacheGeneration+1)
+	}
+}
+
+// The trust anchor is taken as it is in the roots, its own signature
+// unchecked, as x509.Verify takes it: a root whose self-signature does not
+// verify (signed with an algorithm Go no longer checks, or here by another
+// key) is still the root the chain ends at, not a certificate the server
+// failed to send.
+func TestAnchorNeedNotVerifyItself(t *testing.T) {
+	t.Parallel()
+	newKey := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	rootKey, otherKey, leafKey := newKey(), newKey(), newKey()
+	now := time.Now()
+	rootTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Old Root"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	rootDER, err := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, &rootKey.PublicKey, otherKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := x509.ParseCertificate(rootDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if isSelfSigned(root) {
+		t.Fatal("the root's self-signature verifies: the case tests nothing")
+	}
+	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "mx.test"}, DNSNames: []string{"mx.test"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, root, &leafKey.PublicKey, rootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(leafDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(root)
+	if v := verifyChain([]*x509.Certificate{leaf}, roots, now); v.reason != "" {
+		t.Errorf("a leaf sent alone under a root in the store: %q, want it to verify", v.reason)
 	}
 }
