@@ -149,6 +149,12 @@ func TestDomainDNSSEC(t *testing.T) {
 		{"SERVFAIL with and without CD", loopback, answer(dns.RcodeServerFailure, dns.RcodeServerFailure, false), nx, "", DNSSECUnknown},
 		{"SERVFAIL naming DNSSEC Bogus", loopback, answer(dns.RcodeServerFailure, -1, false, dns.ExtendedErrorCodeDNSBogus), nx, "", DNSSECBogus},
 		{"SERVFAIL naming another error", loopback, answer(dns.RcodeServerFailure, -1, false, dns.ExtendedErrorCodeNetworkError), nx, "", DNSSECUnknown},
+		// RFC 8914's DNSSEC codes run from 6 (DNSSEC Bogus) to 12 (NSEC
+		// Missing); 5 (DNSSEC Indeterminate) and 13 (Cached Error) are not
+		// a validation failure.
+		{"SERVFAIL naming NSEC Missing", loopback, answer(dns.RcodeServerFailure, -1, false, dns.ExtendedErrorCodeNSECMissing), nx, "", DNSSECBogus},
+		{"SERVFAIL naming DNSSEC Indeterminate", loopback, answer(dns.RcodeServerFailure, -1, false, dns.ExtendedErrorCodeDNSSECIndeterminate), nx, "", DNSSECUnknown},
+		{"SERVFAIL naming Cached Error", loopback, answer(dns.RcodeServerFailure, -1, false, dns.ExtendedErrorCodeCachedError), nx, "", DNSSECUnknown},
 		{"no MTA-STS record, securely", loopback, answer(dns.RcodeNameError, -1, true), nx, "", DNSSECSecure},
 		{"no MTA-STS record, TLS-RPT secure", loopback, nx, answer(dns.RcodeSuccess, -1, true), "", DNSSECSecure},
 		{"neither secure, under a validated parent", loopback, nx, nx, "test", DNSSECInsecure},
