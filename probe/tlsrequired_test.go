@@ -598,3 +598,25 @@ func TestConnectionLeftByTheTestIsClosedBeforeTheNext(t *testing.T) {
 		t.Errorf("the server heard %q, want the first connection hung up before the second's EHLO: %q", got, want)
 	}
 }
+
+// A server that hangs up after answering MAIL leaves the test one reply of
+// the three pipelined (MAIL, RCPT, RSET): the MAIL reply is kept, there is
+// no RCPT reply to record, and STARTTLS is probed on a new connection.
+func TestTLSRequiredTestRCPTUnansweredAfterAHangUp(t *testing.T) {
+	t.Parallel()
+	sc := starttlsScript(newChain(t))
+	sc.Mail = []string{"250 OK"}
+	sc.AfterMail = func(c net.Conn) { c.Close() }
+	s := probetest.NewScript(t, sc)
+	opts := options()
+	opts.RCPTAddress = "postmaster@contoso.test"
+	res := probe.Probe(context.Background(), endpointOf(s), opts)
+	s.Close()
+	test := res.TLSRequired
+	if test == nil || test.Mail == nil || test.Mail.Code != 250 || test.RCPT != nil || !test.SessionEnded {
+		t.Fatalf("TLS-required test %+v, want MAIL accepted, no RCPT reply, the session ended", test)
+	}
+	if res.Error != nil || res.TLS == nil || !res.TLS.HandshakeComplete {
+		t.Errorf("error %v, TLS %+v: want STARTTLS probed on a new connection", res.Error, res.TLS)
+	}
+}
