@@ -141,14 +141,7 @@ func TestStreamHoldsAGroupUntilItsLastEndpoint(t *testing.T) {
 		t.Fatalf("scenario sizes %d and %d", len(a), len(b))
 	}
 	var emitted [][]string
-	s := report.NewStream(report.Expect{}, reporttest.DiagNow, func(sum report.Summary) error {
-		var hosts []string
-		for _, ep := range sum.Endpoints {
-			hosts = append(hosts, ep.Name())
-		}
-		emitted = append(emitted, hosts)
-		return nil
-	})
+	s := streamRecordingHosts(&emitted)
 	for _, r := range append(slices.Clone(a), b...) {
 		s.Expect(r.Endpoint)
 	}
@@ -187,14 +180,7 @@ func TestStreamCloseSkipsHostsWithNoResult(t *testing.T) {
 		t.Fatalf("%d endpoints of down.contoso.test, want 2", len(down))
 	}
 	var emitted [][]string
-	s := report.NewStream(report.Expect{}, reporttest.DiagNow, func(sum report.Summary) error {
-		var hosts []string
-		for _, ep := range sum.Endpoints {
-			hosts = append(hosts, ep.Name())
-		}
-		emitted = append(emitted, hosts)
-		return nil
-	})
+	s := streamRecordingHosts(&emitted)
 	for _, r := range results {
 		s.Expect(r.Endpoint)
 	}
@@ -316,4 +302,17 @@ func TestJSONDocumentIsTheWholeRunsDocument(t *testing.T) {
 			t.Fatalf("seed %d: %d lines, want %d", seed, len(g), len(w))
 		}
 	}
+}
+
+// streamRecordingHosts is a stream that appends to emitted the endpoint
+// names of each host it emits.
+func streamRecordingHosts(emitted *[][]string) *report.Stream {
+	return report.NewStream(report.Expect{}, reporttest.DiagNow, func(sum report.Summary) error {
+		var hosts []string
+		for _, ep := range sum.Endpoints {
+			hosts = append(hosts, ep.Name())
+		}
+		*emitted = append(*emitted, hosts)
+		return nil
+	})
 }
