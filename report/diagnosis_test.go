@@ -768,3 +768,32 @@ func TestAuthInAShortEHLOReply(t *testing.T) {
 		}
 	}
 }
+
+// An Exchange server whose banner names the very FQDN clients use gives no
+// server name: the connector's -Identity is then written for the server
+// itself ($env:COMPUTERNAME), with the default connector's name where the
+// port has one and a placeholder where it has none.
+func TestConnectorIdentityWithoutAServerName(t *testing.T) {
+	t.Parallel()
+	p := reporttest.NewDiagPKI(t)
+	server, domain, found := strings.Cut(reporttest.DiagName, ".")
+	if !found {
+		t.Fatalf("DiagName %q has no domain", reporttest.DiagName)
+	}
+	for role, want := range map[int]string{
+		587:  `Get-ReceiveConnector "$env:COMPUTERNAME\Client Frontend $env:COMPUTERNAME" | Format-List`,
+		2526: `Get-ReceiveConnector "$env:COMPUTERNAME\<connector on port 2526>" | Format-List`,
+	} {
+		ex := probetest.Exchange{Server: strings.ToUpper(server), Domain: domain, Connector: probetest.ExchangeConnector(role), Exchange2019: true,
+			Now: reporttest.DiagNow}
+		r := reporttest.Dialogue{Role: role, Script: ex.Script()}.Result(t)
+		ep := Judge([]probe.Result{r}, diagExpect(p), reporttest.DiagNow).Endpoints[0]
+		d := findDiagnosis(ep, DiagSTARTTLSMissing)
+		if d == nil {
+			t.Fatalf("port %d: no %s among %q (server %+v)", role, DiagSTARTTLSMissing, diagnosisIDs(ep), ep.Server)
+		}
+		if fix := strings.Join(d.Fix, "\n"); !strings.Contains(fix, want) {
+			t.Errorf("port %d: fix lacks %q:\n%s", role, want, fix)
+		}
+	}
+}
