@@ -42,8 +42,12 @@ func (r *Reply) EnhancedCode() string {
 		return ""
 	}
 	for i, p := range parts {
+		// Digits only: Atoi would take "+7" and "-0".
+		if strings.TrimLeft(p, "0123456789") != "" {
+			return ""
+		}
 		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 || n > 999 || (i == 0 && (n < 2 || n > 5)) {
+		if err != nil || n > 999 || (i == 0 && (n < 2 || n > 5)) {
 			return ""
 		}
 	}

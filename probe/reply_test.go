@@ -74,6 +74,12 @@ func TestReplyParsing(t *testing.T) {
 			enhanced: "5.999.999",
 		},
 		{
+			name:  "enhanced code with a sign",
+			wire:  "550 5.+7.1 policy\r\n",
+			code:  550,
+			lines: []string{"5.+7.1 policy"},
+		},
+		{
 			name:  "enhanced code detail past 999",
 			wire:  "550 5.7.1000 policy\r\n",
 			code:  550,
