@@ -33,9 +33,15 @@ type promMetrics struct {
 	failedPhase, replyCode, consistent, lastRun                        *gauges
 }
 
+// endpointGauges is a family of starttls_probe_name labelled by endpoint
+// (endpointLabels), then by extraLabels.
+func endpointGauges(e *exposition, name, help string, extraLabels ...string) *gauges {
+	return e.gauges(metricPrefix+name, help, append(append([]string(nil), endpointLabels...), extraLabels...)...)
+}
+
 func newPromMetrics(e *exposition) promMetrics {
 	gauge := func(name, help string, extraLabels ...string) *gauges {
-		return e.gauges(metricPrefix+name, help, append(append([]string(nil), endpointLabels...), extraLabels...)...)
+		return endpointGauges(e, name, help, extraLabels...)
 	}
 	return promMetrics{
 		success: gauge("success", "1 when nothing on the endpoint is critical or unknown (warnings count as success), else 0."),

@@ -28,10 +28,10 @@ func policyMetrics(e *exposition, s report.Summary) {
 		"1 when the domain publishes one valid TLS-RPT record, else 0.", "domain")
 	domainDNSSEC := e.gauges(metricPrefix+"policy_dnssec_status",
 		"DNSSEC status of the domain's policy records, a state set: secure, insecure, bogus or unknown (the resolver does not validate, or is not trusted to).", "domain", "status")
-	daneMatch := e.gauges(metricPrefix+"dane_match",
-		"1 when a DNSSEC-secure TLSA record matches the chain presented, 0 when none does; absent without secure TLSA records.", append(append([]string(nil), endpointLabels...), "owner")...)
-	daneDNSSEC := e.gauges(metricPrefix+"dane_dnssec_status",
-		"DNSSEC status of the endpoint's TLSA answer, a state set: secure, insecure, bogus or unknown.", append(append([]string(nil), endpointLabels...), "owner", "status")...)
+	daneMatch := endpointGauges(e, "dane_match",
+		"1 when a DNSSEC-secure TLSA record matches the chain presented, 0 when none does; absent without secure TLSA records.", "owner")
+	daneDNSSEC := endpointGauges(e, "dane_dnssec_status",
+		"DNSSEC status of the endpoint's TLSA answer, a state set: secure, insecure, bogus or unknown.", "owner", "status")
 	for _, d := range s.Policies {
 		current := d.MTASTS.Mode
 		switch {
