@@ -60,6 +60,12 @@ import (
 // exitUsage is the exit status for bad usage: nothing could be judged.
 const exitUsage = 3
 
+// exitInterrupted is a --shard run's exit status when it was interrupted
+// (SIGINT, or SIGTERM as Kubernetes stops a pod), as a shell reports a
+// command stopped by Ctrl-C: its file is not whole, and running the shard
+// again can make it so.
+const exitInterrupted = 130
+
 func main() {
 	if os.Getenv("GOGC") == "" {
 		keepGCHeadroom(gcHeadroom)
@@ -444,7 +450,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		&cli.BoolFlag{Name: "no-policy", Usage: "do not look up the domains' MTA-STS, TLSA and TLS-RPT records", Category: "Expectations", DisableDefaultText: true},
 		&cli.StringFlag{Name: "resolver", Usage: "ask this DNS server, `ADDR:PORT`, instead of the system's", Category: "Choosing targets"},
 		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read targets from `FILE`, one per line, # for comments, - for stdin", Category: "Choosing targets"},
-		&cli.StringFlag{Name: "shard", Usage: "probe only shard `K/N` of the destinations (K from 0, as Kubernetes' JOB_COMPLETION_INDEX), split by address after DNS so that a shared MX host is probed by one shard; with -o jsonl, for 'starttls-probe merge'", Category: "Choosing targets"},
+		&cli.StringFlag{Name: "shard", Usage: "probe only shard `K/N` of the destinations (K from 0, as Kubernetes' JOB_COMPLETION_INDEX), split by address after DNS so that a shared MX host is probed by one shard; with -o jsonl, writes what it observed, unjudged and without domain policies, for 'starttls-probe merge' to judge", Category: "Choosing targets"},
 		&cli.IntFlag{Name: "concurrency", Value: probe.DefaultConcurrency, Usage: "`N` endpoints probed at once", Category: "Choosing targets"},
 		&cli.IntFlag{Name: "address-concurrency", Value: probe.DefaultAddressConcurrency, Usage: "at most `N` endpoints of one destination address probed at once, with all their connections (the ports of one server share it)", Category: "Choosing targets"},
 		&cli.Float64Flag{Name: "rate", Usage: "at most `N` new connections per second for the whole run, every connection counted (0: no limit); waiting for it does not count against --timeout", Category: "Choosing targets"},
@@ -790,7 +796,14 @@ func (cfg *config) validate() error {
 		if cfg.out.format != "jsonl" {
 			return usagef("add -o jsonl, and merge the shards with 'starttls-probe merge'", "--shard writes JSONL for 'starttls-probe merge' to judge as one run")
 		}
+		if cfg.domain != "" {
+			return usagef("run --domain without --shard: merge judges the endpoints, not a domain's policy", "--shard and --domain conflict")
+		}
 		cfg.shard = shard
+		// A shard records what its endpoints do; the domains' policies
+		// (MTA-STS, DANE, TLS-RPT) are not looked up, as merge would not
+		// judge them.
+		cfg.noPolicy = true
 	}
 	if cfg.updateBaseline && cfg.baseline == "" {
 		return usagef("for example --baseline /var/lib/starttls-probe/baseline.json --update-baseline", "--update-baseline needs --baseline FILE")
@@ -1452,8 +1465,6 @@ func newHostStream(cfg config, expect report.Expect, now time.Time, roots trust,
 	return report.NewStream(expect, now, func(s report.Summary) error {
 		s.Version = version()
 		s.Verbose = cfg.out.verbose
-		// A shard's lines carry what was observed, for merge to judge.
-		s.Observations = cfg.shard != (probe.Shard{})
 		return sink.host(s)
 	})
 }
@@ -1479,13 +1490,16 @@ type runSink interface {
 
 // lineSink writes a JSONL run.
 type lineSink struct {
-	lw    *lineWriter
-	shard string
-	err   io.Writer
+	lw  *lineWriter
+	err io.Writer
 }
 
-func newLineSink(stdout, stderr io.Writer, shard string) *lineSink {
-	return &lineSink{lw: &lineWriter{w: bufio.NewWriterSize(stdout, 64<<10)}, shard: shard, err: stderr}
+func newLineSink(stdout, stderr io.Writer) *lineSink {
+	return &lineSink{lw: newLineWriter(stdout), err: stderr}
+}
+
+func newLineWriter(stdout io.Writer) *lineWriter {
+	return &lineWriter{w: bufio.NewWriterSize(stdout, 64<<10)}
 }
 
 func (l *lineSink) announce(probe.Endpoint, probe.Place) {}
@@ -1503,7 +1517,7 @@ func (l *lineSink) flush() { l.lw.flush() }
 // finish writes the summary line and flushes everything.
 func (l *lineSink) finish(totals report.Totals, now time.Time) (int, bool) {
 	l.lw.write(func(w io.Writer) error {
-		return render.JSONLinesTotals(w, "starttls-probe", version(), now, l.shard, totals)
+		return render.JSONLinesTotals(w, "starttls-probe", version(), now, totals)
 	})
 	if err := l.lw.flush(); err != nil {
 		fmt.Fprintf(l.err, "starttls-probe: error: writing the report: %v\n", err)
@@ -1577,19 +1591,121 @@ func (d *documentSink) finish(totals report.Totals, now time.Time) (int, bool) {
 	return totals.ExitCode(), true
 }
 
-// streamJobs probes the jobs as they come and writes the JSONL run: each
-// mail host's lines as soon as its last endpoint finished, a "shared" line
-// for each duplicate (probed once for another target), and the summary
-// line last. Only the hosts in flight are held, so memory stays flat
-// however many jobs come. It returns the run's exit status.
+// streamedRun is what a streamed run does with its endpoints as they
+// come: judge each mail host once its last endpoint is in and hand the
+// judgement to a sink (judgedRun), or, in a --shard run, write what was
+// observed for merge to judge (shardRun).
+type streamedRun interface {
+	// expect is told of each endpoint to be probed, and its place in the
+	// input, before it can finish.
+	expect(ep probe.Endpoint, place probe.Place)
+	// shared takes an endpoint probed once for another target.
+	shared(e report.SharedEndpoint)
+	// add takes an endpoint's result.
+	add(r probe.Result)
+	// flush sends what is written so far on its way.
+	flush()
+	// finish ends the run, at now, interrupted when the run's context
+	// ended it, and returns its exit status.
+	finish(now time.Time, interrupted bool) int
+}
+
+// judgedRun judges a streamed run one mail host at a time (report.Stream)
+// and writes the judgements to sink.
+type judgedRun struct {
+	sink   runSink
+	stream *report.Stream
+	stderr io.Writer
+}
+
+func (j judgedRun) expect(ep probe.Endpoint, place probe.Place) {
+	// Announced before it can finish: its host is not judged without it.
+	j.sink.announce(ep, place)
+	j.stream.ExpectAt(ep, place)
+}
+
+func (j judgedRun) shared(e report.SharedEndpoint) { j.sink.shared(e) }
+func (j judgedRun) add(r probe.Result)             { j.stream.Add(r) }
+func (j judgedRun) flush()                         { j.sink.flush() }
+
+func (j judgedRun) finish(now time.Time, interrupted bool) int {
+	totals, _ := j.stream.Close()
+	status, written := j.sink.finish(totals, now)
+	if written && interrupted {
+		fmt.Fprintln(j.stderr, "starttls-probe: interrupted; the report shows what finished")
+	}
+	return status
+}
+
+// shardRun writes a --shard run: an observation line per endpoint probed
+// (render.JSONLinesObservation), a "shared" line per endpoint probed once
+// for another target, and the shard's summary line last. It judges
+// nothing: merge judges every shard's observations as one run, so that no
+// endpoint is judged (its chain verified, its lines rendered) twice.
+type shardRun struct {
+	lw      *lineWriter
+	summary render.ShardSummary
+	stderr  io.Writer
+}
+
+func newShardRun(stdout, stderr io.Writer, shard probe.Shard) *shardRun {
+	return &shardRun{lw: newLineWriter(stdout), summary: render.ShardSummary{Tool: "starttls-probe", Version: version(), Shard: shard.String()}, stderr: stderr}
+}
+
+func (s *shardRun) expect(probe.Endpoint, probe.Place) {}
+
+// shared and add are called from one goroutine each: the counts are read
+// once both are done.
+func (s *shardRun) shared(e report.SharedEndpoint) {
+	s.summary.Shared++
+	s.lw.write(func(w io.Writer) error { return render.JSONLinesShared(w, e) })
+}
+
+func (s *shardRun) add(r probe.Result) {
+	s.summary.Observed++
+	rec := probe.NewRecord(&r)
+	s.lw.write(func(w io.Writer) error { return render.JSONLinesObservation(w, &rec) })
+}
+
+func (s *shardRun) flush() { s.lw.flush() }
+
+// finish writes the summary line. A shard's exit status says whether its
+// file is whole, not what was found (that is the merge's): 0 when it is,
+// exitInterrupted when the run was interrupted (its summary line says so
+// and merge refuses the file), exitUsage when it could not be written.
+func (s *shardRun) finish(now time.Time, interrupted bool) int {
+	s.summary.Checked, s.summary.Interrupted = now, interrupted
+	s.lw.write(func(w io.Writer) error { return render.JSONLinesShardSummary(w, s.summary) })
+	if err := s.lw.flush(); err != nil {
+		fmt.Fprintf(s.stderr, "starttls-probe: error: writing the shard's lines: %v\n", err)
+		return exitUsage
+	}
+	if interrupted {
+		fmt.Fprintf(s.stderr, "starttls-probe: interrupted: shard %s is not whole, and merge will refuse its file; run the shard again\n", s.summary.Shard)
+		return exitInterrupted
+	}
+	return 0
+}
+
+// streamJobs probes the jobs as they come and hands each to the run: a
+// judged one writes each mail host's lines as soon as its last endpoint
+// finished, a "shared" line for each duplicate (probed once for another
+// target), and the summary line last; a shard writes what it observed.
+// Only the hosts in flight are held, so memory stays flat however many
+// jobs come. It returns the run's exit status.
 func streamJobs(ctx context.Context, jobs <-chan probe.Job, opts probe.Options, expect report.Expect, roots trust, cfg config, stdout, stderr io.Writer) int {
 	// One instant for the whole run: every line counts days left from it.
 	now := time.Now()
-	var sink runSink = newLineSink(stdout, stderr, cfg.shard.String())
-	if cfg.out.format == "json" {
-		sink = newDocumentSink(cfg.out, stdout, stderr)
+	var run streamedRun
+	if cfg.shard != (probe.Shard{}) {
+		run = newShardRun(stdout, stderr, cfg.shard)
+	} else {
+		var sink runSink = newLineSink(stdout, stderr)
+		if cfg.out.format == "json" {
+			sink = newDocumentSink(cfg.out, stdout, stderr)
+		}
+		run = judgedRun{sink: sink, stream: newHostStream(cfg, expect, now, roots, sink), stderr: stderr}
 	}
-	stream := newHostStream(cfg, expect, now, roots, sink)
 	var bar *progressbar.ProgressBar
 	// On a terminal, unless JSONL lines go to the same one; a document is
 	// written at the end. The number of endpoints is not known while
@@ -1603,13 +1719,10 @@ func streamJobs(ctx context.Context, jobs <-chan probe.Job, opts probe.Options, 
 		defer close(toProbe)
 		for job := range jobs {
 			if job.Duplicate {
-				sink.shared(report.Shared(job.Endpoint))
+				run.shared(report.Shared(job.Endpoint))
 				continue
 			}
-			// Announced before it can finish: its host is not judged
-			// without it.
-			sink.announce(job.Endpoint, job.Place)
-			stream.ExpectAt(job.Endpoint, job.Place)
+			run.expect(job.Endpoint, job.Place)
 			select {
 			case toProbe <- job:
 			case <-ctx.Done():
@@ -1628,11 +1741,11 @@ func streamJobs(ctx context.Context, jobs <-chan probe.Job, opts probe.Options, 
 	go func() {
 		defer close(judged)
 		for r := range finished {
-			stream.Add(r)
+			run.add(r)
 			// Lines go out as their host finishes, several in one write
 			// when several finished at once.
 			if len(finished) == 0 {
-				sink.flush()
+				run.flush()
 			}
 			if bar != nil {
 				bar.Add(1)
@@ -1645,15 +1758,7 @@ func streamJobs(ctx context.Context, jobs <-chan probe.Job, opts probe.Options, 
 	if bar != nil {
 		bar.Finish()
 	}
-	totals, _ := stream.Close()
-	status, written := sink.finish(totals, now)
-	if !written {
-		return status
-	}
-	if ctx.Err() != nil {
-		fmt.Fprintln(stderr, "starttls-probe: interrupted; the report shows what finished")
-	}
-	return status
+	return run.finish(now, ctx.Err() != nil)
 }
 
 // lean drops what no output of the run shows: the transcripts, without -v
@@ -1999,12 +2104,13 @@ func mergeCommand(stdout, stderr io.Writer, getenv func(string) string) *cli.Com
 
 const mergeUsage = "judge the JSONL of --shard runs as one run, in any output format"
 
-const mergeDescription = `Each shard of a --shard K/N run writes JSONL whose endpoint lines carry
-what was observed ("observed"). merge reads them, in any order, and judges
-them again as one run: the checks that compare endpoints (consistency,
-certificate-differs, a host silent on every port) see every shard, and the
-exit status is the whole run's. Give it the expectations the shards were
-run with (--name, --thumbprint, --ca-file, ...).`
+const mergeDescription = `Each shard of a --shard K/N run writes, as JSONL, what each of its endpoints
+did ("observation" lines), and judges nothing. merge reads them, in any
+order, and judges them as one run: the checks that compare endpoints
+(consistency, certificate-differs, a host silent on every port) see every
+shard, and the exit status is the whole run's. The expectations are
+merge's (--name, --thumbprint, --ca-file, --warn-days, ...): a shard does
+not use them.`
 
 // runMerge reads the shards' endpoint lines and judges them as one run.
 func runMerge(c *cli.Context, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -2023,15 +2129,14 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer, getenv func(string) stri
 	if err != nil {
 		return err
 	}
-	var results []probe.Result
+	var in mergeInput
 	shards := map[string]string{}
 	parsed := probe.ParsedCertificates{}
 	for _, name := range files {
-		read, shard, err := readShard(name, c.App.Reader, parsed)
+		shard, err := in.readShard(name, c.App.Reader, parsed)
 		if err != nil {
 			return err
 		}
-		results = append(results, read...)
 		shards[name] = shard
 	}
 	if err := checkShards(files, shards); err != nil {
@@ -2040,7 +2145,7 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer, getenv func(string) stri
 	// Judged at the last instant a shard observed: merging the same files
 	// again gives the same report.
 	var now time.Time
-	for _, r := range results {
+	for _, r := range in.results {
 		if r.Started.After(now) {
 			now = r.Started
 		}
@@ -2050,10 +2155,11 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer, getenv func(string) stri
 	}
 	expect := cfg.expect
 	if cfg.out.format == "jsonl" {
-		return exitStatus(streamResults(results, expect, roots, now, cfg, stdout, stderr))
+		return exitStatus(streamResults(in, expect, roots, now, cfg, stdout, stderr))
 	}
 	roots.apply(&expect)
-	summary := report.Judge(results, expect, now)
+	summary := report.Judge(in.results, expect, now)
+	summary.Shared = in.shared
 	summary.Version = version()
 	summary.Verbose = cfg.out.verbose
 	if !deliverReport(summary, cfg.out, stdout, stderr) {
@@ -2100,90 +2206,100 @@ func checkShards(files []string, shards map[string]string) error {
 // every certificate a few hundred.
 const maxShardLine = 16 << 20
 
-// readShard reads the observed results of one shard's JSONL ("-" for
-// stdin). Lines of other types (groups, the summary) are the shard's own
-// judgement and are judged again over all shards.
-func readShard(name string, stdin io.Reader, parsed probe.ParsedCertificates) (results []probe.Result, shard string, err error) {
-	in := stdin
+// mergeInput is what merge reads from the shards' files: each endpoint's
+// observed result, and the endpoints probed once for another target.
+type mergeInput struct {
+	results []probe.Result
+	shared  []report.SharedEndpoint
+}
+
+// mergeHint is the hint of a file merge cannot read.
+const mergeHint = "merge reads the JSONL that starttls-probe --shard K/N -o jsonl writes"
+
+// readShard reads one shard's JSONL ("-" for stdin) into in, and returns
+// the shard ("K/N") its summary line names. A shard's observation lines
+// are most of the file, and are told apart by their first bytes
+// (render.ObservationPrefix), so that each is decoded once, straight into
+// its record.
+func (in *mergeInput) readShard(name string, stdin io.Reader, parsed probe.ParsedCertificates) (shard string, err error) {
+	r := stdin
 	if name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
-			return nil, "", usagef("give the JSONL files the --shard runs wrote", "merge: %v", err)
+			return "", usagef("give the JSONL files the --shard runs wrote", "merge: %v", err)
 		}
 		defer f.Close()
-		in = f
+		r = f
 	}
-	scanner := bufio.NewScanner(in)
+	scanner := bufio.NewScanner(r)
 	scanner.Buffer(make([]byte, 64<<10), maxShardLine)
 	summary := false
 	for n := 1; scanner.Scan(); n++ {
-		var line struct {
-			Type     string        `json:"type"`
-			Observed *probe.Record `json:"observed"`
-			Shard    string        `json:"shard"`
-		}
-		if raw, ok := observedOf(scanner.Bytes()); ok {
-			line.Type, line.Observed = "endpoint", new(probe.Record)
-			if err := json.Unmarshal(raw, line.Observed); err != nil {
-				return nil, "", usagef("merge reads the JSONL that starttls-probe --shard K/N -o jsonl writes", "%s:%d: not a JSON line: %v", name, n, err)
+		line := scanner.Bytes()
+		if bytes.HasPrefix(line, []byte(render.ObservationPrefix)) {
+			var rec probe.Record
+			if err := json.Unmarshal(line, &rec); err != nil {
+				return "", usagef(mergeHint, "%s:%d: not a JSON line: %v", name, n, err)
 			}
-		} else if err := json.Unmarshal(scanner.Bytes(), &line); err != nil {
-			return nil, "", usagef("merge reads the JSONL that starttls-probe --shard K/N -o jsonl writes", "%s:%d: not a JSON line: %v", name, n, err)
-		}
-		if line.Type == "summary" {
-			summary, shard = true, line.Shard
-		}
-		if line.Type != "endpoint" {
+			res, err := rec.ResultSharing(parsed)
+			if err != nil {
+				return "", usagef(mergeHint, "%s:%d: %v", name, n, err)
+			}
+			in.results = append(in.results, res)
 			continue
 		}
-		if line.Observed == nil {
-			return nil, "", usagef("run the shards with --shard K/N: their lines carry what merge judges", "%s:%d: an endpoint line without \"observed\"", name, n)
+		var l struct {
+			Type        string `json:"type"`
+			Shard       string `json:"shard"`
+			Interrupted bool   `json:"interrupted"`
 		}
-		r, err := line.Observed.ResultSharing(parsed)
-		if err != nil {
-			return nil, "", usagef("merge reads the JSONL that starttls-probe --shard K/N -o jsonl writes", "%s:%d: %v", name, n, err)
+		if err := json.Unmarshal(line, &l); err != nil {
+			return "", usagef(mergeHint, "%s:%d: not a JSON line: %v", name, n, err)
 		}
-		results = append(results, r)
+		switch l.Type {
+		case "shared":
+			var e report.SharedEndpoint
+			if err := json.Unmarshal(line, &e); err != nil {
+				return "", usagef(mergeHint, "%s:%d: %v", name, n, err)
+			}
+			in.shared = append(in.shared, e)
+		case "endpoint":
+			return "", usagef("run the shards with --shard K/N: their lines carry what merge judges",
+				"%s:%d: an endpoint line: the JSONL of a judged run, not the observations of a --shard run", name, n)
+		case "summary":
+			if l.Interrupted {
+				which := "that shard"
+				if s, err := probe.ParseShard(l.Shard); err == nil {
+					which = "shard " + s.String()
+				}
+				return "", usagef("run "+which+" again: merge judges whole shards only", "%s: %s was interrupted, its file is not whole", name, which)
+			}
+			summary, shard = true, l.Shard
+		}
 	}
 	if err := scanner.Err(); err != nil {
-		return nil, "", usagef("merge reads the JSONL that starttls-probe --shard K/N -o jsonl writes", "%s: %v", name, err)
+		return "", usagef(mergeHint, "%s: %v", name, err)
 	}
 	if !summary {
-		return nil, "", usagef("run the shard again: its last line is the summary line", "%s has no summary line: its run did not finish", name)
+		return "", usagef("run the shard again: its last line is the summary line", "%s has no summary line: its run did not finish", name)
 	}
-	return results, shard, nil
+	return shard, nil
 }
 
-// observedOf finds the "observed" record of a shard's endpoint line without
-// decoding the judged endpoint before it, which merge judges again anyway:
-// half of merge's CPU went to reading those (issue 14: shards plus merge
-// within 1.1x a single run). render.JSONLines writes the record last, and
-// its key cannot appear elsewhere in the line: no other object has that
-// key, and a quote inside a string is escaped. ok is false for any other
-// line, which is decoded whole.
-func observedOf(line []byte) (record []byte, ok bool) {
-	const start, key = `{"type":"endpoint",`, `,"observed":`
-	if !bytes.HasPrefix(line, []byte(start)) || !bytes.HasSuffix(line, []byte("}")) {
-		return nil, false
-	}
-	i := bytes.LastIndex(line, []byte(key))
-	if i < 0 {
-		return nil, false
-	}
-	return line[i+len(key) : len(line)-1], true
-}
-
-// streamResults writes results already observed (merge's) as a JSONL run:
-// each mail host's lines, then the summary line; it returns the exit
+// streamResults writes what merge read as a JSONL run: each mail host's
+// lines, the "shared" lines, then the summary line; it returns the exit
 // status.
-func streamResults(results []probe.Result, expect report.Expect, roots trust, now time.Time, cfg config, stdout, stderr io.Writer) int {
-	sink := newLineSink(stdout, stderr, "")
+func streamResults(in mergeInput, expect report.Expect, roots trust, now time.Time, cfg config, stdout, stderr io.Writer) int {
+	sink := newLineSink(stdout, stderr)
 	stream := newHostStream(cfg, expect, now, roots, sink)
-	for _, r := range results {
+	for _, r := range in.results {
 		stream.Expect(r.Endpoint)
 	}
-	for _, r := range results {
+	for _, r := range in.results {
 		stream.Add(r)
+	}
+	for _, e := range in.shared {
+		sink.shared(e)
 	}
 	totals, _ := stream.Close()
 	status, _ := sink.finish(totals, now)

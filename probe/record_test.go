@@ -272,44 +272,39 @@ func roundTrip(t *testing.T, results []probe.Result) []probe.Result {
 	return back
 }
 
-// roundTripThroughShardLines writes the results as a --shard run does, in
-// the "observed" member of each JSONL endpoint line (Summary.Observations),
-// and reads them back from there, as merge does.
+// roundTripThroughShardLines writes the results as a --shard run does, an
+// observation line each (render.JSONLinesObservation), and reads them back
+// from there, as merge does.
 func roundTripThroughShardLines(t *testing.T, results []probe.Result) []probe.Result {
 	t.Helper()
-	sum := report.Judge(results, report.Expect{}, time.Now())
-	sum.Observations = true
 	var lines bytes.Buffer
-	if err := render.JSONLines(&lines, sum); err != nil {
-		t.Fatal(err)
+	for i := range results {
+		rec := probe.NewRecord(&results[i])
+		if err := render.JSONLinesObservation(&lines, &rec); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var back []probe.Result
 	longest := 0
 	for n, line := range bytes.Split(bytes.TrimSuffix(lines.Bytes(), []byte("\n")), []byte("\n")) {
 		longest = max(longest, len(line))
-		var l struct {
-			Type     string        `json:"type"`
-			Observed *probe.Record `json:"observed"`
+		if !bytes.HasPrefix(line, []byte(render.ObservationPrefix)) {
+			t.Fatalf("line %d is not an observation: %.80s", n+1, line)
 		}
-		if err := json.Unmarshal(line, &l); err != nil {
+		var rec probe.Record
+		if err := json.Unmarshal(line, &rec); err != nil {
 			t.Fatalf("line %d: %v", n+1, err)
 		}
-		if l.Type != "endpoint" {
-			continue
-		}
-		if l.Observed == nil {
-			t.Fatalf("line %d: an endpoint line without \"observed\"", n+1)
-		}
-		r, err := l.Observed.Result()
+		r, err := rec.Result()
 		if err != nil {
 			t.Fatalf("line %d: %v", n+1, err)
 		}
 		back = append(back, r)
 	}
 	if len(back) != len(results) {
-		t.Fatalf("read %d results back from the endpoint lines, wrote %d", len(back), len(results))
+		t.Fatalf("read %d results back from the observation lines, wrote %d", len(back), len(results))
 	}
-	t.Logf("%d endpoint lines with their observations, the longest %d bytes", len(back), longest)
+	t.Logf("%d observation lines, the longest %d bytes", len(back), longest)
 	return back
 }
 
@@ -350,7 +345,7 @@ func streamed(t *testing.T, results []probe.Result, expect report.Expect, now ti
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := render.JSONLinesTotals(&out, "starttls-probe", "test", now, "", totals); err != nil {
+	if err := render.JSONLinesTotals(&out, "starttls-probe", "test", now, totals); err != nil {
 		t.Fatal(err)
 	}
 	return out.String()

@@ -6,13 +6,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/starttls-probe/starttls-probe/report/dotnetname"
 	"net"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/starttls-probe/starttls-probe/probe"
+	"github.com/starttls-probe/starttls-probe/report/dotnetname"
 )
 
 // Check IDs, stable: scripts match on them.
@@ -224,7 +224,7 @@ func checkHandshake(r *probe.Result) Check {
 		// no mail over TLS, however good its certificate.
 		c.Status, c.Message = Critical, "TLS handshake completed, but the session failed after it: "+errorText(r.Error)
 	default:
-		c.Status, c.Message = OK, fmt.Sprintf("%s, %s", tlsVersionName(r.TLS.Version), tls.CipherSuiteName(r.TLS.CipherSuite))
+		c.Status, c.Message = OK, fmt.Sprintf("%s, %s", tlsVersionName(r.TLS.Version), cipherSuiteName(r.TLS.CipherSuite))
 	}
 	return c
 }

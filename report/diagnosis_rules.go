@@ -5,11 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/starttls-probe/starttls-probe/report/dotnetname"
 	"strconv"
 	"strings"
 
 	"github.com/starttls-probe/starttls-probe/probe"
+	"github.com/starttls-probe/starttls-probe/report/dotnetname"
 )
 
 // The rules. Each reads the observations of one endpoint (and of the other

@@ -221,7 +221,7 @@ func exoSuites(ep *Endpoint) ExchangeOnlineRequirement {
 		var common []string
 		for _, id := range v.Suites {
 			if slices.Contains(exchangeOnlineSuites, id) {
-				common = append(common, tls.CipherSuiteName(id))
+				common = append(common, cipherSuiteName(id))
 			}
 		}
 		if len(common) > 0 {

@@ -2,8 +2,9 @@ package report
 
 import (
 	"crypto/x509"
-	"github.com/starttls-probe/starttls-probe/report/dotnetname"
 	"strings"
+
+	"github.com/starttls-probe/starttls-probe/report/dotnetname"
 )
 
 // Fixes are commands an admin pastes. Values from the server (certificate

@@ -253,10 +253,6 @@ type Summary struct {
 	Shared []SharedEndpoint
 	// Verbose asks renderers for the SMTP transcript too.
 	Verbose bool
-	// Observations asks JSONL for each endpoint's raw observation
-	// (probe.Record) beside its judgement: a --shard run's lines carry it
-	// for merge to judge again over every shard.
-	Observations bool
 	// WarnDays and CritDays are the expiry thresholds the run was judged
 	// with, for renderers that print them (Nagios perfdata).
 	WarnDays, CritDays int

@@ -40,3 +40,13 @@ func TestGroupNames(t *testing.T) {
 		}
 	}
 }
+
+// The judgement names a suite as crypto/tls does, for every identifier:
+// the map is only a faster way to the same name.
+func TestCipherSuiteNameIsCryptoTLSs(t *testing.T) {
+	for id := range 1 << 16 {
+		if got, want := cipherSuiteName(uint16(id)), tls.CipherSuiteName(uint16(id)); got != want {
+			t.Fatalf("suite 0x%04X: %q, crypto/tls says %q", id, got, want)
+		}
+	}
+}

@@ -157,7 +157,7 @@ func judgePosture(ep *Endpoint, expect Expect, views *certificateViews, now time
 			vp.Reason = v.Err.Error()
 		}
 		for _, id := range v.Suites {
-			vp.Suites = append(vp.Suites, SuitePosture{Name: tls.CipherSuiteName(id), Weak: suiteWeaknesses(id)})
+			vp.Suites = append(vp.Suites, SuitePosture{Name: cipherSuiteName(id), Weak: suiteWeaknesses(id)})
 		}
 		if len(v.Suites) > 1 && slices.Contains(suiteWeaknesses(v.Suites[0]), "CBC") &&
 			slices.ContainsFunc(v.Suites, func(id uint16) bool { return !slices.Contains(suiteWeaknesses(id), "CBC") }) {
@@ -193,7 +193,7 @@ func judgeHeld(ep *Endpoint, pc probe.PresentedChain, checkedLeaf *x509.Certific
 	shadow.Result.Chain = pc.Chain
 	leaf := pc.Chain[0]
 	h := HeldCertificate{Certificate: views.of(leaf), Chain: views.chain(pc.Chain),
-		Negotiated: tlsVersionName(pc.Version) + ", " + tls.CipherSuiteName(pc.CipherSuite),
+		Negotiated: tlsVersionName(pc.Version) + ", " + cipherSuiteName(pc.CipherSuite),
 		Checked:    checkedLeaf != nil && leaf.Equal(checkedLeaf), Status: OK}
 	h.Checks = []Check{
 		checkName(&shadow, leaf, ep.ExpectedName),
@@ -238,7 +238,7 @@ func readStaple(der []byte, chain []*x509.Certificate, now time.Time) OCSPStaple
 
 // suiteWeaknesses names what is weak in a suite below TLS 1.3.
 func suiteWeaknesses(id uint16) []string {
-	name := tls.CipherSuiteName(id)
+	name := cipherSuiteName(id)
 	var weak []string
 	if strings.Contains(name, "_CBC_") {
 		weak = append(weak, "CBC")

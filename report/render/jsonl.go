@@ -17,7 +17,13 @@ const (
 	lineCertificateGroup = "certificate_group"
 	lineShared           = "shared"
 	lineSummary          = "summary"
+	lineObservation      = "observation"
 )
+
+// ObservationPrefix begins every line JSONLinesObservation writes, so that
+// merge can tell an observation from the shard's other lines without
+// decoding it twice.
+const ObservationPrefix = `{"type":"` + lineObservation + `",`
 
 // JSONLines writes a judged group of endpoints as JSON lines: one
 // "endpoint" line per endpoint, the same object as an element of the JSON
@@ -30,18 +36,10 @@ const (
 func JSONLines(w io.Writer, s report.Summary) error {
 	enc := newLineEncoder(w)
 	for i := range s.Endpoints {
-		line := struct {
+		if err := enc.Encode(struct {
 			Type string `json:"type"`
 			jsonResult
-			// Observed is what the probe saw, for merge to judge again
-			// (Summary.Observations: a --shard run).
-			Observed *probe.Record `json:"observed,omitempty"`
-		}{Type: lineEndpoint, jsonResult: toJSONResult(&s.Endpoints[i], s.Verbose)}
-		if s.Observations {
-			rec := probe.NewRecord(&s.Endpoints[i].Result)
-			line.Observed = &rec
-		}
-		if err := enc.Encode(line); err != nil {
+		}{lineEndpoint, toJSONResult(&s.Endpoints[i], s.Verbose)}); err != nil {
 			return err
 		}
 	}
@@ -77,10 +75,8 @@ func JSONLinesShared(w io.Writer, s report.SharedEndpoint) error {
 }
 
 // JSONLinesTotals writes the run's last line: its status, exit code and
-// counts, kept as running totals while the endpoints streamed, and the
-// shard ("K/N") when the run was one, so that merge can tell whether it was
-// given every shard of a run once.
-func JSONLinesTotals(w io.Writer, tool, version string, checked time.Time, shard string, t report.Totals) error {
+// counts, kept as running totals while the endpoints streamed.
+func JSONLinesTotals(w io.Writer, tool, version string, checked time.Time, t report.Totals) error {
 	return newLineEncoder(w).Encode(struct {
 		Type      string        `json:"type"`
 		Tool      string        `json:"tool"`
@@ -95,9 +91,43 @@ func JSONLinesTotals(w io.Writer, tool, version string, checked time.Time, shard
 		Unknown   int           `json:"unknown"`
 		Skipped   int           `json:"skipped"`
 		Problems  int           `json:"problems"`
-		Shard     string        `json:"shard,omitempty"`
 	}{lineSummary, tool, version, t.Status, t.ExitCode(), checked.UTC(), t.Endpoints,
-		t.ByStatus[report.OK], t.ByStatus[report.Warning], t.ByStatus[report.Critical], t.ByStatus[report.Unknown], t.ByStatus[report.Skipped], t.Problems, shard})
+		t.ByStatus[report.OK], t.ByStatus[report.Warning], t.ByStatus[report.Critical], t.ByStatus[report.Unknown], t.ByStatus[report.Skipped], t.Problems})
+}
+
+// JSONLinesObservation writes what was observed of one endpoint as a line
+// of a --shard run: the probe's Record, unjudged, after "type":
+// "observation" (ObservationPrefix). A shard does not judge: merge judges
+// every shard's observations as one run, so judging them in the shard too
+// would be done twice (issue 14: shards plus merge within 1.1x one run).
+func JSONLinesObservation(w io.Writer, rec *probe.Record) error {
+	return newLineEncoder(w).Encode(struct {
+		Type string `json:"type"`
+		*probe.Record
+	}{lineObservation, rec})
+}
+
+// ShardSummary is the last line of a --shard run: which shard it was
+// ("K/N", for merge to check it was given every shard of one run once),
+// how many endpoints it observed and attributed ("shared" lines), and
+// whether it was interrupted, which makes its file one merge refuses.
+type ShardSummary struct {
+	Tool        string    `json:"tool"`
+	Version     string    `json:"version"`
+	Checked     time.Time `json:"checked_at"`
+	Shard       string    `json:"shard"`
+	Observed    int       `json:"observed"`
+	Shared      int       `json:"shared"`
+	Interrupted bool      `json:"interrupted,omitempty"`
+}
+
+// JSONLinesShardSummary writes a --shard run's last line.
+func JSONLinesShardSummary(w io.Writer, s ShardSummary) error {
+	s.Checked = s.Checked.UTC()
+	return newLineEncoder(w).Encode(struct {
+		Type string `json:"type"`
+		ShardSummary
+	}{lineSummary, s})
 }
 
 func newLineEncoder(w io.Writer) *json.Encoder {

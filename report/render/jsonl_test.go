@@ -89,11 +89,55 @@ func TestJSONLinesTypesAndGroupLines(t *testing.T) {
 func TestJSONLinesTotals(t *testing.T) {
 	totals := report.Totals{Endpoints: 5, ByStatus: map[report.Status]int{report.OK: 2, report.Warning: 1, report.Critical: 2}, Problems: 4, Status: report.Critical}
 	var line strings.Builder
-	if err := render.JSONLinesTotals(&line, "starttls-probe", "v1", reporttest.DiagNow, "1/4", totals); err != nil {
+	if err := render.JSONLinesTotals(&line, "starttls-probe", "v1", reporttest.DiagNow, totals); err != nil {
 		t.Fatal(err)
 	}
-	want := `{"type":"summary","tool":"starttls-probe","version":"v1","status":"critical","exit_code":2,"checked_at":"2030-06-15T12:00:00Z","endpoints":5,"ok":2,"warning":1,"critical":2,"unknown":0,"skipped":0,"problems":4,"shard":"1/4"}` + "\n"
+	want := `{"type":"summary","tool":"starttls-probe","version":"v1","status":"critical","exit_code":2,"checked_at":"2030-06-15T12:00:00Z","endpoints":5,"ok":2,"warning":1,"critical":2,"unknown":0,"skipped":0,"problems":4}` + "\n"
 	if line.String() != want {
 		t.Errorf("summary line\n got %s\nwant %s", line.String(), want)
+	}
+}
+
+// A shard's summary line names the shard and counts what it wrote; an
+// interrupted shard says so.
+func TestJSONLinesShardSummary(t *testing.T) {
+	for _, c := range []struct {
+		summary render.ShardSummary
+		want    string
+	}{
+		{render.ShardSummary{Tool: "starttls-probe", Version: "v1", Checked: reporttest.DiagNow.In(time.FixedZone("CET", 3600)), Shard: "1/4", Observed: 7, Shared: 2},
+			`{"type":"summary","tool":"starttls-probe","version":"v1","checked_at":"2030-06-15T12:00:00Z","shard":"1/4","observed":7,"shared":2}`},
+		{render.ShardSummary{Tool: "starttls-probe", Version: "v1", Checked: reporttest.DiagNow, Shard: "0/2", Observed: 1, Interrupted: true},
+			`{"type":"summary","tool":"starttls-probe","version":"v1","checked_at":"2030-06-15T12:00:00Z","shard":"0/2","observed":1,"shared":0,"interrupted":true}`},
+	} {
+		var line strings.Builder
+		if err := render.JSONLinesShardSummary(&line, c.summary); err != nil {
+			t.Fatal(err)
+		}
+		if line.String() != c.want+"\n" {
+			t.Errorf("shard summary line\n got %s\nwant %s", line.String(), c.want)
+		}
+	}
+}
+
+// An observation line is the probe's record, unjudged, after its type:
+// it begins with ObservationPrefix and decodes back into the same record.
+func TestJSONLinesObservation(t *testing.T) {
+	rec := probe.Record{V: probe.RecordVersion, Endpoint: probe.EndpointRecord{Target: "mx.test:25", Host: "mx.test", Port: 25, Address: "127.0.0.1"},
+		Address: "127.0.0.1", Mode: probe.ModeSTARTTLS, Started: reporttest.DiagNow, Banner: &probe.ReplyRecord{Code: 220, Lines: []string{"mx.test ESMTP"}},
+		Chain: [][]byte{{0x30, 0x03, 0x02, 0x01, 0x01}}}
+	var line strings.Builder
+	if err := render.JSONLinesObservation(&line, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(line.String(), render.ObservationPrefix) || strings.Count(line.String(), "\n") != 1 {
+		t.Fatalf("observation line %q does not begin with %q", line.String(), render.ObservationPrefix)
+	}
+	var back probe.Record
+	if err := json.Unmarshal([]byte(line.String()), &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, rec) {
+		t.Errorf("read back\n %+v\nwrote\n %+v", back, rec)
 	}
 }

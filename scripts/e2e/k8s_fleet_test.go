@@ -110,9 +110,9 @@ func startShardFleet(t *testing.T, shards int) shardFleet {
 	f.targets = append(f.targets, b.target)
 
 	records := []string{"lb.shard.test. 60 IN A " + b.addrs[0], "lb.shard.test. 60 IN A " + b.addrs[1]}
-	// mx2 expires within the example's --warn-days 21, a finding of its
-	// shard's own; mx3 in 25 days, which only the default --warn-days 30
-	// would warn of: the merge must be given the shards' expectations.
+	// mx2 expires within the merge's --warn-days 21; mx3 in 25 days,
+	// which only the default --warn-days 30 would warn of: the merge must
+	// judge with the expectations it is given.
 	hosts := []struct {
 		name, addr  string
 		ports, days int

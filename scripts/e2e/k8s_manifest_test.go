@@ -117,12 +117,26 @@ func podScript(t *testing.T, job k8sObject) (string, []string) {
 // shardFlag is the example's --shard "$JOB_COMPLETION_INDEX/N".
 var shardFlag = regexp.MustCompile(` --shard "\$JOB_COMPLETION_INDEX/([0-9]+)"`)
 
-// singleRun is the shard script's probe command without --shard and with
-// -o json instead of -o jsonl, up to its redirection: the same flags as
-// one unsharded run.
-func singleRun(t *testing.T, script string, localize func(string) string) string {
+// singleRun is the shard script's probe command without --shard, as one
+// run writing a JSON document, with the expectations of the merge script's
+// "merge -o json" command (a shard judges nothing: the merge does).
+func singleRun(t *testing.T, shardScript, mergeScript string, localize func(string) string) string {
 	t.Helper()
-	for _, line := range strings.Split(script, "\n") {
+	expectations := ""
+	for _, line := range strings.Split(mergeScript, "\n") {
+		line = strings.TrimSpace(line)
+		if rest, ok := strings.CutPrefix(line, k8sBinary+" merge -o json "); ok {
+			flags, _, ok := strings.Cut(rest, ` "$@"`)
+			if !ok {
+				t.Fatalf("want the merge command as BINARY merge -o json FLAGS \"$@\" > FILE, got %q", line)
+			}
+			expectations = flags
+		}
+	}
+	if expectations == "" {
+		t.Fatalf("no line of the merge script runs %s merge -o json:\n%s", k8sBinary, mergeScript)
+	}
+	for _, line := range strings.Split(shardScript, "\n") {
 		line = strings.TrimSpace(line)
 		if !strings.HasPrefix(line, k8sBinary+" ") || !shardFlag.MatchString(line) {
 			continue
@@ -132,8 +146,8 @@ func singleRun(t *testing.T, script string, localize func(string) string) string
 			t.Fatalf("want the probe command as BINARY ... -o jsonl ... > FILE, got %q", line)
 		}
 		cmd = shardFlag.ReplaceAllString(cmd, "")
-		return localize(strings.Replace(cmd, " -o jsonl ", " -o json ", 1))
+		return localize(strings.Replace(cmd, " -o jsonl ", " -o json "+expectations+" ", 1))
 	}
-	t.Fatalf("no line of the shard script runs %s with --shard:\n%s", k8sBinary, script)
+	t.Fatalf("no line of the shard script runs %s with --shard:\n%s", k8sBinary, shardScript)
 	return ""
 }

@@ -7,8 +7,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,6 +56,81 @@ func TestUnknownHostIsUnknown(t *testing.T) {
 // once and still print both endpoints, the interrupted one with its phase.
 func TestInterruptPrintsWhatFinished(t *testing.T) {
 	t.Parallel()
+	// No sooner than 300ms in, as a person pressing Ctrl-C would.
+	i := interruptOnceProbed(t, os.Interrupt, 300*time.Millisecond)
+	r := i.run
+	// The interrupted endpoint was not judged: UNKNOWN, never OK, and never
+	// a CRITICAL that would page someone for a server nobody finished
+	// looking at. The run's status is the worst of that and the healthy
+	// endpoint's.
+	if r.code == 0 || r.code == 2 {
+		t.Errorf("want exit 1 or 3 (the silent endpoint is unknown), got %s", r)
+	}
+	silentBlock, healthyBlock := endpointBlock(r.stdout, i.silent), endpointBlock(r.stdout, i.healthy)
+	if !strings.Contains(silentBlock, "interrupted") || !strings.Contains(silentBlock, "banner") || !strings.Contains(silentBlock, "UNKNOWN") {
+		t.Errorf("the silent endpoint's block should say it was interrupted in the banner phase, UNKNOWN:\n%s", r)
+	}
+	if !strings.Contains(healthyBlock, reporttest.SHA1(i.chain.Leaf())) {
+		t.Errorf("the healthy endpoint's block should show its leaf:\n%s", r)
+	}
+	if !strings.Contains(r.stderr, "interrupted") {
+		t.Errorf("stderr should say the run was interrupted:\n%s", r)
+	}
+}
+
+// TestInterruptedShardIsRefused: a --shard run stopped by SIGTERM, as
+// Kubernetes stops a pod, writes what finished and a summary line that
+// says it was interrupted, exits 130 (not 0, which would make its file
+// look whole, nor 3, which the example Job fails at once without a
+// retry), and merge refuses its file rather than judge part of a run.
+func TestInterruptedShardIsRefused(t *testing.T) {
+	t.Parallel()
+	r := interruptOnceProbed(t, syscall.SIGTERM, 0, "-o", "jsonl", "--shard", "0/1", "--no-tls-required-test").run
+	if r.code != 130 {
+		t.Errorf("interrupted shard: want exit 130, got %s", r)
+	}
+	if !strings.Contains(r.stderr, "interrupted: shard 0/1 is not whole") {
+		t.Errorf("stderr should say the shard is not whole:\n%s", r)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	var last struct {
+		Type        string
+		Shard       string
+		Observed    int
+		Interrupted bool
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
+		t.Fatalf("last line: %v\n%s", err, r)
+	}
+	// Both endpoints are written: the healthy one done, the silent one
+	// stopped in its banner phase.
+	if last.Type != "summary" || last.Shard != "0/1" || !last.Interrupted || last.Observed != 2 || len(lines) != 3 {
+		t.Errorf("last line %+v of %d lines, want the summary of shard 0/1, interrupted, with 2 observations:\n%s", last, len(lines), r)
+	}
+	file := filepath.Join(t.TempDir(), "shard-0.jsonl")
+	if err := os.WriteFile(file, []byte(r.stdout), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	merged := runBinary(t, environ(), "merge", file)
+	if merged.code != 3 || !strings.Contains(merged.stderr, "shard 0/1 was interrupted, its file is not whole") || merged.stdout != "" {
+		t.Errorf("merge of an interrupted shard: want exit 3, nothing on stdout and the reason, got %s", merged)
+	}
+}
+
+// interrupted is a run interruptOnceProbed stopped: what it wrote, and the
+// addresses of its two endpoints.
+type interrupted struct {
+	run
+	silent, healthy string
+	chain           *probetest.Chain
+}
+
+// interruptOnceProbed runs the binary with args (and a 30s --timeout) on
+// two endpoints, one that never greets and a healthy one, and sends sig
+// once the healthy one was probed to QUIT, and no sooner than after. The
+// binary must then stop within 10s, not wait out its timeout.
+func interruptOnceProbed(t *testing.T, sig os.Signal, after time.Duration, args ...string) interrupted {
+	t.Helper()
 	silent := probetest.NewScript(t, probetest.Script{}) // never greets
 	chain := testChain(t)
 	healthy := probetest.NewScript(t, probetest.Script{
@@ -62,8 +139,7 @@ func TestInterruptPrintsWhatFinished(t *testing.T) {
 		EHLOAfterTLS: []string{"250 mx.test"},
 		Chain:        chain,
 	})
-
-	cmd := exec.Command(binary, "--timeout", "30s", silent.Addr(), healthy.Addr())
+	cmd := exec.Command(binary, append(args, "--timeout", "30s", silent.Addr(), healthy.Addr())...)
 	cmd.Env = environ()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -73,9 +149,6 @@ func TestInterruptPrintsWhatFinished(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-
-	// Interrupt once the healthy endpoint is done (it said QUIT), and no
-	// sooner than 300ms in, as a person pressing Ctrl-C would.
 	for !slices.Contains(healthy.Commands(), "QUIT") {
 		if time.Since(started) > 20*time.Second {
 			cmd.Process.Kill()
@@ -83,44 +156,26 @@ func TestInterruptPrintsWhatFinished(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(time.Until(started.Add(300 * time.Millisecond)))
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+	time.Sleep(time.Until(started.Add(after)))
+	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
-	interrupted := time.Now()
-
-	// A deadline assertion, not a speed one: Ctrl-C must not wait out the
-	// 30s timeout. A third of it leaves room for a loaded machine (2 cores
-	// under -race with CPU hogs beside the run) and still tells "stopped
-	// at once" from "waited for the timeout".
+	signalled := time.Now()
+	// A deadline assertion, not a speed one: an interrupt must not wait
+	// out the 30s timeout. A third of it leaves room for a loaded machine
+	// (2 cores under -race with CPU hogs beside the run) and still tells
+	// "stopped at once" from "waited for the timeout".
 	const limit = 10 * time.Second
 	select {
 	case <-done:
 	case <-time.After(limit):
 		cmd.Process.Kill()
 		<-done
-		t.Fatalf("still running %s after SIGINT\nstdout:\n%s\nstderr:\n%s", limit, stdout.String(), stderr.String())
+		t.Fatalf("still running %s after %v\nstdout:\n%s\nstderr:\n%s", limit, sig, stdout.String(), stderr.String())
 	}
-	t.Logf("exited %s after SIGINT", time.Since(interrupted).Round(time.Millisecond))
-
-	r := run{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
-	// The interrupted endpoint was not judged: UNKNOWN, never OK, and never
-	// a CRITICAL that would page someone for a server nobody finished
-	// looking at. The run's status is the worst of that and the healthy
-	// endpoint's.
-	if r.code == 0 || r.code == 2 {
-		t.Errorf("want exit 1 or 3 (the silent endpoint is unknown), got %s", r)
-	}
-	silentBlock, healthyBlock := endpointBlock(r.stdout, silent.Addr()), endpointBlock(r.stdout, healthy.Addr())
-	if !strings.Contains(silentBlock, "interrupted") || !strings.Contains(silentBlock, "banner") || !strings.Contains(silentBlock, "UNKNOWN") {
-		t.Errorf("the silent endpoint's block should say it was interrupted in the banner phase, UNKNOWN:\n%s", r)
-	}
-	if !strings.Contains(healthyBlock, reporttest.SHA1(chain.Leaf())) {
-		t.Errorf("the healthy endpoint's block should show its leaf:\n%s", r)
-	}
-	if !strings.Contains(r.stderr, "interrupted") {
-		t.Errorf("stderr should say the run was interrupted:\n%s", r)
-	}
+	t.Logf("exited %s after %v", time.Since(signalled).Round(time.Millisecond), sig)
+	return interrupted{run: run{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()},
+		silent: silent.Addr(), healthy: healthy.Addr(), chain: chain}
 }
 
 // endpointBlock is the text report's block for the endpoint at addr: from

@@ -34,7 +34,8 @@ func (l countingListener) Accept() (net.Conn, error) {
 // millions of domains. Each MX endpoint is handshaken once per run, not
 // once per domain, and every domain is accounted for: by the endpoint line
 // of the first domain that reached it, and a shared line for each other
-// (issue 14). Streamed (-o jsonl) and held (-o json) alike.
+// (issue 14). Streamed (-o jsonl) and held (-o json) alike, and in two
+// --shard runs and their merge.
 func TestMXSharedHostsProbedOnce(t *testing.T) {
 	t.Parallel()
 	const domains, hosts = 10000, 20
@@ -80,14 +81,42 @@ func TestMXSharedHostsProbedOnce(t *testing.T) {
 	args := []string{"--mx", "-p", strconv.Itoa(port), "--no-policy", "--no-tls-required-test", "-4", "--resolver", resolver,
 		"--ca-file", caFile, "--timeout", "20s", "-f", file}
 
-	for _, format := range []string{"jsonl", "json"} {
-		accepted.Store(0)
-		r := runBinary(t, environ(), append([]string{"-o", format}, args...)...)
+	// Two shards, then their merge: the shards split the MX hosts between
+	// them, and the merge attributes every domain as one run does.
+	accepted.Store(0)
+	var shardFiles []string
+	for k := range 2 {
+		r := runBinary(t, environ(), append([]string{"-o", "jsonl", "--shard", fmt.Sprintf("%d/2", k)}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("--shard %d/2: %s", k, r)
+		}
+		shardFiles = append(shardFiles, filepath.Join(t.TempDir(), fmt.Sprintf("shard-%d.jsonl", k)))
+		if err := os.WriteFile(shardFiles[k], []byte(r.stdout), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := accepted.Load(); got != hosts {
+		t.Errorf("two shards: %d connections to the provider, want %d (each MX endpoint by one shard)", got, hosts)
+	}
+
+	for _, c := range []struct {
+		format string
+		merged bool
+	}{{"jsonl", false}, {"json", false}, {"jsonl", true}, {"json", true}} {
+		format := c.format
+		var r run
+		if !c.merged {
+			accepted.Store(0)
+			r = runBinary(t, environ(), append([]string{"-o", format}, args...)...)
+			if got := accepted.Load(); got != hosts {
+				t.Errorf("-o %s: %d connections to the provider, want %d (one per MX endpoint, not one per domain)", format, got, hosts)
+			}
+		} else {
+			r = runBinary(t, environ(), append([]string{"merge", "-o", format, "--ca-file", caFile}, shardFiles...)...)
+			format += " (merged)"
+		}
 		if r.code != 0 {
 			t.Fatalf("-o %s: %s", format, r)
-		}
-		if got := accepted.Load(); got != hosts {
-			t.Errorf("-o %s: %d connections to the provider, want %d (one per MX endpoint, not one per domain)", format, got, hosts)
 		}
 		attributed := map[string]bool{}
 		endpoints, shared := 0, 0
@@ -100,7 +129,7 @@ func TestMXSharedHostsProbedOnce(t *testing.T) {
 			}
 			attributed[target] = true
 		}
-		if format == "jsonl" {
+		if c.format == "jsonl" {
 			for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
 				var l struct{ Type, Target string }
 				if err := json.Unmarshal([]byte(line), &l); err != nil {
