@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"io/fs"
 	"log/slog"
 	"math"
@@ -2145,7 +2146,7 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer, getenv func(string) stri
 	// Judged at the last instant a shard observed: merging the same files
 	// again gives the same report.
 	var now time.Time
-	for _, r := range in.results {
+	for r := range in.each() {
 		if r.Started.After(now) {
 			now = r.Started
 		}
@@ -2158,7 +2159,7 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer, getenv func(string) stri
 		return exitStatus(streamResults(in, expect, roots, now, cfg, stdout, stderr))
 	}
 	roots.apply(&expect)
-	summary := report.Judge(in.results, expect, now)
+	summary := report.Judge(in.results(), expect, now)
 	summary.Shared = in.shared
 	summary.Version = version()
 	summary.Verbose = cfg.out.verbose
@@ -2209,8 +2210,47 @@ const maxShardLine = 16 << 20
 // mergeInput is what merge reads from the shards' files: each endpoint's
 // observed result, and the endpoints probed once for another target.
 type mergeInput struct {
-	results []probe.Result
-	shared  []report.SharedEndpoint
+	// chunks hold the results resultChunk at a time: a Result is about
+	// 600 bytes, and growing one slice to a run's size copied them over
+	// and over (a tenth of a merge's CPU).
+	chunks [][]probe.Result
+	shared []report.SharedEndpoint
+}
+
+const resultChunk = 1024
+
+func (in *mergeInput) add(r probe.Result) {
+	if n := len(in.chunks); n == 0 || len(in.chunks[n-1]) == resultChunk {
+		in.chunks = append(in.chunks, make([]probe.Result, 0, resultChunk))
+	}
+	last := &in.chunks[len(in.chunks)-1]
+	*last = append(*last, r)
+}
+
+// each yields every result read, in the order read.
+func (in *mergeInput) each() iter.Seq[*probe.Result] {
+	return func(yield func(*probe.Result) bool) {
+		for _, chunk := range in.chunks {
+			for i := range chunk {
+				if !yield(&chunk[i]) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// results is every result read, in one slice, for report.Judge.
+func (in *mergeInput) results() []probe.Result {
+	n := 0
+	for _, chunk := range in.chunks {
+		n += len(chunk)
+	}
+	all := make([]probe.Result, 0, n)
+	for _, chunk := range in.chunks {
+		all = append(all, chunk...)
+	}
+	return all
 }
 
 // mergeHint is the hint of a file merge cannot read.
@@ -2245,7 +2285,7 @@ func (in *mergeInput) readShard(name string, stdin io.Reader, parsed probe.Parse
 			if err != nil {
 				return "", usagef(mergeHint, "%s:%d: %v", name, n, err)
 			}
-			in.results = append(in.results, res)
+			in.add(res)
 			continue
 		}
 		var l struct {
@@ -2292,11 +2332,11 @@ func (in *mergeInput) readShard(name string, stdin io.Reader, parsed probe.Parse
 func streamResults(in mergeInput, expect report.Expect, roots trust, now time.Time, cfg config, stdout, stderr io.Writer) int {
 	sink := newLineSink(stdout, stderr)
 	stream := newHostStream(cfg, expect, now, roots, sink)
-	for _, r := range in.results {
+	for r := range in.each() {
 		stream.Expect(r.Endpoint)
 	}
-	for _, r := range in.results {
-		stream.Add(r)
+	for r := range in.each() {
+		stream.Add(*r)
 	}
 	for _, e := range in.shared {
 		sink.shared(e)

@@ -1404,3 +1404,28 @@ func TestStreamedJSONKeepsResultsInATemporaryFile(t *testing.T) {
 		t.Fatalf("without a temporary directory: %s", r)
 	}
 }
+
+// mergeInput keeps every result it is given, in order, across its chunks.
+func TestMergeInputKeepsEveryResultInOrder(t *testing.T) {
+	var in mergeInput
+	const n = 2*resultChunk + 3
+	for i := range n {
+		in.add(probe.Result{Endpoint: probe.Endpoint{Port: i}})
+	}
+	seen := 0
+	for r := range in.each() {
+		if r.Endpoint.Port != seen {
+			t.Fatalf("result %d is port %d", seen, r.Endpoint.Port)
+		}
+		seen++
+	}
+	all := in.results()
+	if seen != n || len(all) != n || all[n-1].Endpoint.Port != n-1 || all[resultChunk].Endpoint.Port != resultChunk {
+		t.Errorf("each gave %d, results %d of %d", seen, len(all), n)
+	}
+	for r := range in.each() {
+		if r.Endpoint.Port == 5 {
+			break // each stops when asked
+		}
+	}
+}
