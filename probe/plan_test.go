@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"runtime"
 	"slices"
@@ -566,4 +567,34 @@ func writeTargetLines(w *io.PipeWriter, n int) {
 		}
 	}
 	w.CloseWithError(bw.Flush())
+}
+
+// seenSet answers as a map of every key with its flag would, through many
+// merges of its recent keys into the sorted ones: keys seen again, in and
+// out of order, flagged before, after or never.
+func TestSeenSetIsAMapOfKeys(t *testing.T) {
+	t.Parallel()
+	for _, batch := range []int{1, 3, 64, seenBatch} {
+		s := newSeenSet()
+		s.batch = batch
+		type state struct{ seen, flagged bool }
+		model := map[string]state{}
+		rng := rand.New(rand.NewPCG(1, uint64(batch)))
+		for i := range 20000 {
+			key := fmt.Sprintf("192.0.2.%d:%d", rng.IntN(60), rng.IntN(100))
+			flag := rng.IntN(5) == 0
+			again, flagged := s.see(key, flag)
+			m := model[key]
+			if again != m.seen || flagged != m.flagged {
+				t.Fatalf("batch %d, step %d, key %s (flag %v): got again %v flagged %v, want %v %v", batch, i, key, flag, again, flagged, m.seen, m.flagged)
+			}
+			model[key] = state{seen: true, flagged: m.flagged || flag}
+		}
+		if batch < len(model) && len(s.sorted) == 0 {
+			t.Errorf("batch %d: nothing was merged into the sorted hashes", batch)
+		}
+		if !slices.IsSorted(s.sorted) {
+			t.Errorf("batch %d: the merged hashes are out of order", batch)
+		}
+	}
 }
