@@ -31,6 +31,7 @@ import (
 
 	"github.com/starttls-probe/starttls-probe/probe"
 	"github.com/starttls-probe/starttls-probe/probe/probetest"
+	"github.com/starttls-probe/starttls-probe/report/render"
 )
 
 // cliRun is one finished in-process run of the command line.
@@ -1230,6 +1231,50 @@ func TestShardsMergeAsOneRun(t *testing.T) {
 		summary.Endpoints != len(want) || summary.ExitCode != single.code || lines.code != single.code {
 		t.Errorf("merged JSONL summary %+v (exit %d), want %d endpoints and exit %d: %v", summary, lines.code, len(want), single.code, err)
 	}
+	// A shard read from stdin ("-"), which merge keeps in a temporary file
+	// to read twice, gives the same lines as its file.
+	fromStdin, err := os.ReadFile(shardFiles[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaStdin := runCLI(t, string(fromStdin), nil, append(append([]string{"merge", "-o", "jsonl"}, expectations...), shardFiles[0], "-", shardFiles[2])...)
+	if viaStdin.stdout != lines.stdout || viaStdin.code != lines.code {
+		t.Errorf("merge with a shard on stdin (exit %d):\n%s\nwith its file (exit %d):\n%s", viaStdin.code, viaStdin, lines.code, lines.stdout)
+	}
+}
+
+// observedEndpoint finds an observation line's endpoint without decoding
+// the rest of the line, and finds the one a whole decode finds, however
+// the server's or the user's words in the line spell the keys around it;
+// a line laid out otherwise is decoded whole.
+func TestObservedEndpointIsTheRecordsEndpoint(t *testing.T) {
+	tricky := `mx.test","port":1},"endpoint":{"target":"evil`
+	for _, rec := range []probe.Record{
+		{V: probe.RecordVersion, Endpoint: probe.EndpointRecord{Target: "mx.test:587", Host: "mx.test", Port: 587, Address: "192.0.2.7", Domain: "contoso.com"}, Mode: probe.ModeSTARTTLS},
+		{V: probe.RecordVersion, Endpoint: probe.EndpointRecord{Target: tricky, Host: tricky + "}", Port: 25, AsPort: 587, Implicit: true, DefaultPort: true}, Mode: probe.ModeImplicit,
+			Banner: &probe.ReplyRecord{Code: 220, Lines: []string{`,"endpoint":{"target":"banner"}`}}},
+	} {
+		var line bytes.Buffer
+		if err := render.JSONLinesObservation(&line, &rec); err != nil {
+			t.Fatal(err)
+		}
+		got, err := observedEndpoint(bytes.TrimSuffix(line.Bytes(), []byte("\n")))
+		if err != nil || got != rec.Endpoint.Endpoint() {
+			t.Errorf("%s\ngave %+v, %v; want %+v", line.String(), got, err, rec.Endpoint.Endpoint())
+		}
+	}
+	for _, other := range []string{
+		render.ObservationPrefix + `"endpoint":{"target":"mx.test:25","host":"mx.test","port":25},"v":1}`,
+		render.ObservationPrefix + `"v":"1","endpoint":{"target":"mx.test:25","host":"mx.test","port":25}}`,
+	} {
+		got, err := observedEndpoint([]byte(other))
+		if want := (probe.Endpoint{Target: "mx.test:25", Host: "mx.test", Port: 25}); err != nil || got != want {
+			t.Errorf("%s\ngave %+v, %v; want %+v", other, got, err, want)
+		}
+	}
+	if _, err := observedEndpoint([]byte(render.ObservationPrefix + `"v":1,"endpoint":{"target":`)); err == nil {
+		t.Error("a cut line gave no error")
+	}
 }
 
 // observedTargets are the targets of a shard's observation lines; a shard
@@ -1412,20 +1457,33 @@ func TestMergeInputKeepsEveryResultInOrder(t *testing.T) {
 	for i := range n {
 		in.add(probe.Result{Endpoint: probe.Endpoint{Port: i}})
 	}
-	seen := 0
-	for r := range in.each() {
-		if r.Endpoint.Port != seen {
-			t.Fatalf("result %d is port %d", seen, r.Endpoint.Port)
-		}
-		seen++
-	}
 	all := in.results()
-	if seen != n || len(all) != n || all[n-1].Endpoint.Port != n-1 || all[resultChunk].Endpoint.Port != resultChunk {
-		t.Errorf("each gave %d, results %d of %d", seen, len(all), n)
+	if len(all) != n {
+		t.Fatalf("%d results of %d", len(all), n)
 	}
-	for r := range in.each() {
-		if r.Endpoint.Port == 5 {
-			break // each stops when asked
+	for i, r := range all {
+		if r.Endpoint.Port != i {
+			t.Fatalf("result %d is port %d", i, r.Endpoint.Port)
+		}
+	}
+}
+
+// With a floor set (merge's), the collector is given at least the floor's
+// percentage, however little headroom is asked for.
+func TestKeepGCHeadroomKeepsTheFloor(t *testing.T) {
+	gcFloor.Store(mergeGCPercent)
+	defer gcFloor.Store(100)
+	stop := keepGCHeadroom(1)
+	defer stop()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		runtime.GC()
+		percent := debug.SetGCPercent(100)
+		debug.SetGCPercent(percent)
+		if percent == mergeGCPercent {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GC percent %d after 10 s of collections, want the floor's %d", percent, mergeGCPercent)
 		}
 	}
 }

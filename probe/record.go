@@ -63,6 +63,12 @@ type EndpointRecord struct {
 	Domain      string `json:"domain,omitempty"`
 }
 
+// Endpoint is the Endpoint e records.
+func (e EndpointRecord) Endpoint() Endpoint {
+	return Endpoint{Target: e.Target, Host: e.Host, Port: e.Port, AsPort: e.AsPort, Address: e.Address,
+		Implicit: e.Implicit, DefaultPort: e.DefaultPort, Domain: e.Domain}
+}
+
 // ReplyRecord is a Reply. Server text is kept byte for byte: JSON strings
 // hold only UTF-8, and encoding/json turns any other byte into U+FFFD, so
 // a reply with a line that is not UTF-8 has all its lines in RawLines
@@ -304,11 +310,9 @@ func (rec Record) ResultSharing(certs ParsedCertificates) (Result, error) {
 	if rec.Mode != ModeSTARTTLS && rec.Mode != ModeImplicit {
 		return Result{}, fmt.Errorf("unknown mode %q", rec.Mode)
 	}
-	ep := rec.Endpoint
 	r := Result{
-		Endpoint: Endpoint{Target: ep.Target, Host: ep.Host, Port: ep.Port, AsPort: ep.AsPort, Address: ep.Address,
-			Implicit: ep.Implicit, DefaultPort: ep.DefaultPort, Domain: ep.Domain},
-		Address: rec.Address, Mode: rec.Mode, Started: rec.Started,
+		Endpoint: rec.Endpoint.Endpoint(),
+		Address:  rec.Address, Mode: rec.Mode, Started: rec.Started,
 		STARTTLSOffered: rec.STARTTLSOffered,
 		TLS:             rec.TLS.state(),
 		Timings:         Timings(rec.Timings),

@@ -109,8 +109,10 @@ func JSONLinesObservation(w io.Writer, rec *probe.Record) error {
 
 // ShardSummary is the last line of a --shard run: which shard it was
 // ("K/N", for merge to check it was given every shard of one run once),
-// how many endpoints it observed and attributed ("shared" lines), and
-// whether it was interrupted, which makes its file one merge refuses.
+// how many endpoints it observed and attributed ("shared" lines), the
+// last instant it observed one (merge judges the run at the latest of
+// the shards'), and whether it was interrupted, which makes its file one
+// merge refuses.
 type ShardSummary struct {
 	Tool        string    `json:"tool"`
 	Version     string    `json:"version"`
@@ -118,12 +120,13 @@ type ShardSummary struct {
 	Shard       string    `json:"shard"`
 	Observed    int       `json:"observed"`
 	Shared      int       `json:"shared"`
+	Last        time.Time `json:"last_observed,omitzero"`
 	Interrupted bool      `json:"interrupted,omitempty"`
 }
 
 // JSONLinesShardSummary writes a --shard run's last line.
 func JSONLinesShardSummary(w io.Writer, s ShardSummary) error {
-	s.Checked = s.Checked.UTC()
+	s.Checked, s.Last = s.Checked.UTC(), s.Last.UTC()
 	return newLineEncoder(w).Encode(struct {
 		Type string `json:"type"`
 		ShardSummary

@@ -72,7 +72,7 @@ func run() int {
 	sizes := flag.String("sizes", "1000,20000", "endpoint counts, comma-separated (each a run per fleet; 100000 takes minutes)")
 	jsonSizes := flag.String("json-sizes", "20000", "endpoint counts (among -sizes) also run with -o json")
 	flag.IntVar(&cfg.shards, "shards", 4, "also probe -shard-size endpoints in this many --shard runs plus a merge, against one run, in CPU time (0: no)")
-	flag.IntVar(&cfg.shardRounds, "shard-rounds", 3, "rounds of the sharded case (one run, then the shards and the merge); the median round is kept")
+	flag.IntVar(&cfg.shardRounds, "shard-rounds", 5, "rounds of the sharded case (one run, then the shards and the merge; the single run's CPU moves by ±5% round to round); the median round is kept")
 	flag.IntVar(&cfg.shardSize, "shard-size", 20000, "endpoints of the sharded round (at most the largest of -sizes)")
 	flag.IntVar(&cfg.portsPerHost, "ports-per-host", 3, "ports of each loopback host (127.20.0.1 up), listed one host after another; hosts = endpoints / ports")
 	flag.IntVar(&cfg.closedLines, "closed-lines", 0, "also probe a target file of this many closed loopback ports (1000000: a few minutes)")

@@ -19,7 +19,11 @@ type shardsResult struct {
 	endpoints, shards int
 	single, merge     time.Duration
 	shardCPU          []time.Duration
-	load              string
+	// singleKB, shardKB and mergeKB are peak RSS: the single run's, the
+	// largest shard's, and the merge's, which holds only the hosts whose
+	// endpoints it has not all read yet.
+	singleKB, shardKB, mergeKB int64
+	load                       string
 	// rounds is how many rounds this one is the median of.
 	rounds int
 }
@@ -67,29 +71,30 @@ func shardsRound(cfg config, f *fleet, size, n int, dir, caFile string) (shardsR
 	args := []string{"-o", "jsonl", "--no-tls-required-test", "-f", targets, "--concurrency", strconv.Itoa(cfg.concurrency),
 		"--timeout", cfg.timeout.String(), "--ca-file", caFile}
 	fmt.Printf("bench: %d endpoints whole and in %d shards, then merged, load average %s\n", size, n, res.load)
-	cpu, _, err := runToFile(cfg.binary, args, os.DevNull)
+	cpu, peak, err := runToFile(cfg.binary, args, os.DevNull)
 	if err != nil {
 		return res, err
 	}
-	res.single = cpu
+	res.single, res.singleKB = cpu, peak
 	var files []string
 	for k := range n {
 		file := filepath.Join(dir, fmt.Sprintf("shard-%d.jsonl", k))
-		cpu, _, err := runToFile(cfg.binary, append([]string{"--shard", fmt.Sprintf("%d/%d", k, n)}, args...), file)
+		cpu, peak, err := runToFile(cfg.binary, append([]string{"--shard", fmt.Sprintf("%d/%d", k, n)}, args...), file)
 		if err != nil {
 			return res, err
 		}
 		res.shardCPU = append(res.shardCPU, cpu)
+		res.shardKB = max(res.shardKB, peak)
 		files = append(files, file)
 	}
 	// The merge writes what the single run writes, JSONL, so that the two
 	// sides render the same.
 	merged := filepath.Join(dir, "merged.jsonl")
-	cpu, _, err = runToFile(cfg.binary, append([]string{"merge", "-o", "jsonl", "--ca-file", caFile}, files...), merged)
+	cpu, peak, err = runToFile(cfg.binary, append([]string{"merge", "-o", "jsonl", "--ca-file", caFile}, files...), merged)
 	if err != nil {
 		return res, err
 	}
-	res.merge = cpu
+	res.merge, res.mergeKB = cpu, peak
 	out, err := os.Open(merged)
 	if err != nil {
 		return res, err
@@ -106,8 +111,9 @@ func shardsRound(cfg config, f *fleet, size, n int, dir, caFile string) (shardsR
 }
 
 // runToFile runs the binary with stdout to path and returns its user and
-// system CPU time; exit statuses 1 and 2 are findings, not failures.
-func runToFile(binary string, args []string, path string) (time.Duration, int, error) {
+// system CPU time and peak RSS; exit statuses 1 and 2 are findings, not
+// failures.
+func runToFile(binary string, args []string, path string) (cpu time.Duration, peakKB int64, err error) {
 	out, err := os.Create(path)
 	if err != nil {
 		return 0, 0, err
@@ -116,18 +122,18 @@ func runToFile(binary string, args []string, path string) (time.Duration, int, e
 	cmd := exec.Command(binary, args...)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = out, &stderr
-	err = cmd.Run()
-	code := cmd.ProcessState.ExitCode()
-	if _, isExit := err.(*exec.ExitError); err != nil && (!isExit || code > 2) {
-		return 0, code, fmt.Errorf("%s %v: %v: %s", binary, args, err, stderr.String())
+	peakKB, _, err = runMeasured(cmd, 0)
+	if _, isExit := err.(*exec.ExitError); err != nil && (!isExit || cmd.ProcessState.ExitCode() > 2) {
+		return 0, 0, fmt.Errorf("%s %v: %v: %s", binary, args, err, stderr.String())
 	}
-	return processCPU(cmd), code, nil
+	return processCPU(cmd), peakKB, nil
 }
 
 func printShards(r shardsResult) {
 	fmt.Printf("\n%d endpoints (pool), the median of %d rounds: one run %s CPU; %d shards %v + merge %s = %s CPU, %.2fx (target <= 1.1x), load average %s\n",
 		r.endpoints, r.rounds, r.single.Round(time.Millisecond), r.shards, roundAll(r.shardCPU), r.merge.Round(time.Millisecond),
 		r.total().Round(time.Millisecond), r.ratio(), r.load)
+	fmt.Printf("peak RSS: one run %d MB, the largest shard %d MB, merge -o jsonl %d MB\n", r.singleKB>>10, r.shardKB>>10, r.mergeKB>>10)
 }
 
 func roundAll(ds []time.Duration) []time.Duration {
