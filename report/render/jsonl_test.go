@@ -105,8 +105,9 @@ func TestJSONLinesShardSummary(t *testing.T) {
 		summary render.ShardSummary
 		want    string
 	}{
-		{render.ShardSummary{Tool: "starttls-probe", Version: "v1", Checked: reporttest.DiagNow.In(time.FixedZone("CET", 3600)), Shard: "1/4", Observed: 7, Shared: 2},
-			`{"type":"summary","tool":"starttls-probe","version":"v1","checked_at":"2030-06-15T12:00:00Z","shard":"1/4","observed":7,"shared":2}`},
+		{render.ShardSummary{Tool: "starttls-probe", Version: "v1", Checked: reporttest.DiagNow.In(time.FixedZone("CET", 3600)), Shard: "1/4", Observed: 7, Shared: 2,
+			Last: reporttest.DiagNow.Add(90 * time.Second).In(time.FixedZone("CET", 3600))},
+			`{"type":"summary","tool":"starttls-probe","version":"v1","checked_at":"2030-06-15T12:00:00Z","shard":"1/4","observed":7,"shared":2,"last_observed":"2030-06-15T12:01:30Z"}`},
 		{render.ShardSummary{Tool: "starttls-probe", Version: "v1", Checked: reporttest.DiagNow, Shard: "0/2", Observed: 1, Interrupted: true},
 			`{"type":"summary","tool":"starttls-probe","version":"v1","checked_at":"2030-06-15T12:00:00Z","shard":"0/2","observed":1,"shared":0,"interrupted":true}`},
 	} {
