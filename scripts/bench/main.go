@@ -81,7 +81,7 @@ func run() int {
 	flag.IntVar(&cfg.concurrency, "concurrency", 64, "endpoints at once, for the probe and the ceiling alike")
 	flag.IntVar(&cfg.opensslSample, "openssl-sample", 50, "endpoints probed by the openssl loop")
 	flag.IntVar(&cfg.fingerSample, "finger-sample", 10, "endpoints probed by the posttls-finger loop (about 2 s each)")
-	flag.IntVar(&cfg.rounds, "rounds", 5, "rounds of probe, ceiling and openssl runs at 1,000 endpoints, alternated (a round there lasts under a second, and this machine moves a round's ratio by ±0.04x); the median round is kept (fewer at larger counts: rounds×1000/endpoints, at least 1)")
+	flag.IntVar(&cfg.rounds, "rounds", 5, "rounds of probe, ceiling and openssl runs at 1,000 endpoints, alternated (a round there lasts under a second, and this machine moves a round's ratio by ±0.04x); the median round is kept (fewer at larger counts: rounds×1000/endpoints, at least 2)")
 	flag.IntVar(&cfg.repeats, "repeats", 15, "runs of the three-ports and one-port cases (the median is kept)")
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "per-endpoint timeout")
 	flag.BoolVar(&cfg.shardsOnly, "shards-only", false, "run only the sharded round (-shards, -shard-size on the pool)")

@@ -28,9 +28,12 @@ type scaleRow struct {
 }
 
 // roundsAt is how many rounds an endpoint count gets: cfg.rounds at 1,000,
-// fewer above (a 20,000-endpoint run is long enough to average itself).
+// fewer above (a 20,000-endpoint run is long enough to average itself), but
+// at least two: one pair of runs a minute or more long moved by ±0.05x
+// with what else the machine did meanwhile (0.82x and 0.89x at 100,000,
+// two runs of the same code).
 func roundsAt(cfg config, size int) int {
-	return max(1, min(cfg.rounds, cfg.rounds*1000/size))
+	return max(min(2, cfg.rounds), min(cfg.rounds, cfg.rounds*1000/size))
 }
 
 // scaleRound probes the first size endpoints of f with the probe and the
