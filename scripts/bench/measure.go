@@ -51,7 +51,9 @@ func (m measurement) rssMB() float64 { return float64(m.peakRSSKB) / 1024 }
 func medianRound(rounds []measurement) measurement {
 	s := slices.Clone(rounds)
 	slices.SortFunc(s, func(a, b measurement) int { return int(a.took - b.took) })
-	return s[len(s)/2]
+	// Of an even count, the faster of the middle two, for the probe and
+	// the ceiling alike.
+	return s[(len(s)-1)/2]
 }
 
 // medianRatio is the median over rounds of a's throughput over b's in the
@@ -62,6 +64,11 @@ func medianRatio(a, b []measurement) float64 {
 		ratios = append(ratios, a[i].perSecond()/b[i].perSecond())
 	}
 	slices.Sort(ratios)
+	if n := len(ratios); n%2 == 0 {
+		// Of an even count, the mean of the middle two: two rounds give
+		// their mean, not the better of them.
+		return (ratios[n/2-1] + ratios[n/2]) / 2
+	}
 	return ratios[len(ratios)/2]
 }
 
