@@ -11,7 +11,7 @@
 # markdown tables for README.md's "Performance" section and draws
 # scripts/bench/scale.svg.
 #
-#   scripts/bench.sh                          defaults: 1,000 and 20,000 endpoints (about 5 min on 2 CPUs)
+#   scripts/bench.sh                          defaults: 1,000 and 20,000 endpoints (about 8 min on 2 CPUs)
 #   scripts/bench.sh -sizes 1000,20000,100000 100,000 too (several minutes more)
 #   scripts/bench.sh -closed-lines 1000000    a 1,000,000-line target file of closed ports too
 #   scripts/bench.sh -concurrency 128         any flag of scripts/bench (go run ./scripts/bench -h)
