@@ -54,15 +54,27 @@ func scaleRound(cfg config, f *fleet, size int, dir, caFile string, first bool) 
 		sample = append(sample, f.endpoint(i*size/min(cfg.opensslSample, size)).String())
 	}
 	fmt.Printf("bench: %s, %d endpoints, %d rounds, load average %s, %s in\n", f.name, size, roundsAt(cfg, size), row.load, time.Since(cfg.start).Round(time.Second))
-	for range roundsAt(cfg, size) {
+	for round := range roundsAt(cfg, size) {
+		// Every other round the ceiling goes first, so that what the
+		// machine does over a long round (its load, the servers' memory)
+		// weighs on both alike.
+		probeFirst := round%2 == 0
+		var c measurement
+		var err error
+		if !probeFirst {
+			if c, err = runCeiling(cfg, targets, caFile); err != nil {
+				return row, err
+			}
+		}
 		m, err := runProbe(cfg.binary, "starttls-probe -o jsonl --no-tls-required-test", lean, capKB)
 		if err != nil {
 			return row, err
 		}
 		row.probes = append(row.probes, m)
-		c, err := runCeiling(cfg, targets, caFile)
-		if err != nil {
-			return row, err
+		if probeFirst {
+			if c, err = runCeiling(cfg, targets, caFile); err != nil {
+				return row, err
+			}
 		}
 		row.ceils = append(row.ceils, c)
 		if first && !cfg.scaleOnly {
