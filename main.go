@@ -2161,8 +2161,9 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer, getenv func(string) stri
 	}
 	defer cleanup()
 	// First what every shard holds, without decoding an observation: the
-	// endpoints to expect, the shared attributions and the summary lines.
-	var scan mergeScan
+	// endpoints to expect (JSONL judges a host as soon as all of its are
+	// read), the shared attributions and the summary lines.
+	scan := mergeScan{expect: cfg.out.format == "jsonl"}
 	for i, name := range files {
 		if err := scan.read(name, paths[i]); err != nil {
 			return err
@@ -2333,6 +2334,8 @@ func eachShardLine(name, path string, line func(n int, b []byte) error) error {
 // another target, which shard ("K/N") each file's summary line names, and
 // the last instant any shard observed an endpoint.
 type mergeScan struct {
+	// expect asks for the endpoints.
+	expect    bool
 	endpoints []probe.Endpoint
 	shared    []report.SharedEndpoint
 	shards    map[string]string
@@ -2345,6 +2348,9 @@ func (m *mergeScan) read(name, path string) error {
 	summary := false
 	err := eachShardLine(name, path, func(n int, line []byte) error {
 		if bytes.HasPrefix(line, []byte(render.ObservationPrefix)) {
+			if !m.expect {
+				return nil
+			}
 			ep, err := observedEndpoint(line)
 			if err != nil {
 				return usagef(mergeHint, "%s:%d: not a JSON line: %v", name, n, err)

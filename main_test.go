@@ -97,6 +97,7 @@ func TestUsageErrors(t *testing.T) {
 	write("shard-0.jsonl", `{"type":"summary","status":"ok","shard":"0/2"}`+"\n")
 	write("shard-0-of-3.jsonl", `{"type":"summary","status":"ok","shard":"0/3"}`+"\n")
 	write("whole.jsonl", `{"type":"summary","status":"ok"}`+"\n")
+	write("cut.jsonl", `{"type":"observation","v":1,"endpoint":{"target":"mx.test:25"`+"\n"+`{"type":"summary","shard":"0/1"}`+"\n")
 	write("interrupted.jsonl", `{"type":"summary","shard":"1/4","observed":3,"shared":0,"interrupted":true}`+"\n")
 	write("interrupted-odd.jsonl", `{"type":"summary","shard":"\u001b[31m","interrupted":true}`+"\n")
 	onlyComments := write("targets.txt", "# nothing to probe\n\n")
@@ -224,6 +225,10 @@ func TestUsageErrors(t *testing.T) {
 			want: []string{"starttls-probe: error: merge: open {dir}/no-such-shard.jsonl: no such file or directory", "hint: give the JSONL files the --shard runs wrote"}},
 		{name: "merge lines without observations", args: []string{"merge", "{dir}/unsharded.jsonl"},
 			want: []string{`starttls-probe: error: {dir}/unsharded.jsonl:1: an endpoint line: the JSONL of a judged run, not the observations of a --shard run`, "hint: run the shards with --shard K/N: their lines carry what merge judges"}},
+		{name: "merge a cut observation, judged whole", args: []string{"merge", "-o", "json", "{dir}/cut.jsonl"},
+			want: []string{"starttls-probe: error: {dir}/cut.jsonl:1: not a JSON line: unexpected end of JSON input", "hint: merge reads the JSONL that starttls-probe --shard K/N -o jsonl writes"}},
+		{name: "merge a cut observation, streamed", args: []string{"merge", "-o", "jsonl", "{dir}/cut.jsonl"},
+			want: []string{"starttls-probe: error: {dir}/cut.jsonl:1: not a JSON line: unexpected EOF", "hint: merge reads the JSONL that starttls-probe --shard K/N -o jsonl writes"}},
 		{name: "merge an interrupted shard", args: []string{"merge", "{dir}/interrupted.jsonl"},
 			want: []string{"starttls-probe: error: {dir}/interrupted.jsonl: shard 1/4 was interrupted, its file is not whole", "hint: run shard 1/4 again: merge judges whole shards only"}},
 		{name: "merge an interrupted shard of no known name", args: []string{"merge", "{dir}/interrupted-odd.jsonl"},
