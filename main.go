@@ -2132,8 +2132,8 @@ did ("observation" lines), and judges nothing. merge reads them, in any
 order, and judges them as one run: the checks that compare endpoints
 (consistency, certificate-differs, a host silent on every port) see every
 shard, and the exit status is the whole run's. The expectations are
-merge's (--name, --thumbprint, --ca-file, --warn-days, ...): a shard does
-not use them.`
+merge's (--thumbprint, --ca-file, --warn-days, ...); --name is both: the
+shards send it as SNI, and merge checks the certificates against it.`
 
 // runMerge reads the shards' endpoint lines and judges them as one run.
 func runMerge(c *cli.Context, stdout, stderr io.Writer, getenv func(string) string) error {
