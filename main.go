@@ -84,11 +84,9 @@ func main() {
 // collections.
 const gcHeadroom = 6 << 20
 
-// gcFloor is the least GC percentage keepGCHeadroom sets: Go's 100, or
+// gcFloor is the least GC percentage keepGCHeadroom sets above Go's 100:
 // mergeGCPercent once merge asked for it (batchGC).
 var gcFloor atomic.Int64
-
-func init() { gcFloor.Store(100) }
 
 // mergeGCPercent is merge's GC percentage: merge decodes a line for every
 // endpoint and holds little besides, so it collected often; at 200 it
@@ -126,7 +124,7 @@ func keepGCHeadroom(headroom uint64) (stop func()) {
 			}
 			metrics.Read(sample)
 			if live := sample[0].Value.Uint64(); live > 0 {
-				percent := int(max(uint64(gcFloor.Load()), min(10000, headroom*100/live)))
+				percent := int(max(100, uint64(gcFloor.Load()), min(10000, headroom*100/live)))
 				if percent < current*9/10 || percent > current*11/10 {
 					debug.SetGCPercent(percent)
 					current = percent
@@ -2281,29 +2279,27 @@ const mergeHint = "merge reads the JSONL that starttls-probe --shard K/N -o json
 // (removed by cleanup), since merge reads its files twice; paths are the
 // files to open, one for each of files.
 func spoolStdin(files []string, stdin io.Reader) (paths []string, cleanup func(), err error) {
-	paths, cleanup = slices.Clone(files), func() {}
+	if !slices.Contains(files, "-") {
+		return files, func() {}, nil
+	}
+	const hint = "give the shards' files by name: merge reads them twice"
+	f, err := os.CreateTemp("", "starttls-probe-merge-*.jsonl")
+	if err != nil {
+		return nil, nil, usagef(hint, "merge: keeping stdin: %v", err)
+	}
+	cleanup = func() {
+		f.Close()
+		os.Remove(f.Name())
+	}
+	if _, err := io.Copy(f, stdin); err != nil {
+		cleanup()
+		return nil, nil, usagef(hint, "merge: reading stdin: %v", err)
+	}
+	paths = slices.Clone(files)
 	for i, name := range files {
-		if name != "-" {
-			continue
+		if name == "-" {
+			paths[i] = f.Name()
 		}
-		f, err := os.CreateTemp("", "starttls-probe-merge-*.jsonl")
-		if err != nil {
-			return nil, cleanup, usagef("give the shards' files by name: merge reads them twice", "merge: keeping stdin: %v", err)
-		}
-		cleanup = func() {
-			f.Close()
-			os.Remove(f.Name())
-		}
-		if _, err := io.Copy(f, stdin); err != nil {
-			cleanup()
-			return nil, func() {}, usagef("give the shards' files by name: merge reads them twice", "merge: reading stdin: %v", err)
-		}
-		for j := i; j < len(files); j++ {
-			if files[j] == "-" {
-				paths[j] = f.Name()
-			}
-		}
-		break
 	}
 	return paths, cleanup, nil
 }
@@ -2358,22 +2354,21 @@ func (m *mergeScan) read(name, path string) error {
 			m.endpoints = append(m.endpoints, ep)
 			return nil
 		}
+		// One decode for every other line: a "shared" line's fields, or a
+		// summary line's.
 		var l struct {
 			Type        string    `json:"type"`
 			Shard       string    `json:"shard"`
 			Interrupted bool      `json:"interrupted"`
 			Last        time.Time `json:"last_observed"`
+			report.SharedEndpoint
 		}
 		if err := json.Unmarshal(line, &l); err != nil {
 			return usagef(mergeHint, "%s:%d: not a JSON line: %v", name, n, err)
 		}
 		switch l.Type {
 		case "shared":
-			var e report.SharedEndpoint
-			if err := json.Unmarshal(line, &e); err != nil {
-				return usagef(mergeHint, "%s:%d: %v", name, n, err)
-			}
-			m.shared = append(m.shared, e)
+			m.shared = append(m.shared, l.SharedEndpoint)
 		case "endpoint":
 			return usagef("run the shards with --shard K/N: their lines carry what merge judges",
 				"%s:%d: an endpoint line: the JSONL of a judged run, not the observations of a --shard run", name, n)

@@ -1477,7 +1477,7 @@ func TestMergeInputKeepsEveryResultInOrder(t *testing.T) {
 // percentage, however little headroom is asked for.
 func TestKeepGCHeadroomKeepsTheFloor(t *testing.T) {
 	gcFloor.Store(mergeGCPercent)
-	defer gcFloor.Store(100)
+	defer gcFloor.Store(0)
 	stop := keepGCHeadroom(1)
 	defer stop()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
