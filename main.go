@@ -81,8 +81,19 @@ func main() {
 }
 
 // gcHeadroom is the least garbage the collector lets pile up between two
-// collections.
-const gcHeadroom = 6 << 20
+// collections. An endpoint leaves about 95 KB of garbage, most of it
+// crypto/tls's (the ML-KEM key share, the handshake's buffers and hashes).
+// At 6 MB a streamed run of 20,000 distinct-leaf endpoints collected 322
+// times, and each collection also shrank the workers' stacks, which the
+// next ML-KEM key share grew again: the collector and the stack copying
+// were about a tenth of the run's CPU (pprof under scripts/bench.sh). At
+// 16 MB it collects 109 times (runtime.MemStats: GC CPU 5.7% -> 2.3%,
+// pauses 386 -> 131 ms), and the probe ran at a median 1.01x the
+// verifying ceiling on that fleet where 6 MB gave 0.97x, 1.11x where it
+// gave 1.04x on the shared-chain pool (20,000 endpoints, interleaved A/B
+// runs, this machine moving a run by ±0.1x), for about 20 MB more peak
+// RSS, flat in the number of endpoints as before.
+const gcHeadroom = 16 << 20
 
 // gcFloor is the least GC percentage keepGCHeadroom sets above Go's 100:
 // mergeGCPercent once merge asked for it (batchGC).
