@@ -42,8 +42,10 @@ func (r shardsResult) total() time.Duration {
 // single run and its shards side by side in time.
 func shardsRounds(cfg config, f *fleet, size, n int, dir, caFile string) (shardsResult, error) {
 	var rounds []shardsResult
-	for range max(1, cfg.shardRounds) {
-		r, err := shardsRound(cfg, f, size, n, dir, caFile)
+	for round := range max(1, cfg.shardRounds) {
+		// Every other round the shards go first, as in the scale rounds
+		// (scale.go), so that the machine's drift weighs on both sides.
+		r, err := shardsRound(cfg, f, size, n, dir, caFile, round%2 == 0)
 		if err != nil {
 			return r, err
 		}
@@ -60,9 +62,9 @@ func (r shardsResult) ratio() float64 { return float64(r.total()) / float64(r.si
 
 // shardsRound probes size endpoints of f once whole and once as n shards,
 // one after another (CPU time, not wall time, is compared, so running them
-// side by side would only add noise), then merges the shards, and checks
-// that the merge reports every endpoint.
-func shardsRound(cfg config, f *fleet, size, n int, dir, caFile string) (shardsResult, error) {
+// side by side would only add noise), the single run first or last, then
+// merges the shards, and checks that the merge reports every endpoint.
+func shardsRound(cfg config, f *fleet, size, n int, dir, caFile string, singleFirst bool) (shardsResult, error) {
 	res := shardsResult{endpoints: size, shards: n, load: loadAverage()}
 	targets := filepath.Join(dir, fmt.Sprintf("shards-%d.txt", size))
 	if err := f.writeTargets(targets, size); err != nil {
@@ -71,11 +73,15 @@ func shardsRound(cfg config, f *fleet, size, n int, dir, caFile string) (shardsR
 	args := []string{"-o", "jsonl", "--no-tls-required-test", "-f", targets, "--concurrency", strconv.Itoa(cfg.concurrency),
 		"--timeout", cfg.timeout.String(), "--ca-file", caFile}
 	fmt.Printf("bench: %d endpoints whole and in %d shards, then merged, load average %s\n", size, n, res.load)
-	cpu, peak, err := runToFile(cfg.binary, args, os.DevNull)
-	if err != nil {
-		return res, err
+	single := func() (err error) {
+		res.single, res.singleKB, err = runToFile(cfg.binary, args, os.DevNull)
+		return err
 	}
-	res.single, res.singleKB = cpu, peak
+	if singleFirst {
+		if err := single(); err != nil {
+			return res, err
+		}
+	}
 	var files []string
 	for k := range n {
 		file := filepath.Join(dir, fmt.Sprintf("shard-%d.jsonl", k))
@@ -90,11 +96,16 @@ func shardsRound(cfg config, f *fleet, size, n int, dir, caFile string) (shardsR
 	// The merge writes what the single run writes, JSONL, so that the two
 	// sides render the same.
 	merged := filepath.Join(dir, "merged.jsonl")
-	cpu, peak, err = runToFile(cfg.binary, append([]string{"merge", "-o", "jsonl", "--ca-file", caFile}, files...), merged)
+	cpu, peak, err := runToFile(cfg.binary, append([]string{"merge", "-o", "jsonl", "--ca-file", caFile}, files...), merged)
 	if err != nil {
 		return res, err
 	}
 	res.merge, res.mergeKB = cpu, peak
+	if !singleFirst {
+		if err := single(); err != nil {
+			return res, err
+		}
+	}
 	out, err := os.Open(merged)
 	if err != nil {
 		return res, err
