@@ -1424,6 +1424,32 @@ func TestKeepGCHeadroom(t *testing.T) {
 	}
 }
 
+// TestOnlyServeTakesTheDaemonsGCHeadroom: serve asks for its smaller
+// headroom (daemonGC) before it loads anything, and a probe run and merge,
+// batch runs, keep gcHeadroom.
+func TestOnlyServeTakesTheDaemonsGCHeadroom(t *testing.T) {
+	calls := 0
+	daemonGC = func() { calls++ }
+	defer func() { daemonGC = nil }()
+	if r := runCLI(t, "", nil, "serve", "--config.check", "--config.file", "/nonexistent.yml"); r.code != exitUsage {
+		t.Fatalf("serve with a missing config: exit %d, want %d; stderr:\n%s", r.code, exitUsage, r.stderr)
+	}
+	if calls != 1 {
+		t.Fatalf("serve asked for the daemon's headroom %d times, want once", calls)
+	}
+	healthy, _ := healthyHost(t, false)
+	runCLI(t, "", nil, "-o", "jsonl", "--no-tls-required-test", healthy)
+	shard := runCLI(t, "", nil, "--shard", "0/1", healthy)
+	file := filepath.Join(t.TempDir(), "shard.jsonl")
+	if err := os.WriteFile(file, []byte(shard.stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runCLI(t, "", nil, "merge", file)
+	if calls != 1 {
+		t.Fatalf("a probe run, a shard and merge asked for the daemon's headroom: %d calls in all, want serve's one", calls)
+	}
+}
+
 // TestStreamedJSONKeepsResultsInATemporaryFile: -o json keeps each host's
 // encoded results in a temporary file until the document is written (issue
 // 14: -o json under 150 MB), and removes it afterwards, whether the report
