@@ -263,7 +263,6 @@ func GroupName(id tls.CurveID) string {
 	return id.String()
 }
 
-// tlsVersionName is "TLS 1.3" and the like.
 // cipherSuiteName is tls.CipherSuiteName for the suites crypto/tls knows,
 // looked up in a map made once: tls.CipherSuiteName builds the list of
 // every suite on each call, and judging an endpoint names its suite twice
@@ -283,6 +282,7 @@ var knownSuites = sync.OnceValue(func() map[uint16]string {
 	return names
 })
 
+// tlsVersionName is "TLS 1.3" and the like.
 func tlsVersionName(v uint16) string {
 	if v == 0 {
 		return ""
