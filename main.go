@@ -321,7 +321,7 @@ func outputFlags() []cli.Flag {
 
 const (
 	appUsage     = "see which certificate each SMTP port of a mail host presents, and whether it is right"
-	appUsageText = "starttls-probe [flags] TARGET...\nstarttls-probe demo [flags]\nstarttls-probe serve [flags]\nstarttls-probe help | version"
+	appUsageText = "starttls-probe [flags] TARGET...\nstarttls-probe demo [flags]\nstarttls-probe serve [flags]\nstarttls-probe merge [flags] SHARD.jsonl...\nstarttls-probe help | version"
 	// appDescription's lines are kept as written: each fits helpWidth.
 	appDescription = `TARGET is a host name, host:port, an IPv4 address or [IPv6]:port.
 Without a port, ports 25, 587 and 2525 are probed at the same time; one
