@@ -1680,14 +1680,19 @@ func (j judgedRun) finish(now time.Time, interrupted bool) int {
 }
 
 // shardRun writes a --shard run: an observation line per endpoint probed
-// (render.JSONLinesObservation), a "shared" line per endpoint probed once
-// for another target, and the shard's summary line last. It judges
-// nothing: merge judges every shard's observations as one run, so that no
-// endpoint is judged (its chain verified, its lines rendered) twice.
+// (render.JSONLinesObservation), each certificate once before the first
+// observation that names it (render.JSONLinesCertificate), a "shared" line
+// per endpoint probed once for another target, and the shard's summary
+// line last. It judges nothing: merge judges every shard's observations as
+// one run, so that no endpoint is judged (its chain verified, its lines
+// rendered) twice.
 type shardRun struct {
 	lw      *lineWriter
 	summary render.ShardSummary
 	stderr  io.Writer
+	// certs and given are add's alone.
+	certs probe.CertificateIndex
+	given []probe.CertificateRecord
 }
 
 func newShardRun(stdout, stderr io.Writer, shard probe.Shard) *shardRun {
@@ -1709,7 +1714,16 @@ func (s *shardRun) add(r probe.Result) {
 		s.summary.Last = r.Started
 	}
 	rec := probe.NewRecord(&r)
-	s.lw.write(func(w io.Writer) error { return render.JSONLinesObservation(w, &rec) })
+	s.given = s.given[:0]
+	rec.ReferCertificates(&s.certs, func(c probe.CertificateRecord) { s.given = append(s.given, c) })
+	s.lw.write(func(w io.Writer) error {
+		for _, c := range s.given {
+			if err := render.JSONLinesCertificate(w, c); err != nil {
+				return err
+			}
+		}
+		return render.JSONLinesObservation(w, &rec)
+	})
 }
 
 func (s *shardRun) flush() { s.lw.flush() }
@@ -2203,10 +2217,9 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer, getenv func(string) stri
 	if now.IsZero() {
 		now = time.Now()
 	}
-	parsed := probe.ParsedCertificates{}
 	expect := cfg.expect
 	if cfg.out.format == "jsonl" {
-		status, err := streamMerge(files, paths, &scan, parsed, expect, roots, now, cfg, stdout, stderr)
+		status, err := streamMerge(files, paths, &scan, expect, roots, now, cfg, stdout, stderr)
 		if err != nil {
 			return err
 		}
@@ -2214,7 +2227,7 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer, getenv func(string) stri
 	}
 	var in mergeInput
 	for i, name := range files {
-		if err := readObservations(name, paths[i], parsed, func(r probe.Result) { in.add(r) }); err != nil {
+		if err := readObservations(name, paths[i], func(r probe.Result) { in.add(r) }); err != nil {
 			return err
 		}
 	}
@@ -2370,6 +2383,10 @@ type mergeScan struct {
 func (m *mergeScan) read(name, path string) error {
 	summary := false
 	err := eachShardLine(name, path, func(n int, line []byte) error {
+		if bytes.HasPrefix(line, []byte(render.CertificatePrefix)) {
+			// Read with the observations that name it.
+			return nil
+		}
 		if bytes.HasPrefix(line, []byte(render.ObservationPrefix)) {
 			if !m.expect {
 				return nil
@@ -2448,10 +2465,22 @@ func observedEndpoint(line []byte) (probe.Endpoint, error) {
 	return rec.Endpoint.Endpoint(), nil
 }
 
-// readObservations decodes the observation lines of one shard's file and
-// hands each result to add; mergeScan.read has checked its other lines.
-func readObservations(name, path string, parsed probe.ParsedCertificates, add func(probe.Result)) error {
+// readObservations decodes the observation lines of one shard's file, with
+// the certificate lines they name, and hands each result to add;
+// mergeScan.read has checked its other lines.
+func readObservations(name, path string, add func(probe.Result)) error {
+	var certs probe.CertificateTable
 	return eachShardLine(name, path, func(n int, line []byte) error {
+		if bytes.HasPrefix(line, []byte(render.CertificatePrefix)) {
+			var c probe.CertificateRecord
+			if err := json.Unmarshal(line, &c); err != nil {
+				return usagef(mergeHint, "%s:%d: not a JSON line: %v", name, n, err)
+			}
+			if err := certs.Add(c); err != nil {
+				return usagef(mergeHint, "%s:%d: %v", name, n, err)
+			}
+			return nil
+		}
 		if !bytes.HasPrefix(line, []byte(render.ObservationPrefix)) {
 			return nil
 		}
@@ -2459,7 +2488,7 @@ func readObservations(name, path string, parsed probe.ParsedCertificates, add fu
 		if err := json.Unmarshal(line, &rec); err != nil {
 			return usagef(mergeHint, "%s:%d: not a JSON line: %v", name, n, err)
 		}
-		r, err := rec.ResultSharing(parsed)
+		r, err := rec.ResultSharing(&certs)
 		if err != nil {
 			return usagef(mergeHint, "%s:%d: %v", name, n, err)
 		}
@@ -2474,7 +2503,7 @@ func readObservations(name, path string, parsed probe.ParsedCertificates, add fu
 // merge holds only the hosts whose endpoints are not all read yet, not
 // the whole run; then the "shared" lines, and the summary line. It returns
 // the exit status.
-func streamMerge(files, paths []string, scan *mergeScan, parsed probe.ParsedCertificates, expect report.Expect, roots trust, now time.Time, cfg config, stdout, stderr io.Writer) (int, error) {
+func streamMerge(files, paths []string, scan *mergeScan, expect report.Expect, roots trust, now time.Time, cfg config, stdout, stderr io.Writer) (int, error) {
 	sink := newLineSink(stdout, stderr)
 	stream := newHostStream(cfg, expect, now, roots, sink)
 	for _, ep := range scan.endpoints {
@@ -2483,7 +2512,7 @@ func streamMerge(files, paths []string, scan *mergeScan, parsed probe.ParsedCert
 	// Expected: no longer needed.
 	scan.endpoints = nil
 	for i, name := range files {
-		if err := readObservations(name, paths[i], parsed, func(r probe.Result) { stream.Add(r) }); err != nil {
+		if err := readObservations(name, paths[i], func(r probe.Result) { stream.Add(r) }); err != nil {
 			return exitUsage, err
 		}
 	}

@@ -1179,13 +1179,14 @@ func TestShardsMergeAsOneRun(t *testing.T) {
 	const shards = 3
 	var shardFiles []string
 	seen := map[string]int{}
-	busy := 0
+	busy, certificates, references := 0, 0, 0
 	for k := range shards {
 		r := runCLI(t, "", nil, append([]string{"-o", "jsonl", "--shard", fmt.Sprintf("%d/%d", k, shards)}, probing...)...)
 		if r.code != 0 {
 			t.Fatalf("shard %d: %s", k, r)
 		}
-		eps := observedTargets(t, r.stdout)
+		eps, given, named := shardLines(t, r.stdout)
+		certificates, references = certificates+given, references+named
 		for _, ep := range eps {
 			seen[ep]++
 		}
@@ -1219,6 +1220,11 @@ func TestShardsMergeAsOneRun(t *testing.T) {
 	}
 	if busy < 2 {
 		t.Errorf("%d of %d shards probed anything: the addresses were not split", busy, shards)
+	}
+	// Four addresses present the good certificate in three shards: one
+	// shard names it twice and gives it once.
+	if certificates == 0 || certificates >= references {
+		t.Errorf("the shards gave %d certificate lines for %d references: a certificate named twice in a file is given once", certificates, references)
 	}
 	if seen[targets[0]] != 1 || seen[targets[len(targets)-2]] != 1 {
 		t.Fatalf("the two ports of 127.0.0.2 are missing: %v", seen)
@@ -1285,24 +1291,51 @@ func TestObservedEndpointIsTheRecordsEndpoint(t *testing.T) {
 // observedTargets are the targets of a shard's observation lines; a shard
 // judges nothing, so it writes no endpoint line, and its exit status is 0.
 func observedTargets(t *testing.T, out string) []string {
+	targets, _, _ := shardLines(t, out)
+	return targets
+}
+
+// shardLines reads a shard's output: the targets it observed, how many
+// certificate lines it gave and how many references its observations made
+// to them. Each certificate is given once, before the first observation
+// that names it, and no observation carries a chain's DER.
+func shardLines(t *testing.T, out string) (targets []string, certificates, references int) {
 	t.Helper()
-	var targets []string
+	given := map[string]bool{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		var l struct {
-			Type     string
-			Endpoint struct{ Target string }
+			Type        string
+			Endpoint    struct{ Target string }
+			SHA256      string   `json:"sha256"`
+			Chain       []string `json:"chain"`
+			ChainSHA256 []string `json:"chain_sha256"`
 		}
 		if err := json.Unmarshal([]byte(line), &l); err != nil {
 			t.Fatalf("line %q: %v", line, err)
 		}
 		switch l.Type {
+		case "certificate":
+			if given[l.SHA256] {
+				t.Errorf("certificate %s given twice", l.SHA256)
+			}
+			given[l.SHA256] = true
+			certificates++
 		case "observation":
+			if l.Chain != nil {
+				t.Errorf("%s: the observation carries its chain's DER, not references to certificate lines", l.Endpoint.Target)
+			}
+			for _, ref := range l.ChainSHA256 {
+				if !given[ref] {
+					t.Errorf("%s names certificate %s before it is given", l.Endpoint.Target, ref)
+				}
+			}
+			references += len(l.ChainSHA256)
 			targets = append(targets, l.Endpoint.Target)
 		case "endpoint", "consistency", "certificate_group":
 			t.Fatalf("a shard judged: %s", line)
 		}
 	}
-	return targets
+	return targets, certificates, references
 }
 
 // resultsByEndpoint is each result of a JSON document by its target, as

@@ -12,3 +12,6 @@ var (
 // MaxParked is how many jobs RunStream holds back for busy addresses before
 // it stops reading, for the test of its backpressure.
 var MaxParked = maxParked
+
+// Held is how many certificates t holds, for the test of its bound.
+func (t *CertificateTable) Held() int { return len(t.window.held) }

@@ -9,8 +9,15 @@ import (
 	"unicode/utf8"
 )
 
-// RecordVersion is the version of Record this package writes and reads.
-const RecordVersion = 1
+// RecordVersion is the version of Record this package writes. It reads
+// it and version 1, whose chains are always DER: version 2 added the
+// references to certificates given on lines of their own (ChainSHA256,
+// CertificateRecord), which a reader of version 1 would take for a
+// handshake without a chain.
+const RecordVersion = 2
+
+// oldestRecordVersion is the oldest version of Record this package reads.
+const oldestRecordVersion = 1
 
 // Record is a Result in a form encoding/json writes and reads back: what a
 // sharded run writes per endpoint, so that a merge judges the shards'
@@ -29,7 +36,9 @@ const RecordVersion = 1
 // its TLS-required test and its 24-line transcript takes 3.7 KB as one
 // line of JSON; without the transcripts, which only -v shows, 2.3 KB
 // (TestRecordSize). Real chains of 2048-bit RSA certificates are about
-// 1.5 KB of DER each, so expect some 5 KB per endpoint there.
+// 1.5 KB of DER each, so expect some 5 KB per endpoint there. A shard
+// writes each certificate once instead (ReferCertificates), and its
+// records name them by SHA-256, 67 bytes each.
 type Record struct {
 	V               int                `json:"v"`
 	Endpoint        EndpointRecord     `json:"endpoint"`
@@ -43,12 +52,15 @@ type Record struct {
 	EHLOAfterTLS    *ReplyRecord       `json:"ehlo_after_tls,omitempty"`
 	TLSRequired     *TLSRequiredRecord `json:"tls_required,omitempty"`
 	TLS             *TLSStateRecord    `json:"tls,omitempty"`
-	// Chain is the chain as sent, leaf first, each certificate DER.
-	Chain      [][]byte           `json:"chain,omitempty"`
-	Error      *ErrorRecord       `json:"error,omitempty"`
-	Timings    TimingsRecord      `json:"timings"`
-	Transcript []TranscriptRecord `json:"transcript,omitempty"`
-	Scan       *ScanRecord        `json:"scan,omitempty"`
+	// Chain is the chain as sent, leaf first, each certificate DER; or
+	// ChainSHA256, the same chain as the SHA-256 of each certificate,
+	// given on a line of its own before (ReferCertificates).
+	Chain       [][]byte           `json:"chain,omitempty"`
+	ChainSHA256 []string           `json:"chain_sha256,omitempty"`
+	Error       *ErrorRecord       `json:"error,omitempty"`
+	Timings     TimingsRecord      `json:"timings"`
+	Transcript  []TranscriptRecord `json:"transcript,omitempty"`
+	Scan        *ScanRecord        `json:"scan,omitempty"`
 }
 
 // EndpointRecord is an Endpoint.
@@ -166,7 +178,8 @@ type GroupScanRecord struct {
 
 // PresentedChainRecord is a PresentedChain.
 type PresentedChainRecord struct {
-	Chain        [][]byte `json:"chain"`
+	Chain        [][]byte `json:"chain,omitempty"`
+	ChainSHA256  []string `json:"chain_sha256,omitempty"`
 	Version      uint16   `json:"version"`
 	CipherSuite  uint16   `json:"cipher_suite"`
 	OCSPResponse []byte   `json:"ocsp_response,omitempty"`
@@ -174,10 +187,11 @@ type PresentedChainRecord struct {
 
 // AttemptRecord is an Attempt.
 type AttemptRecord struct {
-	Outcome Outcome         `json:"outcome"`
-	TLS     *TLSStateRecord `json:"tls,omitempty"`
-	Chain   [][]byte        `json:"chain,omitempty"`
-	Err     *ErrRecord      `json:"err,omitempty"`
+	Outcome     Outcome         `json:"outcome"`
+	TLS         *TLSStateRecord `json:"tls,omitempty"`
+	Chain       [][]byte        `json:"chain,omitempty"`
+	ChainSHA256 []string        `json:"chain_sha256,omitempty"`
+	Err         *ErrRecord      `json:"err,omitempty"`
 }
 
 // textOrRaw is s as a JSON string when it is UTF-8, else as its bytes.
@@ -266,8 +280,8 @@ func (rec Record) Result() (Result, error) { return rec.ResultSharing(nil) }
 // ParsedCertificates shares parsed certificates by the SHA-256 of their
 // DER: every node of a pool, and every host under one intermediate, sends
 // the same certificate, and parsing it again costs tens of microseconds and
-// a few kilobytes that a merge of many records, or a run holding its
-// results, need not pay. Not safe for concurrent use.
+// a few kilobytes that a run holding its results need not pay. Not safe
+// for concurrent use.
 type ParsedCertificates map[[sha256.Size]byte]*x509.Certificate
 
 // Intern replaces each certificate of chain already held by the one held,
@@ -284,28 +298,12 @@ func (p ParsedCertificates) Intern(chain []*x509.Certificate) []*x509.Certificat
 	return chain
 }
 
-// parse parses der, or returns the certificate already parsed from it; a
-// nil p parses every time.
-func (p ParsedCertificates) parse(der []byte) (*x509.Certificate, error) {
-	if p == nil {
-		return x509.ParseCertificate(der)
-	}
-	key := sha256.Sum256(der)
-	if held, ok := p[key]; ok {
-		return held, nil
-	}
-	c, err := x509.ParseCertificate(der)
-	if err == nil {
-		p[key] = c
-	}
-	return c, err
-}
-
-// ResultSharing is Result, with the certificates shared through certs
-// (nil for none): merge decodes every shard's records with one.
-func (rec Record) ResultSharing(certs ParsedCertificates) (Result, error) {
-	if rec.V != RecordVersion {
-		return Result{}, fmt.Errorf("record version %d: this starttls-probe reads version %d", rec.V, RecordVersion)
+// ResultSharing is Result, with the chains that name their certificates
+// by SHA-256 taken from certs (nil for none): merge decodes each shard's
+// file with a table of the certificates it gave.
+func (rec Record) ResultSharing(certs *CertificateTable) (Result, error) {
+	if rec.V < oldestRecordVersion || rec.V > RecordVersion {
+		return Result{}, fmt.Errorf("record version %d: this starttls-probe reads versions %d to %d", rec.V, oldestRecordVersion, RecordVersion)
 	}
 	if rec.Mode != ModeSTARTTLS && rec.Mode != ModeImplicit {
 		return Result{}, fmt.Errorf("unknown mode %q", rec.Mode)
@@ -323,10 +321,10 @@ func (rec Record) ResultSharing(certs ParsedCertificates) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if r.Chain, err = parseChain("chain", rec.Chain, certs); err != nil {
+	if r.Chain, err = chainOf("chain", rec.Chain, rec.ChainSHA256, certs); err != nil {
 		return Result{}, err
 	}
-	if err := tlsWithChain("", rec.TLS, rec.Chain); err != nil {
+	if err := tlsWithChain("", rec.TLS, r.Chain); err != nil {
 		return Result{}, err
 	}
 	if r.Error, err = rec.Error.error("error"); err != nil {
@@ -415,13 +413,13 @@ func derOf(chain []*x509.Certificate) [][]byte {
 }
 
 // parseChain parses the DER of a chain; where names the chain in errors.
-func parseChain(where string, der [][]byte, certs ParsedCertificates) ([]*x509.Certificate, error) {
+func parseChain(where string, der [][]byte) ([]*x509.Certificate, error) {
 	if der == nil {
 		return nil, nil
 	}
 	chain := make([]*x509.Certificate, len(der))
 	for i, d := range der {
-		c, err := certs.parse(d)
+		c, err := x509.ParseCertificate(d)
 		if err != nil {
 			return nil, fmt.Errorf("%s[%d]: %w", where, i, err)
 		}
@@ -434,7 +432,7 @@ func parseChain(where string, der [][]byte, certs ParsedCertificates) ([]*x509.C
 // relies on (it verifies the chain of every handshake): crypto/tls hands
 // VerifyConnection the TLS state and the server's certificates at once, and
 // a server must send one.
-func tlsWithChain(where string, state *TLSStateRecord, chain [][]byte) error {
+func tlsWithChain(where string, state *TLSStateRecord, chain []*x509.Certificate) error {
 	switch {
 	case state != nil && len(chain) == 0:
 		return fmt.Errorf("%stls without a certificate chain: a handshake gets as far as TLS state only with the server's certificate", where)
@@ -535,7 +533,7 @@ func checkOutcome(where string, o Outcome) error {
 	return fmt.Errorf("%s: unknown outcome %q", where, o)
 }
 
-func (rec *ScanRecord) scan(certs ParsedCertificates) (*Scan, error) {
+func (rec *ScanRecord) scan(certs *CertificateTable) (*Scan, error) {
 	if rec == nil {
 		return nil, nil
 	}
@@ -561,18 +559,18 @@ func (rec *ScanRecord) scan(certs ParsedCertificates) (*Scan, error) {
 		s.Groups = append(s.Groups, GroupScan{Group: g.Group, Outcome: g.Outcome, Version: g.Version, Err: decode(where, g.Err)})
 	}
 	for i, c := range rec.Chains {
-		chain, err := parseChain(fmt.Sprintf("scan.chains[%d].chain", i), c.Chain, certs)
+		chain, err := chainOf(fmt.Sprintf("scan.chains[%d].chain", i), c.Chain, c.ChainSHA256, certs)
 		errs = append(errs, err)
-		if len(c.Chain) == 0 {
+		if err == nil && len(chain) == 0 {
 			errs = append(errs, fmt.Errorf("scan.chains[%d]: no certificate in a presented chain", i))
 		}
 		s.Chains = append(s.Chains, PresentedChain{Chain: chain, Version: c.Version, CipherSuite: c.CipherSuite, OCSPResponse: c.OCSPResponse})
 	}
 	if a := rec.WithoutSNI; a != nil {
-		chain, err := parseChain("scan.without_sni.chain", a.Chain, certs)
+		chain, err := chainOf("scan.without_sni.chain", a.Chain, a.ChainSHA256, certs)
 		errs = append(errs, err, checkOutcome("scan.without_sni", a.Outcome))
-		if a.TLS != nil {
-			errs = append(errs, tlsWithChain("scan.without_sni.", a.TLS, a.Chain))
+		if a.TLS != nil && err == nil {
+			errs = append(errs, tlsWithChain("scan.without_sni.", a.TLS, chain))
 		}
 		s.WithoutSNI = &Attempt{Outcome: a.Outcome, TLS: a.TLS.state(), Chain: chain, Err: decode("scan.without_sni", a.Err)}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -273,29 +274,50 @@ func roundTrip(t *testing.T, results []probe.Result) []probe.Result {
 }
 
 // roundTripThroughShardLines writes the results as a --shard run does, an
-// observation line each (render.JSONLinesObservation), and reads them back
-// from there, as merge does.
+// observation line each (render.JSONLinesObservation) after the lines of
+// the certificates it names for the first time (render.JSONLinesCertificate),
+// and reads them back from there, as merge does.
 func roundTripThroughShardLines(t *testing.T, results []probe.Result) []probe.Result {
 	t.Helper()
 	var lines bytes.Buffer
+	var index probe.CertificateIndex
 	for i := range results {
 		rec := probe.NewRecord(&results[i])
+		rec.ReferCertificates(&index, func(c probe.CertificateRecord) {
+			if err := render.JSONLinesCertificate(&lines, c); err != nil {
+				t.Fatal(err)
+			}
+		})
 		if err := render.JSONLinesObservation(&lines, &rec); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var back []probe.Result
+	var certs probe.CertificateTable
 	longest := 0
 	for n, line := range bytes.Split(bytes.TrimSuffix(lines.Bytes(), []byte("\n")), []byte("\n")) {
 		longest = max(longest, len(line))
+		if bytes.HasPrefix(line, []byte(render.CertificatePrefix)) {
+			var c probe.CertificateRecord
+			if err := json.Unmarshal(line, &c); err != nil {
+				t.Fatalf("line %d: %v", n+1, err)
+			}
+			if err := certs.Add(c); err != nil {
+				t.Fatalf("line %d: %v", n+1, err)
+			}
+			continue
+		}
 		if !bytes.HasPrefix(line, []byte(render.ObservationPrefix)) {
-			t.Fatalf("line %d is not an observation: %.80s", n+1, line)
+			t.Fatalf("line %d is neither an observation nor a certificate: %.80s", n+1, line)
 		}
 		var rec probe.Record
 		if err := json.Unmarshal(line, &rec); err != nil {
 			t.Fatalf("line %d: %v", n+1, err)
 		}
-		r, err := rec.Result()
+		if rec.Chain != nil {
+			t.Fatalf("line %d carries its chain's DER, not references to certificate lines", n+1)
+		}
+		r, err := rec.ResultSharing(&certs)
 		if err != nil {
 			t.Fatalf("line %d: %v", n+1, err)
 		}
@@ -701,7 +723,7 @@ func TestRecordRefusesWhatNoEncoderWrites(t *testing.T) {
 		change func(r *probe.Record)
 		want   string
 	}{
-		{"next version", func(r *probe.Record) { r.V = 2 }, "record version 2: this starttls-probe reads version 1"},
+		{"next version", func(r *probe.Record) { r.V = probe.RecordVersion + 1 }, fmt.Sprintf("record version %d: this starttls-probe reads versions 1 to %d", probe.RecordVersion+1, probe.RecordVersion)},
 		{"no version", func(r *probe.Record) { r.V = 0 }, "record version 0"},
 		{"unknown mode", func(r *probe.Record) { r.Mode = "smtps" }, `unknown mode "smtps"`},
 		{"certificate that does not parse", func(r *probe.Record) { r.Chain[1] = r.Chain[1][:100] }, "chain[1]: x509:"},
@@ -739,6 +761,19 @@ func TestRecordRefusesWhatNoEncoderWrites(t *testing.T) {
 		{"scan chain without certificates", func(r *probe.Record) {
 			r.Scan = &probe.ScanRecord{Chains: []probe.PresentedChainRecord{{}}}
 		}, "scan.chains[0]: no certificate"},
+		// References to certificate lines (ReferCertificates): Result
+		// reads without a table of them.
+		{"reference to a certificate not given", func(r *probe.Record) {
+			r.ChainSHA256, r.Chain = []string{sha256Hex(r.Chain[0]), sha256Hex(r.Chain[1])}, nil
+		}, "chain_sha256[0]: certificate " + sha256Hex(healthy.Chain[0]) + " is not among the last 1024 certificates its file gave before it"},
+		{"reference that is no SHA-256", func(r *probe.Record) { r.ChainSHA256, r.Chain = []string{"cafe"}, nil }, `chain_sha256[0]: certificate reference "cafe": want the SHA-256 of its DER, 64 hex digits`},
+		{"DER and references", func(r *probe.Record) { r.ChainSHA256 = []string{sha256Hex(r.Chain[0])} }, "chain: both DER and references"},
+		{"scan chain referring to a certificate not given", func(r *probe.Record) {
+			r.Scan = &probe.ScanRecord{Chains: []probe.PresentedChainRecord{{ChainSHA256: []string{sha256Hex(r.Chain[0])}}}}
+		}, "scan.chains[0].chain_sha256[0]: certificate"},
+		{"scan without SNI referring to a certificate not given", func(r *probe.Record) {
+			r.Scan = &probe.ScanRecord{WithoutSNI: &probe.AttemptRecord{Outcome: probe.Accepted, TLS: r.TLS, ChainSHA256: []string{sha256Hex(r.Chain[0])}}}
+		}, "scan.without_sni.chain_sha256[0]: certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// A copy through JSON, as a merge reads it, so that no case
@@ -760,6 +795,25 @@ func TestRecordRefusesWhatNoEncoderWrites(t *testing.T) {
 				t.Errorf("Result() = %v, want an error saying %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// sha256Hex is how a record names a certificate given on a line of its
+// own.
+func sha256Hex(der []byte) string {
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:])
+}
+
+// TestRecordReadsVersion1: a shard written before certificate lines (its
+// chains DER, every line whole) is still merged.
+func TestRecordReadsVersion1(t *testing.T) {
+	t.Parallel()
+	rec := healthyRecord(t)
+	rec.V = 1
+	r, err := rec.Result()
+	if err != nil || len(r.Chain) != 2 || !bytes.Equal(r.Chain[0].Raw, rec.Chain[0]) {
+		t.Fatalf("a version 1 record: %v", err)
 	}
 }
 
@@ -891,35 +945,4 @@ func BenchmarkRecord(b *testing.B) {
 			}
 		}
 	})
-}
-
-// ResultSharing parses a certificate met again once: the second record's
-// chain is the first's certificates, not copies, and judges the same.
-func TestResultSharingParsesACertificateOnce(t *testing.T) {
-	chain, err := probetest.SelfSigned(probetest.Spec{CommonName: "mx.test", DNSNames: []string{"mx.test"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := probe.Result{Endpoint: probe.Endpoint{Host: "127.0.0.1", Port: 25, Address: "127.0.0.1"}, Address: "127.0.0.1", Mode: probe.ModeSTARTTLS,
-		TLS: &probe.TLSState{Version: 0x0304, CipherSuite: 0x1301, HandshakeComplete: true}, Chain: chain.Certs}
-	rec := probe.NewRecord(&r)
-	parsed := probe.ParsedCertificates{}
-	a, err := rec.ResultSharing(parsed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := rec.ResultSharing(parsed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.Chain[0] != b.Chain[0] || len(parsed) != 1 {
-		t.Errorf("the certificate was parsed twice (%p, %p), %d held", a.Chain[0], b.Chain[0], len(parsed))
-	}
-	if !a.Chain[0].Equal(chain.Certs[0]) {
-		t.Error("the shared certificate is not the one recorded")
-	}
-	plain, err := rec.Result()
-	if err != nil || plain.Chain[0] == a.Chain[0] || !plain.Chain[0].Equal(a.Chain[0]) {
-		t.Errorf("Result without sharing: %v, shared %v", err, plain.Chain[0] == a.Chain[0])
-	}
 }

@@ -18,12 +18,16 @@ const (
 	lineShared           = "shared"
 	lineSummary          = "summary"
 	lineObservation      = "observation"
+	lineCertificate      = "certificate"
 )
 
 // ObservationPrefix begins every line JSONLinesObservation writes, so that
 // merge can tell an observation from the shard's other lines without
 // decoding it twice.
 const ObservationPrefix = `{"type":"` + lineObservation + `",`
+
+// CertificatePrefix begins every line JSONLinesCertificate writes.
+const CertificatePrefix = `{"type":"` + lineCertificate + `",`
 
 // JSONLines writes a judged group of endpoints as JSON lines: one
 // "endpoint" line per endpoint, the same object as an element of the JSON
@@ -105,6 +109,17 @@ func JSONLinesObservation(w io.Writer, rec *probe.Record) error {
 		Type string `json:"type"`
 		*probe.Record
 	}{lineObservation, rec})
+}
+
+// JSONLinesCertificate writes a certificate of a --shard run on a line of
+// its own, before the first observation that names it by SHA-256
+// (probe.Record.ReferCertificates), after "type": "certificate"
+// (CertificatePrefix).
+func JSONLinesCertificate(w io.Writer, c probe.CertificateRecord) error {
+	return newLineEncoder(w).Encode(struct {
+		Type string `json:"type"`
+		probe.CertificateRecord
+	}{lineCertificate, c})
 }
 
 // ShardSummary is the last line of a --shard run: which shard it was

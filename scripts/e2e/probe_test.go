@@ -102,9 +102,9 @@ func TestInterruptedShardIsRefused(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
 		t.Fatalf("last line: %v\n%s", err, r)
 	}
-	// Both endpoints are written: the healthy one done, the silent one
-	// stopped in its banner phase.
-	if last.Type != "summary" || last.Shard != "0/1" || !last.Interrupted || last.Observed != 2 || len(lines) != 3 {
+	// Both endpoints are written: the healthy one done, after its
+	// certificate's line, the silent one stopped in its banner phase.
+	if last.Type != "summary" || last.Shard != "0/1" || !last.Interrupted || last.Observed != 2 || len(lines) != 4 {
 		t.Errorf("last line %+v of %d lines, want the summary of shard 0/1, interrupted, with 2 observations:\n%s", last, len(lines), r)
 	}
 	file := filepath.Join(t.TempDir(), "shard-0.jsonl")
