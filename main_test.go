@@ -1456,30 +1456,31 @@ func TestKeepGCHeadroom(t *testing.T) {
 		t.Fatalf("after stop, GC percent %d, want 100", percent)
 	}
 }
-
-// TestOnlyServeTakesTheDaemonsGCHeadroom: serve asks for its smaller
-// headroom (daemonGC) before it loads anything, and a probe run and merge,
-// batch runs, keep gcHeadroom.
-func TestOnlyServeTakesTheDaemonsGCHeadroom(t *testing.T) {
-	calls := 0
-	daemonGC = func() { calls++ }
-	defer func() { daemonGC = nil }()
+// TestEachCommandTunesItsCollector: serve asks for the daemon's headroom
+// before it loads anything, a shard for its GC percentage, merge for its;
+// a probe run keeps the batch headroom main set and asks for nothing.
+func TestEachCommandTunesItsCollector(t *testing.T) {
+	var asked []gcRole
+	tuneGC = func(role gcRole) { asked = append(asked, role) }
+	defer func() { tuneGC = nil }()
 	if r := runCLI(t, "", nil, "serve", "--config.check", "--config.file", "/nonexistent.yml"); r.code != exitUsage {
 		t.Fatalf("serve with a missing config: exit %d, want %d; stderr:\n%s", r.code, exitUsage, r.stderr)
 	}
-	if calls != 1 {
-		t.Fatalf("serve asked for the daemon's headroom %d times, want once", calls)
-	}
 	healthy, _ := healthyHost(t, false)
 	runCLI(t, "", nil, "-o", "jsonl", "--no-tls-required-test", healthy)
-	shard := runCLI(t, "", nil, "--shard", "0/1", healthy)
+	shard := runCLI(t, "", nil, "--shard", "0/1", "-o", "jsonl", "--no-tls-required-test", healthy)
+	if shard.code != 0 {
+		t.Fatalf("shard: %s", shard)
+	}
 	file := filepath.Join(t.TempDir(), "shard.jsonl")
 	if err := os.WriteFile(file, []byte(shard.stdout), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	runCLI(t, "", nil, "merge", file)
-	if calls != 1 {
-		t.Fatalf("a probe run, a shard and merge asked for the daemon's headroom: %d calls in all, want serve's one", calls)
+	if merged := runCLI(t, "", nil, "merge", file); merged.code == exitUsage {
+		t.Fatalf("merge: %s", merged)
+	}
+	if want := []gcRole{gcServe, gcShard, gcMerge}; !slices.Equal(asked, want) {
+		t.Errorf("serve, a probe run, a shard and merge asked for %v, want %v", asked, want)
 	}
 }
 

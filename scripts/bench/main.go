@@ -39,6 +39,7 @@ type config struct {
 	shardRounds  int
 	scaleOnly    bool
 	shardsOnly   bool
+	shardsApart  bool
 	binary       string
 	sizes        []int
 	jsonSizes    []int
@@ -72,7 +73,7 @@ func run() int {
 	sizes := flag.String("sizes", "1000,20000", "endpoint counts, comma-separated (each a run per fleet; 100000 takes minutes)")
 	jsonSizes := flag.String("json-sizes", "20000", "endpoint counts (among -sizes) also run with -o json")
 	flag.IntVar(&cfg.shards, "shards", 4, "also probe -shard-size endpoints in this many --shard runs plus a merge, against one run, in CPU time (0: no)")
-	flag.IntVar(&cfg.shardRounds, "shard-rounds", 5, "rounds of the sharded case (one run, then the shards and the merge; the single run's CPU moves by ±5% round to round); the median round is kept")
+	flag.IntVar(&cfg.shardRounds, "shard-rounds", 5, "rounds of the sharded case (one run, side by side with the shards and the merge); the median round is kept")
 	flag.IntVar(&cfg.shardSize, "shard-size", 20000, "endpoints of the sharded round (at most the largest of -sizes)")
 	flag.IntVar(&cfg.portsPerHost, "ports-per-host", 3, "ports of each loopback host (127.20.0.1 up), listed one host after another; hosts = endpoints / ports")
 	flag.IntVar(&cfg.closedLines, "closed-lines", 0, "also probe a target file of this many closed loopback ports (1000000: a few minutes)")
@@ -84,6 +85,7 @@ func run() int {
 	flag.IntVar(&cfg.rounds, "rounds", 5, "rounds of probe, ceiling and openssl runs at 1,000 endpoints, alternated (a round there lasts under a second, and this machine moves a round's ratio by ±0.04x); the median round is kept (fewer at larger counts: rounds×1000/endpoints, at least 2)")
 	flag.IntVar(&cfg.repeats, "repeats", 15, "runs of the three-ports and one-port cases (the median is kept)")
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "per-endpoint timeout")
+	flag.BoolVar(&cfg.shardsApart, "shards-apart", false, "run each sharded round's single run before or after its shards (alternately), not side by side with them")
 	flag.BoolVar(&cfg.shardsOnly, "shards-only", false, "run only the sharded round (-shards, -shard-size on the pool)")
 	flag.BoolVar(&cfg.scaleOnly, "scale-only", false, "run only the scale rounds (and -o json at -json-sizes; no openssl loop, no ports case, no shards): for comparing one change")
 	flag.BoolVar(&cfg.scan, "scan", false, "measure only --tls-scan against sslscan and testssl.sh (each when installed) on one server")

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -24,8 +25,12 @@ type shardsResult struct {
 	// endpoints it has not all read yet.
 	singleKB, shardKB, mergeKB int64
 	load                       string
-	// rounds is how many rounds this one is the median of.
+	// rounds is how many rounds this one is the median of, ratios every
+	// round's ratio in order, and apart whether the single runs ran apart
+	// from the shards (-shards-apart).
 	rounds int
+	ratios []float64
+	apart  bool
 }
 
 func (r shardsResult) total() time.Duration {
@@ -38,14 +43,21 @@ func (r shardsResult) total() time.Duration {
 
 // shardsRounds runs shardsRound cfg.shardRounds times and keeps the round
 // whose ratio is the median: the rounds' CPU times move by a fifth on a
-// shared machine from one minute to the next, and each round puts its
-// single run and its shards side by side in time.
+// shared machine from one minute to the next.
 func shardsRounds(cfg config, f *fleet, size, n int, dir, caFile string) (shardsResult, error) {
 	var rounds []shardsResult
 	for round := range max(1, cfg.shardRounds) {
-		// Every other round the shards go first, as in the scale rounds
-		// (scale.go), so that the machine's drift weighs on both sides.
-		r, err := shardsRound(cfg, f, size, n, dir, caFile, round%2 == 0)
+		// Apart, every other round the shards go first, as in the scale
+		// rounds (scale.go), so that the machine's drift weighs on both
+		// sides.
+		order := singleFirst
+		switch {
+		case !cfg.shardsApart:
+			order = sideBySide
+		case round%2 == 1:
+			order = singleLast
+		}
+		r, err := shardsRound(cfg, f, size, n, dir, caFile, order)
 		if err != nil {
 			return r, err
 		}
@@ -55,16 +67,35 @@ func shardsRounds(cfg config, f *fleet, size, n int, dir, caFile string) (shards
 	slices.SortFunc(rounds, func(a, b shardsResult) int { return cmp.Compare(a.ratio(), b.ratio()) })
 	median := rounds[len(rounds)/2]
 	median.rounds = len(rounds)
+	for _, r := range rounds {
+		median.ratios = append(median.ratios, r.ratio())
+	}
+	median.apart = cfg.shardsApart
 	return median, nil
 }
 
 func (r shardsResult) ratio() float64 { return float64(r.total()) / float64(r.single) }
 
+// roundOrder is when a shards round runs its single run.
+type roundOrder int
+
+const (
+	// sideBySide runs the single run while the shards and the merge run
+	// one after another: both sides meet the machine as it is in the same
+	// minute. CPU time, not wall time, is compared, and the machine's
+	// speed drifts by up to a half between minutes (one run took 11.9 s of
+	// CPU, the next 18.5 s): one after the other, rounds of one build
+	// ranged over 0.97-1.16x; side by side, over 1.08-1.12x, and two
+	// single runs of one build side by side differ by at most 1.1%.
+	sideBySide roundOrder = iota
+	singleFirst
+	singleLast
+)
+
 // shardsRound probes size endpoints of f once whole and once as n shards,
-// one after another (CPU time, not wall time, is compared, so running them
-// side by side would only add noise), the single run first or last, then
-// merges the shards, and checks that the merge reports every endpoint.
-func shardsRound(cfg config, f *fleet, size, n int, dir, caFile string, singleFirst bool) (shardsResult, error) {
+// then merges the shards, and checks that the merge reports every
+// endpoint; order says when the single run goes.
+func shardsRound(cfg config, f *fleet, size, n int, dir, caFile string, order roundOrder) (shardsResult, error) {
 	res := shardsResult{endpoints: size, shards: n, load: loadAverage()}
 	targets := filepath.Join(dir, fmt.Sprintf("shards-%d.txt", size))
 	if err := f.writeTargets(targets, size); err != nil {
@@ -77,7 +108,12 @@ func shardsRound(cfg config, f *fleet, size, n int, dir, caFile string, singleFi
 		res.single, res.singleKB, err = runToFile(cfg.binary, args, os.DevNull)
 		return err
 	}
-	if singleFirst {
+	var singleDone chan error
+	switch order {
+	case sideBySide:
+		singleDone = make(chan error, 1)
+		go func() { singleDone <- single() }()
+	case singleFirst:
 		if err := single(); err != nil {
 			return res, err
 		}
@@ -101,7 +137,12 @@ func shardsRound(cfg config, f *fleet, size, n int, dir, caFile string, singleFi
 		return res, err
 	}
 	res.merge, res.mergeKB = cpu, peak
-	if !singleFirst {
+	switch order {
+	case sideBySide:
+		if err := <-singleDone; err != nil {
+			return res, err
+		}
+	case singleLast:
 		if err := single(); err != nil {
 			return res, err
 		}
@@ -141,8 +182,16 @@ func runToFile(binary string, args []string, path string) (cpu time.Duration, pe
 }
 
 func printShards(r shardsResult) {
-	fmt.Printf("\n%d endpoints (pool), the median of %d rounds: one run %s CPU; %d shards %v + merge %s = %s CPU, %.2fx (target <= 1.1x), load average %s\n",
-		r.endpoints, r.rounds, r.single.Round(time.Millisecond), r.shards, roundAll(r.shardCPU), r.merge.Round(time.Millisecond),
+	how := "side by side"
+	if r.apart {
+		how = "apart"
+	}
+	var ratios []string
+	for _, x := range r.ratios {
+		ratios = append(ratios, fmt.Sprintf("%.2fx", x))
+	}
+	fmt.Printf("\n%d endpoints (pool), the median of %d rounds (%s), single run %s: one run %s CPU; %d shards %v + merge %s = %s CPU, %.2fx (target <= 1.1x), load average %s\n",
+		r.endpoints, r.rounds, strings.Join(ratios, " "), how, r.single.Round(time.Millisecond), r.shards, roundAll(r.shardCPU), r.merge.Round(time.Millisecond),
 		r.total().Round(time.Millisecond), r.ratio(), r.load)
 	fmt.Printf("peak RSS: one run %d MB, the largest shard %d MB, merge -o jsonl %d MB\n", r.singleKB>>10, r.shardKB>>10, r.mergeKB>>10)
 }
