@@ -498,6 +498,25 @@ func expectationFlags() []cli.Flag {
 	}
 }
 
+// viewFlags are --as and --tls-domain: a probe run's, where --as also
+// turns on the scan the view is judged on, and merge's, which judges the
+// shards' scans.
+func viewFlags(merge bool) []cli.Flag {
+	scan := "turns on --tls-scan"
+	if merge {
+		scan = "give --as to the shards too, which scan for it"
+	}
+	return []cli.Flag{
+		&cli.StringFlag{Name: "as", Usage: "also judge each port-25 endpoint as `VIEW` would: exchange-online (Exchange Online's outbound connector to on-premises: TLS 1.2, a suite it supports, a publicly trusted chain, STARTTLS, the certificate matching --tls-domain), with the deferral it would log for each failure; " + scan, Category: "TLS scan"},
+		&cli.StringFlag{Name: "tls-domain", Usage: "with --as exchange-online, the connector's TlsDomain (`NAME`, as Set-OutboundConnector -TlsDomain sets it, *.contoso.com allowed): DomainValidation; without it, CertificateValidation", Category: "TLS scan"},
+	}
+}
+
+// judgingFlags are the flags a shard refuses: they only say how endpoints
+// are judged, which merge does (--name and --as are both: the shards send
+// the name as SNI and scan for the view).
+var judgingFlags = []string{"thumbprint", "tls-certificate-name", "ca-file", "warn-days", "crit-days", "tls-domain"}
+
 func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *cli.App {
 	flags := append(append([]cli.Flag{
 		&cli.StringSliceFlag{Name: "port", Aliases: []string{"p"}, Usage: "`PORT` to probe, repeatable: a number or smtp, submission, submissions (default: 25, 587, 2525; 465 is implicit TLS)", Category: "Choosing targets"},
@@ -509,8 +528,6 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		&cli.StringFlag{Name: "rcpt-test", Usage: "in the TLS-required test, also send RCPT TO:<`ADDRESS`> after MAIL FROM:<> (then RSET), for servers that refuse plaintext at RCPT; a plain mailbox such as postmaster@contoso.com (never DATA)", Category: "SMTP and TLS dialogue"},
 		&cli.BoolFlag{Name: "tls-scan", Usage: "also scan each endpoint's TLS on connections of its own (EHLO, STARTTLS, handshake, QUIT): TLS 1.0 to 1.3 accepted or refused, the cipher suites of each and whose order picks them, the key-exchange groups, every certificate the server holds (RSA and ECDSA) each judged, and stapled OCSP; within --timeout per endpoint", Category: "TLS scan", DisableDefaultText: true},
 		&cli.IntFlag{Name: "scan-connections", Value: probe.DefaultScanConnections, Usage: "with --tls-scan, at most `N` scan connections open at once to one address", Category: "TLS scan"},
-		&cli.StringFlag{Name: "as", Usage: "also judge each port-25 endpoint as `VIEW` would: exchange-online (Exchange Online's outbound connector to on-premises: TLS 1.2, a suite it supports, a publicly trusted chain, STARTTLS, the certificate matching --tls-domain), with the deferral it would log for each failure; turns on --tls-scan", Category: "TLS scan"},
-		&cli.StringFlag{Name: "tls-domain", Usage: "with --as exchange-online, the connector's TlsDomain (`NAME`, as Set-OutboundConnector -TlsDomain sets it, *.contoso.com allowed): DomainValidation; without it, CertificateValidation", Category: "TLS scan"},
 		&cli.BoolFlag{Name: "mx", Usage: "targets are mail domains: probe every address of each MX host (the MX host name is the expected name), on port 25 unless -p gives ports", Category: "Choosing targets", DisableDefaultText: true},
 		&cli.BoolFlag{Name: "all-addresses", Usage: "probe every address of each host, not only the first (a load-balanced name)", Category: "Choosing targets", DisableDefaultText: true},
 		&cli.BoolFlag{Name: "4", Usage: "IPv4 addresses only", Category: "Choosing targets", DisableDefaultText: true},
@@ -528,7 +545,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) strin
 		&cli.BoolFlag{Name: "version", Usage: "print the version and exit", Category: "Output", DisableDefaultText: true},
 		&cli.StringFlag{Name: "completion", Usage: "print the completion script for `SHELL`: " + completionShells, Category: "Setup"},
 		&cli.BoolFlag{Name: "man", Usage: "print the manual page (roff), e.g. starttls-probe --man > /usr/local/share/man/man1/starttls-probe.1", Category: "Setup", DisableDefaultText: true},
-	}, expectationFlags()...), outputFlags()...)
+	}, append(viewFlags(false), expectationFlags()...)...), outputFlags()...)
 	demoFlags := outputFlags()
 	demo := &cli.Command{
 		Name:               "demo",
@@ -767,6 +784,8 @@ type config struct {
 	name, thumbprint, tlsCertificateName string
 	warnDays, critDays                   int
 	critDaysGiven                        bool
+	// judging is the judgingFlags given, as "--name".
+	judging []string
 
 	// shardArg is --shard K/N; shard, set by validate, the part of the
 	// destinations this run probes.
@@ -824,6 +843,7 @@ func configFrom(c *cli.Context, stdout io.Writer, getenv func(string) string) co
 		warnDays:           c.Int("warn-days"),
 		critDays:           c.Int("crit-days"),
 		critDaysGiven:      c.IsSet("crit-days"),
+		judging:            flagsSet(c, judgingFlags),
 		shardArg:           c.String("shard"),
 	}
 }
@@ -848,6 +868,17 @@ func (cfg *config) validateOutput() error {
 	return nil
 }
 
+// flagsSet is those of names the command line gives, as "--name".
+func flagsSet(c *cli.Context, names []string) []string {
+	var set []string
+	for _, name := range names {
+		if c.IsSet(name) {
+			set = append(set, "--"+name)
+		}
+	}
+	return set
+}
+
 // validate checks the whole command line of a probe run and derives its
 // typed values; every error is a usageError.
 func (cfg *config) validate() error {
@@ -867,6 +898,11 @@ func (cfg *config) validate() error {
 		}
 		if cfg.domain != "" {
 			return usagef("run --domain without --shard: merge judges the endpoints, not a domain's policy", "--shard and --domain conflict")
+		}
+		if len(cfg.judging) > 0 {
+			given := strings.Join(cfg.judging, ", ")
+			return usagef("give "+given+" to 'starttls-probe merge', which judges the shards' observations (--name and --as go to both)",
+				"--shard judges nothing: %s would change nothing in a shard", given)
 		}
 		cfg.shard = shard
 		// A shard records what its endpoints do; the domains' policies
@@ -2180,7 +2216,7 @@ func (cfg *config) observePolicies(ctx context.Context, jobs []probe.Job, opts p
 // mergeCommand is `starttls-probe merge`: the shards of a --shard run
 // judged as one run.
 func mergeCommand(stdout, stderr io.Writer, getenv func(string) string) *cli.Command {
-	flags := append(expectationFlags(), outputFlags()...)
+	flags := append(append(expectationFlags(), viewFlags(true)...), outputFlags()...)
 	return &cli.Command{
 		Name:               "merge",
 		Usage:              mergeUsage,
@@ -2201,8 +2237,9 @@ did ("observation" lines), and judges nothing. merge reads them, in any
 order, and judges them as one run: the checks that compare endpoints
 (consistency, certificate-differs, a host silent on every port) see every
 shard, and the exit status is the whole run's. The expectations are
-merge's (--thumbprint, --ca-file, --warn-days, ...); --name is both: the
-shards send it as SNI, and merge checks the certificates against it.`
+merge's (--thumbprint, --ca-file, --warn-days, ...), and a shard refuses
+them; --name and --as are both: the shards send the name as SNI and scan
+for the view, and merge judges the certificates and the scans.`
 
 // runMerge reads the shards' endpoint lines and judges them as one run.
 func runMerge(c *cli.Context, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -2211,6 +2248,9 @@ func runMerge(c *cli.Context, stdout, stderr io.Writer, getenv func(string) stri
 		return err
 	}
 	if err := cfg.validateExpectations(); err != nil {
+		return err
+	}
+	if err := cfg.validateView(); err != nil {
 		return err
 	}
 	files := c.Args().Slice()

@@ -233,6 +233,10 @@ func TestUsageErrors(t *testing.T) {
 			want: []string{"starttls-probe: error: {dir}/interrupted.jsonl: shard 1/4 was interrupted, its file is not whole", "hint: run shard 1/4 again: merge judges whole shards only"}},
 		{name: "merge an interrupted shard of no known name", args: []string{"merge", "{dir}/interrupted-odd.jsonl"},
 			want: []string{"starttls-probe: error: {dir}/interrupted-odd.jsonl: that shard was interrupted, its file is not whole", "hint: run that shard again: merge judges whole shards only"}},
+		{name: "shard with expectations", args: []string{"-o", "jsonl", "--shard", "0/2", "--thumbprint", strings.Repeat("ab", 20), "-n", "mx.test", "--warn-days", "10", "{target}"},
+			want: []string{"starttls-probe: error: --shard judges nothing: --thumbprint, --warn-days would change nothing in a shard", "hint: give --thumbprint, --warn-days to 'starttls-probe merge', which judges the shards' observations (--name and --as go to both)"}},
+		{name: "shard with a CA file", args: []string{"-o", "jsonl", "--shard", "0/2", "--ca-file", "{dir}/not-pem.crt", "{target}"},
+			want: []string{"starttls-probe: error: --shard judges nothing: --ca-file would change nothing in a shard", "hint: give --ca-file to 'starttls-probe merge', which judges the shards' observations (--name and --as go to both)"}},
 		{name: "shard with a domain", args: []string{"-o", "jsonl", "--shard", "0/2", "--domain", "contoso.com", "{target}"},
 			want: []string{"starttls-probe: error: --shard and --domain conflict", "hint: run --domain without --shard: merge judges the endpoints, not a domain's policy"}},
 		{name: "merge a file that is not JSONL", args: []string{"merge", "{dir}/not-pem.crt"},
@@ -1170,12 +1174,12 @@ func TestShardsMergeAsOneRun(t *testing.T) {
 	if err := os.WriteFile(targetFile, []byte(strings.Join(targets, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// merge takes what the endpoints are judged against; the shards also
-	// take how they are probed.
+	// merge takes what the endpoints are judged against, the shards how
+	// they are probed; --name is both (the SNI, the name checked).
 	expectations := []string{"--ca-file", caFile, "-n", "mx.test"}
-	probing := append([]string{"--no-tls-required-test", "-f", targetFile}, expectations...)
+	probing := []string{"--no-tls-required-test", "-f", targetFile, "-n", "mx.test"}
 
-	single := runCLI(t, "", nil, append([]string{"-o", "json"}, probing...)...)
+	single := runCLI(t, "", nil, append(append([]string{"-o", "json"}, probing...), expectations...)...)
 	const shards = 3
 	var shardFiles []string
 	seen := map[string]int{}
@@ -1251,6 +1255,51 @@ func TestShardsMergeAsOneRun(t *testing.T) {
 	viaStdin := runCLI(t, string(fromStdin), nil, append(append([]string{"merge", "-o", "jsonl"}, expectations...), shardFiles[0], "-", shardFiles[2])...)
 	if viaStdin.stdout != lines.stdout || viaStdin.code != lines.code {
 		t.Errorf("merge with a shard on stdin (exit %d):\n%s\nwith its file (exit %d):\n%s", viaStdin.code, viaStdin, lines.code, lines.stdout)
+	}
+}
+
+// TestMergeJudgesTheView: with --as exchange-online, merge judges the
+// shards' scans as Exchange Online would, as a run does; without it, not.
+// The endpoint is a loopback server in the role of port 25 (the view
+// judges port 25 only), probed and scanned in-process, and written as a
+// shard does.
+func TestMergeJudgesTheView(t *testing.T) {
+	t.Parallel()
+	root, err := probetest.NewRootCA("View Test Root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, err := root.Issue(probetest.Spec{CommonName: "mx.test", DNSNames: []string{"mx.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := probetest.NewServer(t, probetest.Config{Chain: chain})
+	opts := probe.Options{Timeout: 10 * time.Second, TLSScan: true}
+	results := probe.Run(context.Background(), []probe.Job{{Endpoint: srv.Endpoint("mx.test", 25)}}, opts, nil)
+	if results[0].Scan == nil || results[0].Error != nil {
+		t.Fatalf("probe with --tls-scan: error %v, scan %v", results[0].Error, results[0].Scan)
+	}
+	var lines, stderr bytes.Buffer
+	shard := newShardRun(&lines, &stderr, probe.Shard{Index: 0, Count: 1})
+	shard.add(results[0])
+	if code := shard.finish(time.Now(), false); code != 0 {
+		t.Fatalf("shard exit %d: %s", code, stderr.String())
+	}
+	dir := t.TempDir()
+	file, caFile := filepath.Join(dir, "shard-0.jsonl"), filepath.Join(dir, "root.pem")
+	if err := os.WriteFile(file, lines.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(caFile, root.RootPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	viewed := runCLI(t, "", nil, "merge", "-o", "json", "--as", "exchange-online", "--tls-domain", "mx.test", "--ca-file", caFile, file)
+	plain := runCLI(t, "", nil, "merge", "-o", "json", "--ca-file", caFile, file)
+	if !strings.Contains(viewed.stdout, `"exchange_online"`) || !strings.Contains(viewed.stdout, `"mx.test"`) {
+		t.Errorf("merge --as exchange-online: no Exchange Online verdict:\n%s", viewed)
+	}
+	if strings.Contains(plain.stdout, `"exchange_online"`) {
+		t.Errorf("merge without --as judged as Exchange Online:\n%s", plain)
 	}
 }
 
@@ -1456,6 +1505,7 @@ func TestKeepGCHeadroom(t *testing.T) {
 		t.Fatalf("after stop, GC percent %d, want 100", percent)
 	}
 }
+
 // TestEachCommandTunesItsCollector: serve asks for the daemon's headroom
 // before it loads anything, a shard for its GC percentage, merge for its;
 // a probe run keeps the batch headroom main set and asks for nothing.

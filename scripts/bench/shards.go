@@ -101,8 +101,11 @@ func shardsRound(cfg config, f *fleet, size, n int, dir, caFile string, order ro
 	if err := f.writeTargets(targets, size); err != nil {
 		return res, err
 	}
-	args := []string{"-o", "jsonl", "--no-tls-required-test", "-f", targets, "--concurrency", strconv.Itoa(cfg.concurrency),
-		"--timeout", cfg.timeout.String(), "--ca-file", caFile}
+	// The shards take how to probe, the single run and the merge also
+	// what to judge against.
+	probing := []string{"-o", "jsonl", "--no-tls-required-test", "-f", targets, "--concurrency", strconv.Itoa(cfg.concurrency),
+		"--timeout", cfg.timeout.String()}
+	args := append(probing, "--ca-file", caFile)
 	fmt.Printf("bench: %d endpoints whole and in %d shards, then merged, load average %s\n", size, n, res.load)
 	single := func() (err error) {
 		res.single, res.singleKB, err = runToFile(cfg.binary, args, os.DevNull)
@@ -121,7 +124,7 @@ func shardsRound(cfg config, f *fleet, size, n int, dir, caFile string, order ro
 	var files []string
 	for k := range n {
 		file := filepath.Join(dir, fmt.Sprintf("shard-%d.jsonl", k))
-		cpu, peak, err := runToFile(cfg.binary, append([]string{"--shard", fmt.Sprintf("%d/%d", k, n)}, args...), file)
+		cpu, peak, err := runToFile(cfg.binary, append([]string{"--shard", fmt.Sprintf("%d/%d", k, n)}, probing...), file)
 		if err != nil {
 			return res, err
 		}

@@ -78,15 +78,17 @@ func TestMXSharedHostsProbedOnce(t *testing.T) {
 	}
 	resolver := serveZone(t, records...)
 	file := writeTargets(t, targets...)
-	args := []string{"--mx", "-p", strconv.Itoa(port), "--no-policy", "--no-tls-required-test", "-4", "--resolver", resolver,
-		"--ca-file", caFile, "--timeout", "20s", "-f", file}
+	// The shards take how to probe; --ca-file is merge's and the run's.
+	probing := []string{"--mx", "-p", strconv.Itoa(port), "--no-policy", "--no-tls-required-test", "-4", "--resolver", resolver,
+		"--timeout", "20s", "-f", file}
+	args := append([]string{"--ca-file", caFile}, probing...)
 
 	// Two shards, then their merge: the shards split the MX hosts between
 	// them, and the merge attributes every domain as one run does.
 	accepted.Store(0)
 	var shardFiles []string
 	for k := range 2 {
-		r := runBinary(t, environ(), append([]string{"-o", "jsonl", "--shard", fmt.Sprintf("%d/2", k)}, args...)...)
+		r := runBinary(t, environ(), append([]string{"-o", "jsonl", "--shard", fmt.Sprintf("%d/2", k)}, probing...)...)
 		if r.code != 0 {
 			t.Fatalf("--shard %d/2: %s", k, r)
 		}
