@@ -36,7 +36,7 @@ for bad in crypto/x509 crypto/tls net "$mod/report/dotnetname" "$mod/probe/probe
     echo "report/render must not import $bad: the fact belongs in report's Summary"; fail=1
   fi
 done
-allowed_probe='^probe\.(Result|Endpoint|Place|Record|NewRecord|Reply|Mode|ModeImplicit|ModeSTARTTLS|Phase|Phase[A-Z][A-Za-z]*|Direction|FromClient|FromServer|TranscriptLine|Timings|TLSRequiredTest)$'
+allowed_probe='^probe\.(Result|Endpoint|Place|Record|NewRecord|CertificateRecord|Reply|Mode|ModeImplicit|ModeSTARTTLS|Phase|Phase[A-Z][A-Za-z]*|Direction|FromClient|FromServer|TranscriptLine|Timings|TLSRequiredTest)$'
 for f in report/render/*.go; do
   case $f in *_test.go) continue ;; esac
   for used in $(grep -o 'probe\.[A-Z][A-Za-z0-9]*' "$f" | sort -u); do
