@@ -101,7 +101,11 @@ func main() {
 // verifying ceiling on that fleet where 6 MB gave 0.97x, 1.11x where it
 // gave 1.04x on the shared-chain pool (20,000 endpoints, interleaved A/B
 // runs, this machine moving a run by ±0.1x), for about 20 MB more peak
-// RSS, flat in the number of endpoints as before.
+// RSS, flat in the number of endpoints as before. keepGCHeadroom caps the
+// percentage where Go's heap minimum alone leaves the headroom (400% for
+// 16 MB): uncapped, 1 MB live set 1600% and a 64 MB heap minimum, and the
+// page faults of that heap cost a 1,000-endpoint fleet run 0.82-0.83x the
+// ceiling against 0.87x capped (peak RSS 53-59 MB against 38-41 MB).
 const gcHeadroom = 16 << 20
 
 // serveGCHeadroom is the exporter's headroom: a daemon that probes when it
@@ -133,7 +137,8 @@ var tuneGC func(gcRole)
 // that each fill their own heap, and this VM charges some 12 µs of CPU a
 // page fault on first touch (scripts/bench's shards round, run side by
 // side with the single run: 1.05-1.07x its CPU at 400 against
-// 1.08-1.12x with gcHeadroom, 1.07-1.08x at 800, 1.25-1.27x at Go's 100).
+// 1.08-1.12x with gcHeadroom before keepGCHeadroom capped its percentage,
+// 1.07-1.08x at 800, 1.25-1.27x at Go's 100).
 // The single run itself costs the same at 400 as with gcHeadroom (0.98-
 // 0.99x, A/B side by side), which it keeps for its held formats, whose
 // live heap grows with the run. A shard holds nothing that grows but the
@@ -167,6 +172,12 @@ func keepGCHeadroom(headroom uint64) (stop func()) {
 		mu      sync.Mutex
 		stopped bool
 	)
+	// Go's heap minimum, 4 MB at 100%, scales with the percentage: at
+	// 1600%, set for 1 MB live, the heap grew to 64 MB before a collection,
+	// and this VM charges some 12 µs a page for faulting it in (a 1,000-
+	// endpoint run peaked at 55-61 MB, against 38 MB at GOGC 400). Above
+	// headroom/4 MB the minimum alone leaves headroom of garbage.
+	maxPercent := max(100, headroom*100/goHeapMinimum)
 	current := 100
 	var arm func()
 	arm = func() {
@@ -178,7 +189,7 @@ func keepGCHeadroom(headroom uint64) (stop func()) {
 			}
 			metrics.Read(sample)
 			if live := sample[0].Value.Uint64(); live > 0 {
-				percent := int(max(100, uint64(gcFloor.Load()), min(10000, headroom*100/live)))
+				percent := int(max(100, uint64(gcFloor.Load()), min(maxPercent, headroom*100/live)))
 				if percent < current*9/10 || percent > current*11/10 {
 					debug.SetGCPercent(percent)
 					current = percent
@@ -195,6 +206,11 @@ func keepGCHeadroom(headroom uint64) (stop func()) {
 		debug.SetGCPercent(100)
 	}
 }
+
+// goHeapMinimum is the Go runtime's heap minimum at GOGC 100
+// (defaultHeapMinimum in runtime/mgcpacer.go): no collection before the
+// heap reaches it times the percentage over 100.
+const goHeapMinimum = 4 << 20
 
 // usageError is a mistake in the command line: reported in one line with a
 // hint, exit status 3, nothing probed.

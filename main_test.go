@@ -1473,8 +1473,10 @@ func TestServeOverTLS(t *testing.T) {
 }
 
 // TestKeepGCHeadroom checks that the collector is told to wait for the
-// headroom asked for when little is live, and that stop gives Go's 100%
-// back.
+// headroom asked for when little is live, counting Go's heap minimum,
+// which grows with the percentage, and no more than that needs (the
+// percentage at most headroom over the minimum), and that stop gives Go's
+// 100% back.
 func TestKeepGCHeadroom(t *testing.T) {
 	const headroom = 16 << 20
 	stop := keepGCHeadroom(headroom)
@@ -1488,8 +1490,10 @@ func TestKeepGCHeadroom(t *testing.T) {
 		if percent > 100 {
 			sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 			metrics.Read(sample)
-			if live := sample[0].Value.Uint64(); percent < 10000 && live*uint64(percent)/100 < headroom/2 {
-				t.Fatalf("GC percent %d with %d bytes live: room for %d bytes of garbage, want about %d", percent, live, live*uint64(percent)/100, headroom)
+			live := sample[0].Value.Uint64()
+			goal := max(live*uint64(100+percent)/100, goHeapMinimum*uint64(percent)/100)
+			if goal-live < headroom/2 || percent > headroom*100/goHeapMinimum {
+				t.Fatalf("GC percent %d with %d bytes live: room for %d bytes of garbage, want about %d and at most %d%%", percent, live, goal-live, headroom, headroom*100/goHeapMinimum)
 			}
 			break
 		}
