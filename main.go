@@ -175,8 +175,9 @@ func keepGCHeadroom(headroom uint64) (stop func()) {
 	// Go's heap minimum, 4 MB at 100%, scales with the percentage: at
 	// 1600%, set for 1 MB live, the heap grew to 64 MB before a collection,
 	// and this VM charges some 12 µs a page for faulting it in (a 1,000-
-	// endpoint run peaked at 55-61 MB, against 38 MB at GOGC 400). Above
-	// headroom/4 MB the minimum alone leaves headroom of garbage.
+	// endpoint run peaked at 55-61 MB, against 38 MB at GOGC 400). At
+	// headroom over 4 MB, in hundreds of percent, the minimum alone is
+	// the headroom: a higher percentage only adds heap.
 	maxPercent := max(100, headroom*100/goHeapMinimum)
 	current := 100
 	var arm func()

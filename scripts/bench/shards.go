@@ -105,50 +105,49 @@ func shardsRound(cfg config, f *fleet, size, n int, dir, caFile string, order ro
 	// what to judge against.
 	probing := []string{"-o", "jsonl", "--no-tls-required-test", "-f", targets, "--concurrency", strconv.Itoa(cfg.concurrency),
 		"--timeout", cfg.timeout.String()}
-	args := append(probing, "--ca-file", caFile)
+	args := slices.Concat(probing, []string{"--ca-file", caFile})
 	fmt.Printf("bench: %d endpoints whole and in %d shards, then merged, load average %s\n", size, n, res.load)
 	single := func() (err error) {
 		res.single, res.singleKB, err = runToFile(cfg.binary, args, os.DevNull)
 		return err
 	}
-	var singleDone chan error
-	switch order {
-	case sideBySide:
-		singleDone = make(chan error, 1)
-		go func() { singleDone <- single() }()
-	case singleFirst:
-		if err := single(); err != nil {
-			return res, err
-		}
-	}
-	var files []string
-	for k := range n {
-		file := filepath.Join(dir, fmt.Sprintf("shard-%d.jsonl", k))
-		cpu, peak, err := runToFile(cfg.binary, append([]string{"--shard", fmt.Sprintf("%d/%d", k, n)}, probing...), file)
-		if err != nil {
-			return res, err
-		}
-		res.shardCPU = append(res.shardCPU, cpu)
-		res.shardKB = max(res.shardKB, peak)
-		files = append(files, file)
-	}
-	// The merge writes what the single run writes, JSONL, so that the two
-	// sides render the same.
 	merged := filepath.Join(dir, "merged.jsonl")
-	cpu, peak, err := runToFile(cfg.binary, append([]string{"merge", "-o", "jsonl", "--ca-file", caFile}, files...), merged)
-	if err != nil {
-		return res, err
+	sharded := func() error {
+		var files []string
+		for k := range n {
+			file := filepath.Join(dir, fmt.Sprintf("shard-%d.jsonl", k))
+			cpu, peak, err := runToFile(cfg.binary, append([]string{"--shard", fmt.Sprintf("%d/%d", k, n)}, probing...), file)
+			if err != nil {
+				return err
+			}
+			res.shardCPU = append(res.shardCPU, cpu)
+			res.shardKB = max(res.shardKB, peak)
+			files = append(files, file)
+		}
+		// The merge writes what the single run writes, JSONL, so that the
+		// two sides render the same.
+		cpu, peak, err := runToFile(cfg.binary, append([]string{"merge", "-o", "jsonl", "--ca-file", caFile}, files...), merged)
+		res.merge, res.mergeKB = cpu, peak
+		return err
 	}
-	res.merge, res.mergeKB = cpu, peak
+	var err error
 	switch order {
 	case sideBySide:
-		if err := <-singleDone; err != nil {
-			return res, err
+		// Both finish before the round returns, whichever fails.
+		singleDone := make(chan error, 1)
+		go func() { singleDone <- single() }()
+		err = cmp.Or(sharded(), <-singleDone)
+	case singleFirst:
+		if err = single(); err == nil {
+			err = sharded()
 		}
 	case singleLast:
-		if err := single(); err != nil {
-			return res, err
+		if err = sharded(); err == nil {
+			err = single()
 		}
+	}
+	if err != nil {
+		return res, err
 	}
 	out, err := os.Open(merged)
 	if err != nil {
